@@ -1,0 +1,44 @@
+# Two commands for students and CI:
+#   make lab   - set up .venv/ (if missing or out of date) and open JupyterLab on exercises/
+#   make test  - set up .venv/ (if needed) and run every test, notebooks included
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+
+.PHONY: lab test setup build check-build bench doctor clean
+
+setup: $(STAMP)
+
+# Re-installs whenever pyproject.toml changes (new pins).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m course_utils doctor || true
+	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.root_dir=exercises
+
+test: $(STAMP)
+	$(PY) -m pytest tests solutions --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-cell-timeout=300
+
+build: $(STAMP)
+	$(PY) -m course_utils build
+
+check-build: $(STAMP)
+	$(PY) -m course_utils build --check
+
+bench: $(STAMP)
+	$(PY) -m course_utils bench --preset full --json artifacts/bench-full.json
+
+doctor: $(STAMP)
+	$(PY) -m course_utils doctor
+
+clean:
+	rm -rf artifacts exercises/artifacts solutions/artifacts .pytest_cache
