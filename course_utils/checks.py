@@ -103,15 +103,15 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
     return Verdict(exercise_id, True, "all checks passed", include_hidden)
 
 
-def check(exercise_id: str, answer: Any) -> bool:
+def check(exercise_id: str, answer: Any) -> None:
     """Check a student's answer and print one pass/fail line.
 
     Args:
         exercise_id: the exercise number, e.g. ``"01.2"``.
         answer: whatever the exercise asks for (a list, a path, a number...).
 
-    Returns:
-        True if the public checks pass.
+    Prints one line and returns nothing (so a notebook cell ends cleanly);
+    :func:`run_checks` returns the :class:`Verdict` for code that needs it.
 
     Example:
         >>> from course_utils import check
@@ -129,7 +129,6 @@ def check(exercise_id: str, answer: Any) -> bool:
               "The grader runs further checks.")
     else:
         print(f"[try again] Exercise {exercise_id}: {verdict.feedback}")
-    return verdict.passed
 
 
 class recording_paused:

@@ -51,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger = logging.getLogger("course_utils")
+    if not logging.getLogger().handlers and not logger.handlers:
+        # Our own messages only: other libraries' INFO chatter stays quiet.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,0 +1,280 @@
+"""Single source, two builds: ``notebooks/`` -> ``exercises/`` and ``solutions/``.
+
+Covers: parsing nbgrader's solution markers and the exercise headers, writing
+the student build (regions replaced by ``raise NotImplementedError``, outputs
+cleared) and the instructor build (markers removed, executed, outputs stored),
+and ``--check`` for stale builds. Does not cover: grading (``grading.py``).
+
+An exercise cell looks like::
+
+    # Exercise 02.1 (2 points): export resnet18 with a dynamic batch; store the path in `onnx_path`
+    ### BEGIN SOLUTION
+    onnx_path = ...
+    ### END SOLUTION
+    check("02.1", onnx_path)
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["build_notebooks", "parse_exercises", "Exercise", "MarkerError"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+_HEADER = re.compile(r"^\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:\s*(.+?)\s*$")
+_MARKDOWN_PLACEHOLDER = "YOUR ANSWER HERE"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class MarkerError(ValueError):
+    """A solution region or exercise header that the build cannot use."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise as declared in a source notebook."""
+
+    id: str
+    points: int
+    task: str
+    cell_index: int
+    solution: str  # the whole cell source with markers removed (the reference)
+
+
+def _split_regions(source: str, where: str):
+    """Yield ('text'|'solution', lines) chunks; refuse unclosed or nested markers."""
+    chunks, current, inside, begin_line = [], [], False, 0
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if inside:
+                raise MarkerError(f"{where}: nested '{BEGIN}' on line {number} (the region "
+                                  f"opened on line {begin_line} is not closed); close it first")
+            chunks.append(("text", current))
+            current, inside, begin_line = [line], True, number
+        elif marker == END:
+            if not inside:
+                raise MarkerError(f"{where}: '{END}' on line {number} without a "
+                                  f"'{BEGIN}' before it; add the opening marker")
+            current.append(line)
+            chunks.append(("solution", current))
+            current, inside = [], False
+        else:
+            current.append(line)
+    if inside:
+        raise MarkerError(f"{where}: '{BEGIN}' on line {begin_line} is never closed; "
+                          f"add '{END}' after the solution")
+    chunks.append(("text", current))
+    return [(kind, lines) for kind, lines in chunks if lines or kind == "solution"]
+
+
+def _strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
+
+
+def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
+    """Return the exercises of a source notebook, validating every marker.
+
+    Raises:
+        MarkerError: unclosed or nested markers, a code region without an
+            ``# Exercise NN.M (P points): ...`` header, or a duplicate id; the
+            message names the notebook and the cell.
+    """
+    exercises, seen = [], {}
+    number = name[:2]
+    for index, cell in enumerate(notebook.cells):
+        where = f"{name}, cell {index + 1}"
+        chunks = _split_regions(cell.source, where)
+        regions = [lines for kind, lines in chunks if kind == "solution"]
+        if not regions or cell.cell_type != "code":
+            continue
+        headers = [m for m in map(_HEADER.match, cell.source.splitlines()) if m]
+        if len(headers) != 1:
+            found = "no" if not headers else f"{len(headers)}"
+            raise MarkerError(f"{where}: a solution region needs exactly one header line "
+                              f"'# Exercise NN.M (P points): what to do' ({found} found)")
+        exercise_id, points, task = headers[0].groups()
+        if number.isdigit() and not exercise_id.startswith(number + "."):
+            raise MarkerError(f"{where}: exercise {exercise_id} does not belong to notebook "
+                              f"{number}; number it {number}.M")
+        if exercise_id in seen:
+            raise MarkerError(f"{where}: exercise {exercise_id} is declared again "
+                              f"(first in cell {seen[exercise_id] + 1}); give it a new number")
+        seen[exercise_id] = index
+        exercises.append(Exercise(exercise_id, int(points), task, index,
+                                  _strip_markers(cell.source)))
+    return exercises
+
+
+def _exercise_cell_source(source: str, where: str) -> str:
+    header = next((m for m in map(_HEADER.match, source.splitlines()) if m), None)
+    out = []
+    for kind, lines in _split_regions(source, where):
+        if kind == "text":
+            out.extend(lines)
+            continue
+        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+        if header is None:  # markdown answer
+            out.append(indent + _MARKDOWN_PLACEHOLDER)
+        else:
+            exercise_id, _, task = header.groups()
+            message = f"Exercise {exercise_id}: {task}".replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'{indent}raise NotImplementedError("{message}")')
+    return "\n".join(out)
+
+
+def make_exercise_notebook(source_nb, name: str):
+    """Return the student build of a source notebook (outputs cleared)."""
+    nb = copy.deepcopy(source_nb)
+    ids = {e.cell_index: e for e in parse_exercises(source_nb, name)}
+    for index, cell in enumerate(nb.cells):
+        cell.source = _exercise_cell_source(cell.source, f"{name}, cell {index + 1}")
+        _mark_cell(cell, ids.get(index))
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    _mark_notebook(nb, name)
+    return nb
+
+
+def make_solution_notebook(source_nb, name: str):
+    """Return the instructor build of a source notebook, not yet executed."""
+    nb = copy.deepcopy(source_nb)
+    ids = {e.cell_index: e for e in parse_exercises(source_nb, name)}
+    for index, cell in enumerate(nb.cells):
+        cell.source = _strip_markers(cell.source)
+        _mark_cell(cell, ids.get(index))
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    _mark_notebook(nb, name)
+    return nb
+
+
+def _mark_cell(cell, exercise: Exercise | None) -> None:
+    cell.metadata.pop("course_utils", None)
+    if exercise is not None:
+        cell.metadata["course_utils"] = {"exercise": exercise.id, "points": exercise.points}
+
+
+def _mark_notebook(nb, name: str) -> None:
+    nb.metadata["course_utils"] = {"notebook": name}
+
+
+def execute_notebook(nb, cwd: Path, timeout: int = 600):
+    """Execute ``nb`` in place with a fresh kernel whose working directory is ``cwd``."""
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _comparable(nb, keep_outputs: bool) -> str:
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not keep_outputs:
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)
+    return nbformat.writes(nb)
+
+
+def _write_atomic(nb, path: Path) -> None:
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            nbformat.write(nb, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def source_notebooks(root: Path = ROOT, only: list[str] | None = None) -> list[Path]:
+    """The source notebooks, sorted, optionally only those whose names start with ``only``."""
+    paths = sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
+        if not paths:
+            raise ValueError(f"no notebook in notebooks/ starts with {only}; "
+                             "give a number such as 02")
+    return paths
+
+
+def build_notebooks(root: Path = ROOT, only: list[str] | None = None, check: bool = False,
+                    execute: bool = True) -> list[str]:
+    """Build (or with ``check=True`` compare) exercises/ and solutions/.
+
+    Returns:
+        With ``check=True``, the relative paths of stale or missing builds;
+        otherwise the paths written.
+
+    Example:
+        >>> stale = build_notebooks(check=True)  # doctest: +SKIP
+    """
+    import nbformat
+
+    results = []
+    sources = source_notebooks(root, only)
+    for path in sources:  # validate every source before writing anything
+        parse_exercises(nbformat.read(path, as_version=4), path.stem)
+    for path in sources:
+        source_nb = nbformat.read(path, as_version=4)
+        exercise_nb = make_exercise_notebook(source_nb, path.stem)
+        solution_nb = make_solution_notebook(source_nb, path.stem)
+        targets = {"exercises": (exercise_nb, True), "solutions": (solution_nb, False)}
+        for folder, (expected, keep_outputs) in targets.items():
+            target = root / folder / path.name
+            relative = f"{folder}/{path.name}"
+            if check:
+                current = nbformat.read(target, as_version=4) if target.exists() else None
+                if current is None or (_comparable(current, keep_outputs)
+                                       != _comparable(expected, keep_outputs)):
+                    results.append(relative)
+                elif folder == "solutions" and _unexecuted(current):
+                    results.append(relative)
+                continue
+            if folder == "solutions" and execute:
+                started = time.perf_counter()
+                execute_notebook(expected, target.parent)
+                print(f"executed {relative} in {time.perf_counter() - started:.1f} s")
+            _write_atomic(expected, target)
+            results.append(relative)
+    return results
+
+
+def _unexecuted(nb) -> bool:
+    return any(c.cell_type == "code" and c.source.strip() and c.execution_count is None
+               for c in nb.cells)
+
+
+def _run_cli(args) -> int:
+    results = build_notebooks(only=args.only, check=args.check, execute=not args.no_execute)
+    if args.check:
+        if results:
+            print("stale builds (run `python -m course_utils build`): " + ", ".join(results))
+            return 1
+        print("exercises/ and solutions/ are up to date with notebooks/")
+        return 0
+    print(f"wrote {len(results)} notebooks")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``build``."""
+    parser = subparsers.add_parser("build", help="generate exercises/ and solutions/ from notebooks/")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="only notebooks starting with NN")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 and name the stale files instead of writing")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="write solutions without executing them (for quick drafts)")
+    parser.set_defaults(func=_run_cli)

@@ -1,0 +1,234 @@
+"""The install check behind notebook 00 and ``python -m course_utils doctor``.
+
+Covers: the environment report (Python, OS, CPU and cores, CUDA GPU if any),
+each course package marked ok / missing / too old with the command that fixes
+it, the known ``onnxruntime`` + ``onnxruntime-gpu`` conflict, the Netron build
+age, and a smoke test (a tiny model exported and run by ONNX Runtime). Does
+not cover: provider details (``providers.py``).
+
+Everything heavy is imported inside functions and every probe is guarded, so
+the check runs (and says what is wrong) in a half-broken environment.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata as _metadata
+import os
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["check_install", "InstallReport", "PackageStatus", "netron_build_date", "smoke_test"]
+
+NETRON_UI_LIFETIME_DAYS = 180  # Netron's UI asks to "update" past this age
+_DIST = "onnx-course"
+_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+@dataclass(frozen=True)
+class PackageStatus:
+    """One package: what the course pins, what is installed, and the fix."""
+
+    name: str
+    required: str
+    found: str | None
+    status: str  # "ok", "newer", "missing", "too old", "different"
+    fix: str = ""
+    optional: bool = False
+
+
+@dataclass
+class InstallReport:
+    """The environment report; ``str(report)`` is the table students read."""
+
+    system: dict
+    packages: list[PackageStatus]
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every required package is fine and nothing blocks the course."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"{key:<10} {value}" for key, value in self.system.items()]
+        lines.append("")
+        lines.append(f"{'package':<14} {'course pin':<12} {'installed':<12} status")
+        for p in self.packages:
+            status = p.status + (" (instructors only)" if p.optional and p.status != "ok" else "")
+            fix = f"   fix: {p.fix}" if p.fix else ""
+            lines.append(f"{p.name:<14} {p.required:<12} {p.found or '-':<12} {status}{fix}")
+        lines.append("")
+        for warning in self.warnings:
+            lines.append(f"warning: {warning}")
+        for problem in self.problems:
+            lines.append(f"PROBLEM: {problem}")
+        lines.append("All required parts are fine." if self.ok
+                     else f"{len(self.problems)} problem(s): fix them with the commands above.")
+        return "\n".join(lines)
+
+
+def _course_requirements() -> list[tuple[str, str, bool]]:
+    """(name, pinned version, optional) from the installed package or pyproject.toml."""
+    try:
+        requirements = _metadata.requires(_DIST) or []
+    except _metadata.PackageNotFoundError:
+        text = _PYPROJECT.read_text(encoding="utf-8") if _PYPROJECT.exists() else ""
+        main = text.split("[project.optional-dependencies]")[0]
+        extra = text[len(main):]
+        requirements = [f'{m}' for m in re.findall(r'"([A-Za-z0-9_.-]+==[^"]+)"', main)]
+        requirements += [f'{m}; extra == "dev"' for m in re.findall(r'"([A-Za-z0-9_.-]+==[^"]+)"', extra)]
+    result = []
+    for line in requirements:
+        spec, _, marker = line.partition(";")
+        name, _, version = spec.strip().partition("==")
+        result.append((name, version, "extra" in marker))
+    return result
+
+
+def _version_tuple(version: str) -> tuple:
+    try:
+        from packaging.version import Version
+
+        return (Version(version),)
+    except Exception:  # packaging absent or odd version: compare numerically
+        return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+
+
+def _package_rows() -> list[PackageStatus]:
+    rows = []
+    for name, pinned, optional in _course_requirements():
+        fix = f"pip install '{name}=={pinned}'"
+        try:
+            found = _metadata.version(name)
+        except _metadata.PackageNotFoundError:
+            rows.append(PackageStatus(name, pinned, None, "missing", fix, optional))
+            continue
+        if found == pinned:
+            rows.append(PackageStatus(name, pinned, found, "ok", "", optional))
+        elif _version_tuple(found) < _version_tuple(pinned):
+            rows.append(PackageStatus(name, pinned, found, "too old", fix, optional))
+        else:
+            rows.append(PackageStatus(name, pinned, found, "newer", "", optional))
+    return rows
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_description() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+        return "none (CPU only: every notebook works, GPU cells are skipped)"
+    except Exception as error:  # torch broken: the package table says why
+        return f"unknown (torch failed to import: {type(error).__name__})"
+
+
+def netron_build_date() -> _dt.date | None:
+    """The build date of the installed Netron UI, read from its index.html, or None."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("netron")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        index = Path(list(spec.submodule_search_locations)[0]) / "index.html"
+        match = re.search(r'<meta name="date" content="(\d{4}-\d{2}-\d{2})', index.read_text("utf-8"))
+        return _dt.date.fromisoformat(match.group(1)) if match else None
+    except (OSError, ValueError):
+        return None
+
+
+def smoke_test() -> float:
+    """Export a tiny torch model to ONNX, run it with ONNX Runtime, return the max abs error.
+
+    Raises:
+        RuntimeError: the two runtimes disagree beyond 1e-5, with the error size.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    # The course's export path: the dynamo exporter (needs onnxscript), dynamic batch.
+    program = torch.onnx.export(model, (torch.randn(2, 4),), None, verbose=False,
+                                input_names=["x"],
+                                dynamic_shapes={"input": {0: torch.export.Dim("batch")}})
+    session = ort.InferenceSession(program.model_proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 4)  # (batch, features): a batch size the export never saw
+    with torch.inference_mode():
+        expected = model(x).numpy()
+    got = session.run(None, {"x": x.numpy()})[0]
+    error = float(np.abs(expected - got).max())
+    if not np.allclose(expected, got, rtol=1e-5, atol=1e-5):
+        raise RuntimeError(f"ONNX Runtime and PyTorch disagree by {error:.2e} on a tiny model; "
+                           "reinstall onnxruntime and torch at the course's pins")
+    return error
+
+
+def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) -> InstallReport:
+    """Check this environment for the course and return the report.
+
+    Example:
+        >>> report = check_install()  # doctest: +SKIP
+        >>> print(report)             # the table, with a fix for each problem
+        >>> report.ok
+        True
+    """
+    system = {
+        "Python": platform.python_version(),
+        "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "CPU": f"{_cpu_name()}, {os.cpu_count()} logical cores",
+        "GPU": _gpu_description(),
+    }
+    report = InstallReport(system, _package_rows())
+    for row in report.packages:
+        if row.status in ("missing", "too old") and not row.optional:
+            report.problems.append(f"{row.name} is {row.status}: {row.fix}")
+    installed = {d.metadata["Name"].lower() for d in _metadata.distributions() if d.metadata["Name"]}
+    if {"onnxruntime", "onnxruntime-gpu"} <= installed:
+        report.problems.append(
+            "onnxruntime and onnxruntime-gpu are both installed and overwrite each other's files; "
+            "keep one: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
+            "(NVIDIA GPU) or ... && pip install onnxruntime (CPU)")
+    built = netron_build_date()
+    if built is not None:
+        age = ((today or _dt.date.today()) - built).days
+        system["Netron UI"] = f"built {built.isoformat()}, {age} days ago"
+        if age > NETRON_UI_LIFETIME_DAYS:
+            report.warnings.append(
+                f"Netron's UI is {age} days old and refuses to run after {NETRON_UI_LIFETIME_DAYS} "
+                "days ('Please update'): pip install --upgrade netron, or open the file at netron.app")
+    if run_smoke_test and not report.problems:
+        try:
+            system["smoke test"] = f"tiny model: PyTorch and ONNX Runtime agree (max abs error {smoke_test():.1e})"
+        except Exception as error:
+            report.problems.append(f"smoke test failed: {error}")
+    return report
+
+
+def _run_cli(args) -> int:
+    report = check_install(run_smoke_test=not args.no_smoke_test)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def add_cli(subparsers) -> None:
+    """Register ``doctor``."""
+    parser = subparsers.add_parser("doctor", help="check this environment for the course")
+    parser.add_argument("--no-smoke-test", action="store_true", help="skip the export/run smoke test")
+    parser.set_defaults(func=_run_cli)

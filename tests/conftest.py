@@ -1,0 +1,33 @@
+"""Shared pytest setup.
+
+``tests/files/`` holds fixture notebooks that are wrong on purpose; they must
+not be collected by nbval.
+"""
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+collect_ignore_glob = ["files/*"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_ci() -> bool:
+    """True when running under CI (CI=true), where nothing may be skipped for lack of tools."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
