@@ -175,14 +175,20 @@ def execute_notebook(nb, cwd: Path, timeout: int = 600):
 
 
 def _comparable(nb, keep_outputs: bool) -> str:
+    """What must match between a committed build and a fresh one.
+
+    Exercises are compared whole. Executed solutions are compared on what the
+    build decides (cells, sources, course metadata); the kernel adds its own
+    metadata and outputs on execution.
+    """
+    import json
+
     import nbformat
 
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and not keep_outputs:
-            cell.outputs, cell.execution_count = [], None
-        cell.metadata.pop("execution", None)
-    return nbformat.writes(nb)
+    if keep_outputs:
+        return nbformat.writes(nb)
+    cells = [(c.cell_type, c.source, c.metadata.get("course_utils")) for c in nb.cells]
+    return json.dumps([cells, nb.metadata.get("course_utils")])
 
 
 def _write_atomic(nb, path: Path) -> None:
@@ -244,6 +250,7 @@ def build_notebooks(root: Path = ROOT, only: list[str] | None = None, check: boo
                     results.append(relative)
                 continue
             if folder == "solutions" and execute:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 started = time.perf_counter()
                 execute_notebook(expected, target.parent)
                 print(f"executed {relative} in {time.perf_counter() - started:.1f} s")

@@ -1,0 +1,91 @@
+"""Tests for course_utils/build.py: markers, the two builds, and --check."""
+import shutil
+
+import nbformat
+import pytest
+
+from course_utils.build import (MarkerError, build_notebooks, make_exercise_notebook,
+                                make_solution_notebook, parse_exercises)
+
+
+def _read(root, name):
+    return nbformat.read(root / "tests" / "files" / name, as_version=4)
+
+
+def test_exercises_are_parsed_with_points(root):
+    """Are ids, points and tasks read from the exercise headers?"""
+    exercises = parse_exercises(_read(root, "two-exercises.ipynb"), "99-demo")
+    assert [(e.id, e.points) for e in exercises] == [("99.1", 2), ("99.2", 3)]
+    assert exercises[1].task == 'say "hi" in `greeting`'
+    assert "### BEGIN" not in exercises[0].solution and "values.append(1)" in exercises[0].solution
+
+
+@pytest.mark.parametrize("name, words", [
+    ("unclosed-solution.ipynb", "never closed"),
+    ("nested-solution.ipynb", "nested"),
+    ("solution-without-header.ipynb", "header"),
+    ("end-without-begin.ipynb", "without a '### BEGIN SOLUTION'"),
+])
+def test_bad_markers_are_refused_with_the_cell_named(root, name, words):
+    """Is a broken solution region refused with the notebook and cell named?"""
+    with pytest.raises(MarkerError) as error:
+        parse_exercises(_read(root, name), name)
+    assert name in str(error.value) and "cell" in str(error.value) and words in str(error.value)
+
+
+def test_exercise_build_replaces_regions_and_clears_outputs(root):
+    """Does the student build keep indentation, raise NotImplementedError and clear outputs?"""
+    source = _read(root, "two-exercises.ipynb")
+    source.cells[1].outputs = [nbformat.v4.new_output("stream", text="old")]
+    nb = make_exercise_notebook(source, "99-demo")
+    assert nb.cells[0].source.endswith("YOUR ANSWER HERE")
+    assert '    raise NotImplementedError("Exercise 99.1: append 1 to `values`")' in nb.cells[2].source
+    assert 'raise NotImplementedError("Exercise 99.2: say \\"hi\\" in `greeting`")' in nb.cells[3].source
+    assert "values.append" not in nb.cells[2].source and nb.cells[1].outputs == []
+    assert nb.cells[3].metadata["course_utils"] == {"exercise": "99.2", "points": 3}
+    compile(nb.cells[3].source, "cell", "exec")  # the escaped message is valid Python
+
+
+def test_solution_build_only_drops_markers(root):
+    """Does the instructor build keep the solution and drop only the marker lines?"""
+    nb = make_solution_notebook(_read(root, "two-exercises.ipynb"), "99-demo")
+    text = "\n".join(c.source for c in nb.cells)
+    assert "SOLUTION" not in text and "values.append(1)" in text and "An open format." in text
+
+
+@pytest.fixture
+def course(tmp_path, root):
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(root / "tests/files/two-exercises.ipynb", tmp_path / "notebooks/99-demo.ipynb")
+    return tmp_path
+
+
+def test_check_names_stale_builds(course):
+    """Does --check pass right after a build and name the files once the source changes?"""
+    assert build_notebooks(course, check=True) == ["exercises/99-demo.ipynb", "solutions/99-demo.ipynb"]
+    build_notebooks(course)
+    assert build_notebooks(course, check=True) == []
+    nb = nbformat.read(course / "notebooks/99-demo.ipynb", as_version=4)
+    nb.cells[1].source = "values = [0]"
+    nbformat.write(nb, course / "notebooks/99-demo.ipynb")
+    assert build_notebooks(course, check=True) == ["exercises/99-demo.ipynb", "solutions/99-demo.ipynb"]
+
+
+def test_solutions_are_stored_executed(course):
+    """Are solutions executed, with outputs, in the solutions folder?"""
+    build_notebooks(course)
+    nb = nbformat.read(course / "solutions/99-demo.ipynb", as_version=4)
+    assert nb.cells[3].outputs[0]["text"] == "hi\n"
+
+
+def test_a_bad_source_writes_nothing(course, root):
+    """Is nothing written when one source notebook has a broken marker?"""
+    shutil.copy(root / "tests/files/unclosed-solution.ipynb", course / "notebooks/98-bad.ipynb")
+    with pytest.raises(MarkerError, match="98-bad"):
+        build_notebooks(course, execute=False)
+    assert not (course / "exercises").exists() and not (course / "solutions").exists()
+
+
+def test_committed_builds_are_up_to_date(root):
+    """Are exercises/ and solutions/ what notebooks/ gives today (python -m course_utils build --check)?"""
+    assert build_notebooks(root, check=True) == []

@@ -1,0 +1,76 @@
+"""Tests for course_utils/checks.py and the exercise registry."""
+import json
+
+import nbformat
+import pytest
+
+from course_utils import checks
+from course_utils.build import parse_exercises, source_notebooks
+
+
+@pytest.fixture
+def demo_checks(monkeypatch):
+    registry = {}
+    monkeypatch.setattr(checks, "_REGISTRY", registry)
+    monkeypatch.setattr(checks, "_LOADED", True)
+
+    @checks.register("99.1")
+    def _positive(answer):
+        if answer <= 0:
+            raise checks.CheckFailed("the answer should be positive")
+
+    @checks.register("99.1", hidden=True)
+    def _even(answer):
+        if answer % 2:
+            raise checks.CheckFailed("look again at the parity")
+
+    return registry
+
+
+def test_public_checks_print_one_line(demo_checks, capsys):
+    """Does a passing answer print one pass line that mentions the grader?"""
+    assert checks.check("99.1", 3) is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "[pass]" in out and "grader" in out
+
+
+def test_failure_prints_the_hint_without_traceback(demo_checks, capsys):
+    """Does a wrong answer print the hint, and no traceback?"""
+    checks.check("99.1", -1)
+    out = capsys.readouterr().out
+    assert "[try again]" in out and "positive" in out and "Traceback" not in out
+
+
+def test_broken_answer_type_is_reported_not_raised(demo_checks, capsys):
+    """Is an answer of the wrong type reported as 'could not check' with its type?"""
+    checks.check("99.1", "three")
+    assert "could not check this answer (str" in capsys.readouterr().out
+
+
+def test_hidden_checks_run_only_for_the_grader(demo_checks, tmp_path, monkeypatch):
+    """Do hidden checks stay out of a student's run and land in the grading log?"""
+    assert checks.run_checks("99.1", 3).passed
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv(checks.GRADE_LOG_ENV, str(log))
+    checks.check("99.1", 3)
+    with checks.recording_paused():
+        checks.check("99.1", 4)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows == [{"exercise": "99.1", "passed": False, "feedback": "look again at the parity"}]
+
+
+def test_unknown_exercise_lists_known_ones(demo_checks):
+    """Does a wrong exercise number name the known ones?"""
+    with pytest.raises(KeyError, match="99.1"):
+        checks.run_checks("42.1", 1)
+
+
+def test_every_exercise_has_checks_and_every_check_an_exercise(root):
+    """Does each exercise in notebooks/ have public checks, and no check point at nothing?"""
+    declared = set()
+    for path in source_notebooks(root):
+        declared |= {e.id for e in parse_exercises(nbformat.read(path, as_version=4), path.stem)}
+    registered = set(checks.known_exercises())
+    assert declared == registered
+    public = {eid for eid, fns in checks._REGISTRY.items() if any(not hidden for _, hidden in fns)}
+    assert declared <= public

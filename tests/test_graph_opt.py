@@ -1,0 +1,167 @@
+"""Tests for course_utils/graph_opt.py and the checks of notebook 03 (exercise_checks/graphs.py).
+
+The fixture ``tests/files/small-cnn.onnx`` is a digits-sized CNN built with
+``onnx.helper``: Conv-Relu-Conv-Relu-MaxPool-Flatten-MatMul-Add, input
+``x`` of shape (batch, 1, 8, 8), 8 nodes, 7 KB.
+"""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from course_utils.checks import run_checks
+from course_utils.graph_opt import (compare_graphs, count_ops, draw_graph, name_fused_ops,
+                                    save_optimized_model)
+
+FIXTURE = Path(__file__).parent / "files" / "small-cnn.onnx"
+
+
+@pytest.fixture
+def small_cnn(tmp_path) -> Path:
+    path = tmp_path / "small-cnn.onnx"
+    shutil.copy(FIXTURE, path)
+    return path
+
+
+def _run(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def test_fixture_is_the_graph_these_tests_assume():
+    """Is the fixture still Conv-Relu-Conv-Relu-MaxPool-Flatten-MatMul-Add?"""
+    ops = [node.op_type for node in onnx.load(str(FIXTURE)).graph.node]
+    assert ops == ["Conv", "Relu", "Conv", "Relu", "MaxPool", "Flatten", "MatMul", "Add"]
+
+
+@pytest.mark.parametrize("level", ["disabled", "basic", "extended", "all"])
+def test_every_level_saves_a_model_that_computes_the_same(small_cnn, level):
+    """Does each level save a file next to the original that gives the original's outputs?"""
+    out = save_optimized_model(small_cnn, level)
+    assert out == small_cnn.with_name(f"small-cnn.{level}.onnx") and out.is_file()
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8), dtype=np.float32)
+    np.testing.assert_allclose(_run(out, x), _run(small_cnn, x), rtol=1e-5, atol=1e-5)
+
+
+def test_levels_change_the_graph_as_documented(small_cnn):
+    """Does extended add com.microsoft ops and all add NCHWc ops, with fewer nodes each time?"""
+    counts = {level: count_ops(save_optimized_model(small_cnn, level))
+              for level in ["basic", "extended", "all"]}
+    assert sum(count_ops(small_cnn).values()) == 8
+    assert "Gemm" in counts["basic"] and "MatMul" not in counts["basic"]
+    assert counts["extended"]["com.microsoft.FusedConv"] == 2 and "Relu" not in counts["extended"]
+    assert any(op.startswith("com.microsoft.nchwc.") for op in counts["all"])
+
+
+def test_unknown_level_lists_the_valid_ones(small_cnn):
+    """Is a misspelt level refused with the valid names?"""
+    with pytest.raises(ValueError, match="basic, extended, all"):
+        save_optimized_model(small_cnn, "extendet")
+
+
+def test_missing_model_is_named(tmp_path):
+    """Does a missing model raise FileNotFoundError naming the file?"""
+    with pytest.raises(FileNotFoundError, match="nothing.onnx"):
+        save_optimized_model(tmp_path / "nothing.onnx", "basic")
+
+
+def test_external_data_travels_with_the_optimised_file(tmp_path):
+    """Does a model whose weights live in a .data file still load when saved to another folder?"""
+    model = onnx.load(str(FIXTURE))
+    source = tmp_path / "src" / "ext.onnx"
+    source.parent.mkdir()
+    onnx.save(model, str(source), save_as_external_data=True, location="ext.onnx.data",
+              size_threshold=0)
+    out = save_optimized_model(source, "extended", tmp_path / "elsewhere" / "ext.extended.onnx")
+    x = np.ones((2, 1, 8, 8), dtype=np.float32)
+    np.testing.assert_allclose(_run(out, x), _run(source, x), rtol=1e-5, atol=1e-5)
+
+
+def test_name_fused_ops_traces_nodes_back(small_cnn):
+    """Are the fusions named after the original ops, at every level, and none against itself?"""
+    assert name_fused_ops(small_cnn, small_cnn) == {}
+    assert name_fused_ops(small_cnn, save_optimized_model(small_cnn, "basic")) == {"MatMul+Add": 1}
+    extended = save_optimized_model(small_cnn, "extended")
+    assert name_fused_ops(small_cnn, extended) == {"Conv+Relu": 2, "MatMul+Add": 1}
+    # NCHWc renames the tensors; the nodes' attributes still tell what they absorbed.
+    assert name_fused_ops(small_cnn, save_optimized_model(small_cnn, "all"))["Conv+Relu"] == 2
+
+
+def test_comparison_table_and_chart(small_cnn):
+    """Does the comparison count nodes per version and draw one bar series per version?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    comparison = compare_graphs({"original": small_cnn,
+                                 "extended": save_optimized_model(small_cnn, "extended")})
+    assert comparison.node_counts == {"original": 8, "extended": 5}
+    table = str(comparison)
+    assert table.splitlines()[0].split() == ["op", "type", "original", "extended"]
+    assert table.splitlines()[-1].split() == ["nodes", "8", "5"]
+    ax = comparison.plot()
+    assert len(ax.containers) == 2 and "extended (5 nodes)" in [t.get_text() for t in ax.get_legend().texts]
+
+
+def test_draw_graph_draws_every_node(small_cnn):
+    """Does the static picture hold one box per node plus the graph's input and output?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.patches import FancyBboxPatch
+
+    extended = save_optimized_model(small_cnn, "extended")
+    figure = draw_graph({"original": small_cnn, "extended": extended})
+    boxes = [sum(isinstance(p, FancyBboxPatch) for p in ax.patches) for ax in figure.axes]
+    assert boxes == [8 + 2, 5 + 2]
+    labels = [t.get_text() for t in figure.axes[1].texts]
+    assert "FusedConv\n+Relu" in labels
+
+
+def test_draw_graph_counts_the_nodes_it_leaves_out(small_cnn):
+    """Does a graph larger than max_nodes say how many nodes are not drawn?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = draw_graph(small_cnn, max_nodes=3)
+    assert "... and 5 more nodes" in [t.get_text() for t in figure.axes[0].texts]
+
+
+# --- the checks of notebook 03 -------------------------------------------------------
+
+def test_check_03_1_wants_the_traced_method():
+    """Is 'forward' accepted, and are the graph's and the class's names refused?"""
+    assert run_checks("03.1", "forward", include_hidden=True).passed
+    assert "main_graph" in run_checks("03.1", "main_graph").feedback
+    assert not run_checks("03.1", "ResNet").passed
+    assert not run_checks("03.1", "forward()").passed
+    assert not run_checks("03.1", "_forward_impl", include_hidden=True).passed
+
+
+def test_check_03_2_wants_an_extended_graph(small_cnn):
+    """Is an extended graph accepted, and are the original, an 'all' graph and a typo refused?"""
+    assert run_checks("03.2", save_optimized_model(small_cnn, "extended"), include_hidden=True).passed
+    assert not run_checks("03.2", small_cnn).passed
+    assert not run_checks("03.2", save_optimized_model(small_cnn, "basic")).passed
+    assert run_checks("03.2", save_optimized_model(small_cnn, "all")).passed  # public: fused ops
+    assert not run_checks("03.2", save_optimized_model(small_cnn, "all"), include_hidden=True).passed
+    assert "no file" in run_checks("03.2", small_cnn.with_name("missing.onnx")).feedback
+
+
+def test_check_03_3_wants_the_fusions_of_resnet18():
+    """Is {'Conv+Relu': 9} accepted, and are the new op's name, a wrong order or count refused?"""
+    assert run_checks("03.3", {"Conv+Relu": 9}, include_hidden=True).passed
+    assert "new op" in run_checks("03.3", {"FusedConv": 9}).feedback
+    for wrong in ({"Relu+Conv": 9}, {"Conv+Relu": 17}, {"Conv+Add+Relu": 8}):
+        assert run_checks("03.3", wrong).passed and not run_checks("03.3", wrong, include_hidden=True).passed
+
+
+def test_check_03_4_wants_bytes_for_one_image():
+    """Is 6,221,824 accepted, and are elements, batch 2 and every conv output refused?"""
+    assert run_checks("03.4", 6_221_824, include_hidden=True).passed
+    for wrong in (6_221_824 // 4, 2 * 6_221_824):
+        assert not run_checks("03.4", wrong, include_hidden=True).passed
+    assert not run_checks("03.4", -1).passed
+    assert not run_checks("03.4", "6 MB").passed

@@ -1,0 +1,60 @@
+"""Tests for course_utils/install.py (the install check and ``doctor``)."""
+import datetime as dt
+
+import pytest
+
+from course_utils import install
+from course_utils.cli import main
+
+
+def test_this_environment_passes():
+    """Does the course's own environment pass the check, smoke test included?"""
+    report = install.check_install()
+    assert report.ok, str(report)
+    assert "agree" in report.system["smoke test"]
+    assert {p.name for p in report.packages} >= {"torch", "onnx", "onnxruntime", "onnxscript", "netron"}
+
+
+def test_missing_and_old_packages_get_the_fix(monkeypatch):
+    """Are a missing and a too-old package flagged with the exact pip command?"""
+    monkeypatch.setattr(install, "_course_requirements", lambda: [
+        ("no-such-package-xyz", "1.0", False), ("numpy", "999.0", False), ("pytest", "0.1", True)])
+    report = install.check_install(run_smoke_test=False)
+    status = {p.name: p for p in report.packages}
+    assert status["no-such-package-xyz"].status == "missing"
+    assert status["numpy"].status == "too old"
+    assert status["pytest"].status == "newer"
+    assert "pip install 'numpy==999.0'" in str(report) and not report.ok
+    assert len(report.problems) == 2
+
+
+def test_onnxruntime_gpu_conflict_is_a_problem(monkeypatch):
+    """Is onnxruntime installed beside onnxruntime-gpu flagged with how to keep one?"""
+    class Dist:
+        def __init__(self, name):
+            self.metadata = {"Name": name}
+
+    monkeypatch.setattr(install._metadata, "distributions",
+                        lambda: [Dist("onnxruntime"), Dist("onnxruntime-gpu")])
+    report = install.check_install(run_smoke_test=False)
+    assert any("onnxruntime-gpu are both installed" in p for p in report.problems)
+
+
+def test_old_netron_is_warned_about():
+    """Does a Netron build older than 180 days get a warning with the fix?"""
+    built = install.netron_build_date()
+    assert built is not None
+    report = install.check_install(run_smoke_test=False, today=built + dt.timedelta(days=200))
+    assert any("pip install --upgrade netron" in w for w in report.warnings)
+    fresh = install.check_install(run_smoke_test=False, today=built + dt.timedelta(days=10))
+    assert not fresh.warnings
+
+
+@pytest.mark.parametrize("broken, code", [(False, 0), (True, 1)])
+def test_doctor_exit_status(monkeypatch, capsys, broken, code):
+    """Does `doctor` exit 0 when all is fine and 1 with the fix named otherwise?"""
+    if broken:
+        monkeypatch.setattr(install, "_course_requirements", lambda: [("no-such-package-xyz", "1.0", False)])
+    assert main(["doctor", "--no-smoke-test"]) == code
+    out = capsys.readouterr().out
+    assert ("pip install 'no-such-package-xyz==1.0'" in out) == broken
