@@ -1,0 +1,146 @@
+"""Tests for course_utils/grading.py: scores, feedback, robustness, and the student's file untouched."""
+import csv
+import hashlib
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from course_utils.cli import main
+from course_utils.grading import grade_notebooks
+
+FILES = ROOT / "tests" / "files"
+FIXTURES = ["infinite-loop.ipynb", "kernel-crash.ipynb", "unfinished-first-exercise.ipynb",
+            "deleted-exercise-cell.ipynb", "wrong-gpu-provider-reordered-duplicated.ipynb",
+            "not-a-notebook.ipynb"]
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded():
+    """Grade every fixture once (a 30 s cell limit) and record the files' bytes before and after."""
+    paths = [FILES / name for name in FIXTURES]
+    before = {p.name: _digest(p) for p in paths}
+    grades = grade_notebooks(paths, timeout=30)
+    after = {p.name: _digest(p) for p in paths}
+    return {g.student + ".ipynb": g for g in grades}, before, after
+
+
+def _exercise(grade, exercise_id):
+    return next(e for e in grade.exercises if e.exercise == exercise_id)
+
+
+def test_student_files_are_never_modified(graded):
+    """Are the submitted files' bytes identical after grading?"""
+    _, before, after = graded
+    assert before == after
+
+
+def test_endless_loop_is_stopped_and_the_rest_still_counts(graded):
+    """Is an endless loop stopped, reported, and the next exercise still graded?"""
+    grade = graded[0]["infinite-loop.ipynb"]
+    assert "longer than 30 s" in _exercise(grade, "00.1").feedback
+    assert _exercise(grade, "00.2").passed and grade.points == 2
+
+
+def test_kernel_crash_keeps_earlier_exercises(graded):
+    """Does a crashed kernel keep the points earned before it and say what happened?"""
+    grade = graded[0]["kernel-crash.ipynb"]
+    assert _exercise(grade, "00.1").passed
+    assert "kernel died" in _exercise(grade, "00.2").feedback and grade.error is None
+
+
+def test_unfinished_exercise_scores_zero_and_others_count(graded):
+    """Does an exercise left unfinished score 0 as 'not attempted' while later ones count?"""
+    grade = graded[0]["unfinished-first-exercise.ipynb"]
+    first = _exercise(grade, "00.1")
+    assert (first.points, first.passed) == (0, False) and "not attempted" in first.feedback
+    assert _exercise(grade, "00.2").points == 2
+
+
+def test_deleted_exercise_cell_is_not_attempted(graded):
+    """Is an exercise whose cell was deleted scored 0 with 'not attempted'?"""
+    grade = graded[0]["deleted-exercise-cell.ipynb"]
+    assert "not attempted" in _exercise(grade, "00.2").feedback and _exercise(grade, "00.1").passed
+
+
+def test_wrong_provider_gets_specific_feedback_despite_reordering(graded):
+    """Does naming DirectML as an NVIDIA provider get its own hint, with reordered and duplicated cells still graded?"""
+    grade = graded[0]["wrong-gpu-provider-reordered-duplicated.ipynb"]
+    wrong = _exercise(grade, "01.1")
+    assert not wrong.passed and "DirectML" in wrong.feedback and "not NVIDIA" in wrong.feedback
+    assert _exercise(grade, "01.2").passed and _exercise(grade, "01.3").passed
+    assert (grade.points, grade.max_points) == (4, 6)
+
+
+def test_not_a_notebook_is_a_clear_error_and_the_batch_goes_on(graded):
+    """Does a non-notebook file get a clear error while the other files are graded?"""
+    grades = graded[0]
+    assert "not a readable Jupyter notebook" in grades["not-a-notebook.ipynb"].error
+    assert all(g.exercises for name, g in grades.items() if name != "not-a-notebook.ipynb")
+
+
+def test_feedback_never_shows_grader_source(graded):
+    """Is no feedback a piece of the checks' source code or a traceback?"""
+    for grade in graded[0].values():
+        for exercise in grade.exercises:
+            for leak in ("def ", "register(", "CheckFailed", "Traceback", "raise "):
+                assert leak not in exercise.feedback
+
+
+def test_folder_gives_json_and_csv_per_student(tmp_path):
+    """Does grading a folder of students write JSON and one CSV row per student and exercise?"""
+    for student, name in [("alice", "deleted-exercise-cell.ipynb"), ("bob", "not-a-notebook.ipynb")]:
+        (tmp_path / "submissions" / student).mkdir(parents=True)
+        shutil.copy(FILES / name, tmp_path / "submissions" / student / "00-install-check.ipynb")
+    out_json, out_csv = tmp_path / "grades.json", tmp_path / "grades.csv"
+    code = main(["grade", str(tmp_path / "submissions"), "--json", str(out_json), "--csv", str(out_csv)])
+    assert code == 1  # one file could not be graded
+    data = json.loads(out_json.read_text())
+    alice = next(d for d in data if d["student"] == "alice")
+    assert alice["exercises"]["00.1"] == {"points": 1, "max_points": 1, "passed": True,
+                                          "feedback": "all checks passed"}
+    assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback"}
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["student"], r["exercise"]) for r in rows] == [("alice", "00.1"), ("alice", "00.2"), ("bob", "")]
+
+
+def test_cli_errors_are_one_line(capsys):
+    """Is a missing path reported as one line with exit 1?"""
+    assert main(["grade", "no/such/notebook.ipynb"]) == 1
+    assert capsys.readouterr().err.startswith("error: no/such/notebook.ipynb does not exist")
+
+
+def test_points_table_lists_every_exercise(capsys):
+    """Does `grade --list` list the exercises with their points and a total?"""
+    assert main(["grade", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "00.1" in out and "01.3" in out and out.strip().splitlines()[-1].startswith("total")
+
+
+@pytest.fixture(scope="module")
+def course_sets():
+    """Grade every solutions and every exercises notebook once."""
+    return (grade_notebooks([ROOT / "solutions"], timeout=300),
+            grade_notebooks([ROOT / "exercises"], timeout=300))
+
+
+def test_every_solution_scores_full_marks(course_sets):
+    """Does every solutions notebook (outputs already present) score full marks?"""
+    solutions, _ = course_sets
+    assert len(solutions) == len(list((ROOT / "notebooks").glob("*.ipynb")))
+    for grade in solutions:
+        failed = [(e.exercise, e.feedback) for e in grade.exercises if not e.passed]
+        assert not failed and grade.points == grade.max_points > 0, (grade.path, failed)
+
+
+def test_every_fresh_exercises_notebook_scores_zero(course_sets):
+    """Does every untouched exercises notebook score 0, 'not attempted', without crashing?"""
+    _, exercises = course_sets
+    for grade in exercises:
+        assert grade.error is None and grade.points == 0 and grade.exercises, grade.path
+        assert all(e.feedback.startswith("not attempted") for e in grade.exercises), grade.table()
