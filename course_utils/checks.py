@@ -27,6 +27,8 @@ GRADE_LOG_ENV = "COURSE_UTILS_GRADE_LOG"
 _REGISTRY: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
 _LOADED = False
 _RECORDING = True
+#: The last verdict recorded per exercise in this process (the grader reads it).
+_LAST: dict[str, "Verdict"] = {}
 
 
 class CheckFailed(Exception):
@@ -120,6 +122,8 @@ def check(exercise_id: str, answer: Any) -> None:
     """
     log_path = os.environ.get(GRADE_LOG_ENV)
     verdict = run_checks(exercise_id, answer, include_hidden=bool(log_path))
+    if _RECORDING:
+        _LAST[exercise_id] = verdict
     if log_path and _RECORDING:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(json.dumps({"exercise": exercise_id, "passed": verdict.passed,
