@@ -1,0 +1,134 @@
+"""Checks for notebook 03: Netron and ONNX Runtime's graph optimisations.
+
+03.1 the name of the exported method, 03.2 an extended-level optimised graph
+saved with ``SessionOptions``, 03.3 the fusion it made and how often,
+03.4 the bytes of intermediate tensors that no longer exist.
+The facts are those of torchvision's resnet18 (``weights=None``) at the
+course's pinned versions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from course_utils.checks import CheckFailed, register
+
+_RESNET18_FUSIONS = {"Conv+Relu": 9}
+# The 9 fused Conv outputs of resnet18 for one image, float32:
+# 64x112x112 + 2 x (64x56x56 + 128x28x28 + 256x14x14 + 512x7x7) elements, 4 bytes each.
+_RESNET18_SAVED_BYTES = 4 * (64 * 112 * 112 + 2 * (64 * 56 * 56 + 128 * 28 * 28
+                                                   + 256 * 14 * 14 + 512 * 7 * 7))
+
+
+# --- 03.1: the exported method --------------------------------------------------------
+
+@register("03.1")
+def _method_is_a_name(method_name):
+    if not isinstance(method_name, str) or not method_name.strip():
+        raise CheckFailed(f"store the method's name as a string, got {type(method_name).__name__}")
+    if method_name == "main_graph":
+        raise CheckFailed("'main_graph' is the name the exporter gives the ONNX graph; the "
+                          "method's name is in the metadata of the nodes")
+    if not method_name.isidentifier():
+        raise CheckFailed("store just the name as Python spells it: no parentheses, dots or spaces")
+    if method_name[0].isupper():
+        raise CheckFailed("that looks like a class name; which method of the class was traced?")
+
+
+@register("03.1", hidden=True)
+def _method_is_forward(method_name):
+    if method_name != "forward":
+        raise CheckFailed("this is not the method the exporter traced")
+
+
+# --- 03.2: the extended-level graph -----------------------------------------------------
+
+def _load_answer_model(optimized_path):
+    import onnx
+
+    if not isinstance(optimized_path, (str, Path)):
+        raise CheckFailed(f"store the path of the saved file (str or Path), "
+                          f"got {type(optimized_path).__name__}")
+    path = Path(optimized_path)
+    if not path.is_file():
+        raise CheckFailed(f"there is no file at {path}: ONNX Runtime writes it when the session "
+                          "is created, after optimized_model_filepath is set")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # a truncated or foreign file
+        raise CheckFailed(f"{path.name} is not an ONNX model ({type(error).__name__})") from None
+
+
+@register("03.2")
+def _has_fused_ops(optimized_path):
+    model = _load_answer_model(optimized_path)
+    domains = {node.domain for node in model.graph.node}
+    if not domains & {"com.microsoft", "com.microsoft.nchwc"}:
+        raise CheckFailed("this graph holds only standard ONNX ops, as the export did: set the "
+                          "optimisation level on the SessionOptions and create a session with them")
+
+
+@register("03.2", hidden=True)
+def _is_extended_not_all(optimized_path):
+    model = _load_answer_model(optimized_path)
+    if any(node.domain == "com.microsoft.nchwc" for node in model.graph.node):
+        raise CheckFailed("this graph was optimised beyond the extended level")
+    if not any(node.op_type == "FusedConv" for node in model.graph.node):
+        raise CheckFailed("this graph holds none of the extended level's fusions")
+
+
+@register("03.2", hidden=True)
+def _runs_with_batch_3(optimized_path):
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(optimized_path), providers=["CPUExecutionProvider"])
+    first = session.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 3 for d in first.shape]
+    if shape and shape[0] != 3:
+        raise CheckFailed("the saved graph lost the dynamic batch dimension")
+    session.run(None, {first.name: np.zeros(shape, dtype=np.float32)})
+
+
+# --- 03.3: what got fused ---------------------------------------------------------------
+
+@register("03.3")
+def _fusions_are_named(fused):
+    if not isinstance(fused, dict) or not fused:
+        raise CheckFailed("store a dict like {'OpA+OpB': count}")
+    for pattern, count in fused.items():
+        if isinstance(pattern, str) and "Fused" in pattern:
+            raise CheckFailed(f"{pattern!r} names the new op; name the original ops it replaces")
+        if not isinstance(pattern, str) or "+" not in pattern:
+            raise CheckFailed(f"name each fusion by the original ops joined with '+', got {pattern!r}")
+        if not all(part.isidentifier() for part in pattern.split("+")):
+            raise CheckFailed(f"{pattern!r}: write op types as ONNX spells them, joined by '+'")
+        if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
+            raise CheckFailed(f"the count of {pattern!r} should be a positive int, got {count!r}")
+
+
+@register("03.3", hidden=True)
+def _fusions_of_resnet18(fused):
+    if set(fused) != set(_RESNET18_FUSIONS):
+        raise CheckFailed("these are not the fusions of the extended level")
+    if fused != _RESNET18_FUSIONS:
+        raise CheckFailed("the number of fused nodes is off")
+
+
+# --- 03.4: memory traffic -------------------------------------------------------------
+
+@register("03.4")
+def _bytes_is_a_count(saved_bytes):
+    if isinstance(saved_bytes, bool) or not isinstance(saved_bytes, (int, float)):
+        raise CheckFailed(f"store a number of bytes, got {type(saved_bytes).__name__}")
+    if saved_bytes <= 0 or saved_bytes != int(saved_bytes):
+        raise CheckFailed("a number of bytes is a positive whole number")
+    if saved_bytes > 1e9:
+        raise CheckFailed("more than a gigabyte for one image: count each removed tensor once, "
+                          "for a batch of one")
+
+
+@register("03.4", hidden=True)
+def _bytes_of_resnet18(saved_bytes):
+    if int(saved_bytes) != _RESNET18_SAVED_BYTES:
+        raise CheckFailed("the number of bytes is off")
+
