@@ -11,7 +11,7 @@ def _install_fake(site, name, version, requires=(), files=None):
     module = name.replace("-", "_")
     info = site / f"{module}-{version}.dist-info"
     info.mkdir(parents=True)
-    lines = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     lines += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
     record = []
@@ -128,3 +128,6 @@ def test_table_and_chart_show_each_environment(fake_site):
     figure = plot_footprints(footprints)
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert labels == ["app", "util only"]
+    bars = figure.axes[0].patches  # three segments per environment, in order
+    assert sum(b.get_width() for b in bars[:3]) == pytest.approx(footprints["app"].total_mb)
+    assert bars[0].get_width() == pytest.approx(footprints["app"].size_mb_of("course-fake-app"))

@@ -148,8 +148,7 @@ def test_bad_json_is_refused_with_expected_shape(served, body, status, fragment)
     assert response.status_code == status
     detail = response.json()["detail"]
     assert fragment in detail
-    if "values must lie" not in fragment:
-        assert JSON_EXPECTED in detail
+    assert JSON_EXPECTED in detail
 
 
 def test_unparsable_json_is_a_400(served):
@@ -167,6 +166,7 @@ def test_nan_is_refused(served):
     response = _post(server, "linear-json", content=b'{"pixels": [[[NaN, 0, 0], [0, 0, 0]]]}')
     assert response.status_code == 422
     assert "NaN" in response.json()["detail"]
+    assert JSON_EXPECTED in response.json()["detail"]
 
 
 @pytest.mark.parametrize("array, headers, status, fragment", [

@@ -1,0 +1,228 @@
+"""How much disk a serving environment needs, measured from installed distributions.
+
+Covers: starting from a few top-level distributions (``"onnxruntime"``,
+``"fastapi"``...), following their ``Requires-Dist`` metadata transitively (the
+runtime dependencies: optional extras are skipped unless a requirement asks for
+them, environment markers are evaluated for this machine), and adding up the
+files each distribution's ``RECORD`` lists. This makes a container-size
+comparison measurable without Docker. Does not cover: the operating system
+layer of a container image, nor files that packages write after installation.
+
+Sizes are in MB = 10**6 bytes and describe the wheels installed *here* (for
+example PyTorch from PyPI on Linux brings its CUDA libraries as ``nvidia-*``
+wheels; a CPU-only build would be smaller).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+__all__ = ["DistributionSize", "Footprint", "measure_footprint",
+           "format_footprints", "plot_footprints", "GPU_WHEEL_PREFIXES"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistributionSize:
+    """One installed distribution and the bytes of the files its RECORD lists.
+
+    Attributes:
+        name: the distribution's name as installed, e.g. ``"onnxruntime"``.
+        version: its version.
+        size_bytes: the total size of its files.
+        files: how many files its RECORD lists.
+        required_by: the distribution that pulled it in (``None`` for a root).
+    """
+
+    name: str
+    version: str
+    size_bytes: int
+    files: int
+    required_by: str | None
+
+    @property
+    def size_mb(self) -> float:
+        """Size in MB (10**6 bytes)."""
+        return self.size_bytes / 1e6
+
+
+@dataclass
+class Footprint:
+    """The distributions an environment needs, roots first, then by size.
+
+    Attributes:
+        roots: the requirements it was measured from.
+        distributions: every distribution found, each counted once.
+        missing: required distributions that are not installed here, with the
+            one that requires them, e.g. ``"nvidia-foo (required by torch)"``.
+    """
+
+    roots: list[str]
+    distributions: list[DistributionSize]
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        """The bytes of all distributions together."""
+        return sum(d.size_bytes for d in self.distributions)
+
+    @property
+    def total_mb(self) -> float:
+        """Total size in MB (10**6 bytes)."""
+        return self.total_bytes / 1e6
+
+    def size_mb_of(self, name: str) -> float:
+        """The size in MB of one distribution of this footprint (0.0 if absent)."""
+        key = _canonical(name)
+        return sum(d.size_bytes for d in self.distributions if _canonical(d.name) == key) / 1e6
+
+    def largest(self, n: int = 5) -> list[DistributionSize]:
+        """The ``n`` largest distributions, largest first."""
+        return sorted(self.distributions, key=lambda d: d.size_bytes, reverse=True)[:n]
+
+
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
+
+
+def _record_size(dist) -> tuple[int, int]:
+    # RECORD gives most sizes; entries without one (RECORD itself, .pyc files
+    # compiled at install time) are measured on disk.
+    total, count = 0, 0
+    for entry in dist.files or []:
+        count += 1
+        if entry.size is not None:
+            total += entry.size
+            continue
+        try:
+            total += entry.locate().stat().st_size
+        except OSError:
+            pass  # listed but gone: nothing on disk to count
+    return total, count
+
+
+def measure_footprint(*requirements: str) -> Footprint:
+    """Measure the installed size of ``requirements`` and all their runtime dependencies.
+
+    Args:
+        *requirements: top-level requirements, e.g. ``"onnxruntime"``,
+            ``"fastapi"``; extras may be named (``"uvicorn[standard]"``).
+
+    Returns:
+        A :class:`Footprint`; ``footprint.total_mb`` is the headline figure.
+
+    Raises:
+        ValueError: if no requirement is given or one cannot be parsed.
+        ImportError: if a root distribution is not installed (the message names
+            the pip command).
+
+    Example:
+        >>> ort = measure_footprint("onnxruntime", "fastapi", "uvicorn")
+        >>> round(ort.total_mb) > 0, ort.distributions[0].name
+        (True, 'onnxruntime')
+    """
+    import importlib.metadata as metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if not requirements:
+        raise ValueError('name at least one distribution, e.g. measure_footprint("onnxruntime")')
+    try:
+        queue = [(Requirement(r), None) for r in requirements]
+    except InvalidRequirement as error:
+        raise ValueError(f"cannot parse a requirement: {error}; write e.g. 'onnxruntime'") from None
+    for requirement, _ in queue:
+        try:
+            metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            raise ImportError(f"{requirement.name!r} is not installed in this environment; "
+                              f"install it (pip install {requirement.name}) or check the "
+                              "spelling") from None
+
+    found: dict[str, DistributionSize] = {}
+    followed: dict[str, set[str]] = {}  # per distribution: extras already followed
+    missing: dict[str, str] = {}
+    while queue:
+        requirement, parent = queue.pop(0)
+        key = _canonical(requirement.name)
+        # "" stands for "no extra": the plain runtime dependencies.
+        wanted = ({""} | set(requirement.extras)) - followed.get(key, set())
+        if not wanted:
+            continue  # already counted, and nothing new to follow
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            missing.setdefault(key, parent or "the roots")
+            continue
+        if key not in found:
+            size, files = _record_size(dist)
+            found[key] = DistributionSize(dist.metadata["Name"], dist.version, size, files, parent)
+        followed.setdefault(key, set()).update(wanted)
+        for line in dist.requires or []:
+            child = Requirement(line)
+            if child.marker is None:
+                follow = "" in wanted
+            else:  # e.g. 'platform_system == "Linux"' or 'extra == "cublas"'
+                follow = any(child.marker.evaluate({"extra": extra}) for extra in wanted)
+            if follow:
+                queue.append((child, found[key].name))
+
+    roots = {_canonical(Requirement(r).name) for r in requirements}
+    ordered = sorted(found.values(),
+                     key=lambda d: (_canonical(d.name) not in roots, -d.size_bytes))
+    return Footprint(list(requirements), ordered,
+                     [f"{name} (required by {parent})" for name, parent in sorted(missing.items())])
+
+
+def format_footprints(footprints: dict[str, Footprint], top: int = 3) -> str:
+    """Return a text table: per environment, distributions, total MB and the largest ones."""
+    lines = [f"{'environment':<22} {'distributions':>13} {'total MB':>10}   largest"]
+    lines.append("-" * (len(lines[0]) + 30))
+    for label, fp in footprints.items():
+        largest = ", ".join(f"{d.name} {d.size_mb:.0f}" for d in fp.largest(top))
+        lines.append(f"{label:<22} {len(fp.distributions):>13} {fp.total_mb:>10.1f}   {largest}")
+    return "\n".join(lines)
+
+
+#: Name prefixes of the wheels that carry GPU libraries (CUDA, cuDNN, Triton...).
+GPU_WHEEL_PREFIXES = ("nvidia-", "cuda-", "triton")
+
+
+def plot_footprints(footprints: dict[str, Footprint]):
+    """Draw one stacked bar per environment and return the figure.
+
+    Each bar splits into the named packages themselves, GPU-library wheels
+    (``nvidia-*``, ``cuda-*``, ``triton``) and every other dependency.
+    """
+    import matplotlib.pyplot as plt
+
+    parts = {"the named packages": "tab:blue", "GPU-library wheels": "tab:red",
+             "other dependencies": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.7 * len(footprints)))
+    largest = max(fp.total_mb for fp in footprints.values())
+    for row, (label, fp) in enumerate(footprints.items()):
+        roots = {_canonical(r.split("[")[0]) for r in fp.roots}
+        sizes = dict.fromkeys(parts, 0.0)
+        for dist in fp.distributions:
+            if _canonical(dist.name) in roots:
+                sizes["the named packages"] += dist.size_mb
+            elif _canonical(dist.name).startswith(GPU_WHEEL_PREFIXES):
+                sizes["GPU-library wheels"] += dist.size_mb
+            else:
+                sizes["other dependencies"] += dist.size_mb
+        left = 0.0
+        for part, colour in parts.items():
+            ax.barh(row, sizes[part], left=left, color=colour, label=part if row == 0 else None)
+            left += sizes[part]
+        ax.text(left + 0.01 * largest, row, f"{fp.total_mb:,.0f} MB", va="center")
+    ax.set_yticks(range(len(footprints)), list(footprints))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.15 * largest)
+    ax.set_xlabel("installed size, MB (10^6 bytes)")
+    ax.set_title("what a serving environment needs, measured from installed distributions")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,362 @@
+"""Serve models over HTTP on this machine: a FastAPI app factory and a server handle.
+
+Covers: :func:`make_app`, which turns a few :class:`ModelEndpoint` descriptions
+into a FastAPI app (models loaded once at start-up in the app's lifespan,
+inputs validated with 4xx errors that name the expected shape and dtype, a
+health endpoint), and :func:`serve_app`, which runs any ASGI app with uvicorn on
+``127.0.0.1`` on a free port in a background thread and always stops it (context
+manager, :meth:`RunningServer.stop`, and an ``atexit`` hook). Does not cover:
+creating the ONNX Runtime session or the PyTorch model (the notebook writes the
+loaders: that is the lesson), nor load testing (see ``loadtest.py``).
+
+The HTTP contract of an app made by :func:`make_app`:
+
+* ``GET /health`` -> ``{"status": "ok", "models": {name: {...}}}`` with each
+  model's backend, input format, shape, dtype and how many times it was loaded.
+* ``POST /models/{name}/predict`` -> ``{"model": name, "labels": [...],
+  "scores": [[...], ...]}``: the arg-max class and the model's output per class
+  (logits for a CNN, probabilities for a scikit-learn classifier). The body
+  is JSON ``{"<json_key>": nested list}`` for ``input_format="json"``, or the
+  bytes of ``numpy.save`` of an array (``Content-Type:
+  application/octet-stream``) for ``input_format="npy"``.
+"""
+import atexit
+import io
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["ModelEndpoint", "make_app", "serve_app", "RunningServer"]
+
+logger = logging.getLogger(__name__)
+
+_LOOPBACK = "127.0.0.1"
+_RUNNING: set["RunningServer"] = set()
+_RUNNING_LOCK = threading.Lock()
+
+# A predictor maps a validated batch (batch, *shape) to scores (batch, classes).
+Predictor = Callable[[np.ndarray], Any]
+
+
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """One model the app serves at ``POST /models/{name}/predict``.
+
+    Attributes:
+        name: the URL segment, e.g. ``"digits-ort"``.
+        load: called once at start-up (never per request); returns a function
+            that maps a float array of shape ``(batch, *shape)`` to scores of
+            shape ``(batch, classes)``, e.g. logits (numpy or torch).
+        shape: the shape of one input item, without the batch, e.g. ``(8, 8)``.
+        dtype: the element type the endpoint accepts (``"float32"``).
+        input_format: ``"json"`` (a nested list under ``json_key``) or
+            ``"npy"`` (raw ``numpy.save`` bytes, for large tensors).
+        json_key: the key of the JSON body, e.g. ``"pixels"``.
+        max_batch: the most items one request may carry.
+        value_range: optional ``(low, high)`` the values must lie in, e.g.
+            ``(0.0, 1.0)`` for images scaled the way the model was trained.
+        backend: a label shown by ``/health``, e.g. ``"onnxruntime"``.
+    """
+
+    name: str
+    load: Callable[[], Predictor]
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    input_format: str = "json"
+    json_key: str = "inputs"
+    max_batch: int = 64
+    value_range: tuple[float, float] | None = None
+    backend: str = ""
+
+    def describe(self) -> str:
+        """Say in words what a request must carry (used in every 4xx message)."""
+        shape = "(batch, " + ", ".join(str(d) for d in self.shape) + ")"
+        if self.input_format == "json":
+            return (f'a JSON object {{"{self.json_key}": [...]}} holding a {self.dtype} array '
+                    f"of shape {shape}, batch 1 to {self.max_batch}")
+        return (f"the bytes of numpy.save(...) of a {self.dtype} array of shape {shape}, "
+                f"batch 1 to {self.max_batch}, sent as application/octet-stream")
+
+    def max_body_bytes(self) -> int:
+        """An upper bound on a valid body, so oversized requests are refused unread."""
+        items = self.max_batch * math.prod(self.shape)
+        per_item = 32 if self.input_format == "json" else np.dtype(self.dtype).itemsize
+        return items * per_item + 4096
+
+
+class _BadInput(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _parse_json(body: bytes, endpoint: ModelEndpoint) -> np.ndarray:
+    expected = endpoint.describe()
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _BadInput(400, f"the body is not valid JSON ({error}); send {expected}") from None
+    if not isinstance(payload, dict) or endpoint.json_key not in payload:
+        found = (f"keys {sorted(payload)}" if isinstance(payload, dict)
+                 else f"a JSON {type(payload).__name__}")
+        raise _BadInput(422, f"expected {expected}; got {found}")
+    try:
+        array = np.asarray(payload[endpoint.json_key])
+    except ValueError:  # ragged nesting, e.g. rows of different lengths
+        raise _BadInput(422, f"'{endpoint.json_key}' is ragged (rows of different lengths); "
+                             f"expected {expected}") from None
+    if array.dtype == object:
+        raise _BadInput(422, f"'{endpoint.json_key}' is ragged or mixes types; expected {expected}")
+    if array.dtype.kind not in "iuf":  # bool, str, ...
+        kind = {"b": "booleans", "U": "strings"}.get(array.dtype.kind, str(array.dtype))
+        raise _BadInput(422, f"'{endpoint.json_key}' holds {kind}; expected {expected}")
+    return array
+
+
+def _parse_npy(body: bytes, content_type: str, endpoint: ModelEndpoint) -> np.ndarray:
+    expected = endpoint.describe()
+    if content_type.split(";")[0].strip() not in ("application/octet-stream", "application/x-npy"):
+        raise _BadInput(415, f"this endpoint takes {expected}; got Content-Type "
+                             f"'{content_type or 'none'}'")
+    try:
+        array = np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise _BadInput(400, f"the body is not a .npy array ({error}); send {expected}") from None
+    if not isinstance(array, np.ndarray):
+        raise _BadInput(400, f"the body is not a single .npy array; send {expected}")
+    if array.dtype != np.dtype(endpoint.dtype):
+        raise _BadInput(422, f"expected dtype {endpoint.dtype}, got {array.dtype} "
+                             f"(convert with x.astype(np.{endpoint.dtype})); send {expected}")
+    return array
+
+
+def _validate(array: np.ndarray, endpoint: ModelEndpoint) -> np.ndarray:
+    expected = endpoint.describe()
+    if array.ndim != len(endpoint.shape) + 1 or tuple(array.shape[1:]) != endpoint.shape:
+        hint = (" (for one item, wrap it in a list: a batch of 1)"
+                if tuple(array.shape) == endpoint.shape else "")
+        raise _BadInput(422, f"expected shape (batch, {', '.join(map(str, endpoint.shape))}), "
+                             f"got shape {tuple(array.shape)}{hint}; send {expected}")
+    if not 1 <= array.shape[0] <= endpoint.max_batch:
+        raise _BadInput(422, f"a request carries 1 to {endpoint.max_batch} items, "
+                             f"got {array.shape[0]}; send {expected}")
+    array = array.astype(endpoint.dtype, copy=False)
+    if not np.isfinite(array).all():
+        raise _BadInput(422, f"the input holds NaN or infinity; send {expected} with finite values")
+    if endpoint.value_range is not None:
+        low, high = endpoint.value_range
+        if array.min() < low or array.max() > high:
+            raise _BadInput(422, f"values must lie in [{low:g}, {high:g}] (scaled as in training), "
+                                 f"got [{array.min():g}, {array.max():g}]; send {expected}")
+    return array
+
+
+def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server"):
+    """Build a FastAPI app that serves ``endpoints``, each loaded once at start-up.
+
+    Args:
+        endpoints: the models to serve; their names must be unique.
+        title: the app's title (shown in ``/openapi.json``).
+
+    Returns:
+        A ``fastapi.FastAPI`` app; start it with :func:`serve_app`.
+
+    Raises:
+        ValueError: for duplicate names or an unknown ``input_format``.
+
+    Example:
+        >>> endpoint = ModelEndpoint("double", load=lambda: (lambda x: 2 * x), shape=(3,))
+        >>> with serve_app(make_app([endpoint])) as server:  # doctest: +SKIP
+        ...     httpx.post(f"{server.url}/models/double/predict", json={"inputs": [[1, 2, 3]]}).json()
+        {'model': 'double', 'labels': [2], 'scores': [[2.0, 4.0, 6.0]]}
+    """
+    # No ``from __future__ import annotations`` in this module: FastAPI reads the
+    # route's annotations at runtime to recognise ``request: Request``.
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, HTTPException, Request
+    from starlette.concurrency import run_in_threadpool
+
+    names = [e.name for e in endpoints]
+    if len(set(names)) != len(names):
+        raise ValueError(f"endpoint names must be unique, got {names}; rename the duplicates")
+    for e in endpoints:
+        if e.input_format not in ("json", "npy"):
+            raise ValueError(f"endpoint {e.name!r}: input_format must be 'json' or 'npy', "
+                             f"got {e.input_format!r}")
+    by_name = {e.name: e for e in endpoints}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        # Load every model here, once, before the first request is accepted.
+        app.state.predictors = {}
+        try:
+            for e in endpoints:
+                app.state.predictors[e.name] = e.load()
+                app.state.loads[e.name] += 1
+        except Exception as error:  # reported by serve_app with the endpoint's name
+            app.state.startup_error = f"loading {e.name!r} failed: {type(error).__name__}: {error}"
+            raise
+        yield
+        app.state.predictors.clear()
+
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.loads = {name: 0 for name in names}
+    app.state.startup_error = None
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "models": {
+            e.name: {"backend": e.backend, "format": e.input_format,
+                     "shape": ["batch", *e.shape], "dtype": e.dtype,
+                     "loads": app.state.loads[e.name]} for e in endpoints}}
+
+    @app.post("/models/{name}/predict")
+    async def predict(name: str, request: Request) -> dict:
+        endpoint = by_name.get(name)
+        if endpoint is None:
+            raise HTTPException(404, f"no model named {name!r}; available: {', '.join(names)} "
+                                     "(see GET /health)")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > endpoint.max_body_bytes():
+            raise HTTPException(413, f"the body has {declared} bytes, more than a valid request "
+                                     f"needs; send {endpoint.describe()}")
+        body = await request.body()
+        try:
+            if endpoint.input_format == "json":
+                array = _parse_json(body, endpoint)
+            else:
+                array = _parse_npy(body, request.headers.get("content-type", ""), endpoint)
+            batch = _validate(array, endpoint)
+        except _BadInput as bad:
+            raise HTTPException(bad.status, str(bad)) from None
+        predictor = request.app.state.predictors[name]
+        try:
+            scores = np.asarray(await run_in_threadpool(predictor, batch))  # (batch, classes)
+        except Exception as error:  # the input was valid, so this is the server's fault
+            logger.exception("model %r failed", name)
+            raise HTTPException(500, f"model {name!r} failed on a valid input: "
+                                     f"{type(error).__name__}: {error}") from None
+        return {"model": name, "labels": scores.argmax(axis=1).tolist(),
+                "scores": scores.tolist()}
+
+    return app
+
+
+class RunningServer:
+    """A uvicorn server running in a background thread; use :func:`serve_app` to make one.
+
+    Attributes:
+        url: the base URL, ``http://127.0.0.1:<port>``.
+        port: the port the operating system chose.
+    """
+
+    def __init__(self, app, *, startup_timeout: float = 60.0) -> None:
+        import uvicorn
+
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted
+        # connections of such sockets; without it every response waits ~40 ms
+        # for a delayed ACK (Nagle).
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.bind((_LOOPBACK, 0))  # port 0: the OS picks a free port, no race
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://{_LOOPBACK}:{self.port}"
+        config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
+                                lifespan="on", timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._app = app
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}",
+                                        daemon=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
+        self._thread.start()
+        deadline = time.monotonic() + startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                state = getattr(app, "state", None)
+                reason = getattr(state, "startup_error", None) or (
+                    f"not ready after {startup_timeout:g} s" if self._thread.is_alive()
+                    else "it exited during start-up (see the log above)")
+                raise RuntimeError(f"the server did not start: {reason}; fix the model "
+                                   "loader and run the cell again")
+            time.sleep(0.02)
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except SystemExit:  # uvicorn exits this way when the app's start-up fails
+            pass
+
+    @property
+    def running(self) -> bool:
+        """True while the server thread is alive."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and wait for its thread; safe to call more than once."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # a request is stuck: drop open connections
+            self._server.force_exit = True
+            self._thread.join(timeout)
+        self._socket.close()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
+        if self._thread.is_alive():
+            raise RuntimeError(f"the server on port {self.port} did not stop within "
+                               f"{2 * timeout:g} s; restart the kernel to free it")
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.stop()
+        return False
+
+    def __repr__(self) -> str:
+        return f"RunningServer(url={self.url!r}, running={self.running})"
+
+
+def serve_app(app, *, startup_timeout: float = 60.0) -> RunningServer:
+    """Start ``app`` with uvicorn on 127.0.0.1 on a free port, in a background thread.
+
+    Returns once the app's start-up (model loading) has finished, so the first
+    request is served at once. The server only listens on the loopback address:
+    nothing outside this machine can reach it.
+
+    Args:
+        app: an ASGI app, e.g. from :func:`make_app`.
+        startup_timeout: seconds to wait for start-up before giving up.
+
+    Returns:
+        A :class:`RunningServer`; use it in a ``with`` block, or call ``stop()``.
+        Servers still running when Python exits are stopped by an ``atexit`` hook.
+
+    Raises:
+        RuntimeError: if the app failed to start (e.g. a model loader raised).
+
+    Example:
+        >>> with serve_app(app) as server:  # doctest: +SKIP
+        ...     httpx.get(f"{server.url}/health").json()["status"]
+        'ok'
+    """
+    return RunningServer(app, startup_timeout=startup_timeout)
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _RUNNING_LOCK:
+        servers = list(_RUNNING)
+    for server in servers:
+        try:
+            server.stop(timeout=2.0)
+        except RuntimeError as error:
+            logger.warning("%s", error)
