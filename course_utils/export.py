@@ -1,0 +1,358 @@
+"""Exporting PyTorch models to ONNX files, for notebooks that need a model and for the CLI.
+
+Covers: turning a model spec (``torchvision:resnet18`` or
+``package.module:factory``) into a module with reproducible weights, and
+:func:`export_model`, a careful wrapper around ``torch.onnx.export`` that gives
+the file a dynamic batch dimension, writes it atomically (nothing at the target
+path when the export fails), checks the result and explains failures in a
+sentence with the options. Does not cover: teaching the export itself
+(notebook 02 shows the ``torch.onnx.export`` call), checking numbers against
+PyTorch (see ``verify.py``) or describing the file (see ``inspection.py``).
+"""
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import inspect
+import io
+import logging
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+__all__ = ["export_model", "load_model_spec", "ExportError"]
+
+log = logging.getLogger(__name__)
+
+#: Seed used to initialise models built from a spec, so that ``export`` and a
+#: later ``verify`` of the same spec (another process) see the same random weights.
+SPEC_SEED = 0
+
+
+class ExportError(RuntimeError):
+    """The exporter could not turn the model into ONNX; the message says why and what to try."""
+
+
+def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
+    """Build the PyTorch module a spec names, in eval mode, with seeded weights.
+
+    Args:
+        spec: ``"torchvision:<name>"`` (any name of
+            ``torchvision.models.list_models()``, built with ``weights=None`` so
+            nothing downloads) or ``"package.module:factory"``, where ``factory``
+            is a module class, a function returning a module, or a module object.
+        seed: the random weights are drawn with ``torch.manual_seed(seed)`` (the
+            global RNG state is restored afterwards), so every call gives the
+            same weights.
+
+    Returns:
+        The ``torch.nn.Module``, in eval mode.
+
+    Raises:
+        ValueError: the spec is malformed or names no model.
+        ImportError: the module part cannot be imported.
+        TypeError: the factory does not give a ``torch.nn.Module``.
+
+    Example:
+        >>> model = load_model_spec("torchvision:resnet18")
+        >>> type(model).__name__, model.training
+        ('ResNet', False)
+    """
+    import torch
+
+    source, sep, name = spec.partition(":")
+    if not sep or not source or not name:
+        hint = f"did you mean 'torchvision:{spec}'? " if spec.isidentifier() else ""
+        raise ValueError(f"model spec {spec!r} is not of the form 'torchvision:<name>' or "
+                         f"'package.module:factory'; {hint}e.g. torchvision:resnet18 or "
+                         "course_utils.digits:DigitsCNN")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if source == "torchvision":
+            model = _build_torchvision(name)
+        else:
+            model = _build_from_factory(source, name)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{spec!r} gave a {type(model).__name__}, not a torch.nn.Module; the "
+                        "factory must be a module class, a function returning a module, or a module")
+    return model.eval()
+
+
+def _build_torchvision(name: str):
+    import torchvision
+
+    known = torchvision.models.list_models()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ValueError(f"torchvision has no model {name!r}; {hint}see "
+                         "torchvision.models.list_models() for all names")
+    return torchvision.models.get_model(name, weights=None)
+
+
+def _build_from_factory(module_name: str, attribute: str):
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ImportError(f"could not import {module_name!r} ({error}); check the spelling and "
+                          "run from the folder that contains the package (or install it)") from None
+    target = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            names = [n for n in [*dir(module), *getattr(module, "__all__", [])]
+                     if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ValueError(f"{module_name} has no attribute {attribute!r}; {hint}"
+                             "name a module class or a function that returns a module") from None
+    import torch
+
+    if isinstance(target, torch.nn.Module):
+        return target
+    if not callable(target):
+        return target  # load_model_spec names the type it got
+    try:
+        signature = inspect.signature(target)
+        signature.bind()
+    except TypeError:
+        raise TypeError(f"{module_name}:{attribute} needs arguments {signature}; a spec's factory "
+                        "must be callable without arguments: write a small function that "
+                        "builds the model and name that") from None
+    except ValueError:
+        pass  # builtins without a signature: just call them
+    return target()
+
+
+def _default_input_shape(spec_or_module) -> tuple[int, ...]:
+    """(C, H, W) the model was made for, when it can be known; else a clear error."""
+    if isinstance(spec_or_module, str) and spec_or_module.startswith("torchvision:"):
+        from torchvision.models import get_model_weights
+
+        # The weights' preprocessing names the crop size; no weights are downloaded.
+        crop = get_model_weights(spec_or_module.split(":", 1)[1]).DEFAULT.transforms().crop_size
+        return (3, crop[0], crop[0])
+    module = spec_or_module if not isinstance(spec_or_module, str) else None
+    shape = getattr(module, "input_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    size = getattr(module, "image_size", None)  # torchvision's VisionTransformer
+    if isinstance(size, int):
+        return (3, size, size)
+    if module is not None and type(module).__module__.startswith("torchvision.models"):
+        return (3, 224, 224)
+    what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
+    raise ValueError(f"cannot tell the input shape of {what}; pass input_shape=(C, H, W) "
+                     "without the batch dimension (CLI: --input-shape 1,8,8)")
+
+
+def _input_names(module, count: int) -> list[str]:
+    params = [p for p in inspect.signature(module.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [p.name for p in params[:count]]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _explain_failure(error: BaseException, what: str, dynamo: bool, opset) -> str:
+    """One paragraph: what failed, where in the model code, and the options."""
+    text = _ANSI.sub("", str(error))
+    summary = re.search(r"## Exception summary\s*\n\s*(.+)", text)
+    cause = (summary.group(1) if summary else text.strip().splitlines()[0]).strip()
+    cause = re.sub(r"^<class '[\w.]*?(\w+)'>", r"\1", cause)
+    cause = re.split(r"\s+\((?:unhinted|Size-like)", cause)[0][:300]
+    where = re.search(r'File "([^"]+)", line (\d+), in (\w+)\n\s+(.+)', text)
+    at = ""
+    if where:
+        file, line, function, code = where.groups()
+        # Code typed into a notebook lives in a temporary file whose name means nothing.
+        place = (f"line {line} of a notebook cell" if "ipykernel" in file or "<ipython" in file
+                 else f"{Path(file).name}:{line}")
+        at = f" at {place}, in {function}: `{code.strip()}`"
+    exporter = "the dynamo exporter (torch.export)" if dynamo else "the TorchScript exporter"
+    if "data-dependent" in text or "GuardOnDataDependent" in text:
+        problem = ("the model has data-dependent control flow: Python code branches on a "
+                   "tensor's values, which cannot be recorded in a static graph")
+        options = ("rewrite the branch with torch.where(...) or torch.cond(...) so both paths "
+                   "are in the graph; or export with dynamo=False (CLI: --torchscript), whose "
+                   "tracer keeps only the branch the example input takes, so verify other "
+                   "inputs afterwards")
+    elif "Constraints violated" in text or "specialized it to be a constant" in text:
+        problem = ("the model's code fixes the batch size (e.g. torch.zeros(2, n) or "
+                   "x.view(2, n) written with the example's batch size)")
+        options = ("use size-agnostic code such as x.new_zeros(x.shape[0], n), x.flatten(1) or "
+                   "x.view(x.shape[0], -1); or export with dynamic_batch=False (CLI: --static-batch)")
+    else:
+        problem = "an operation could not be exported"
+        options = ("try another opset (opset=18..23; CLI: --opset N); try "
+                   f"dynamo={not dynamo} (CLI: {'--torchscript' if dynamo else 'drop --torchscript'}); "
+                   "or rewrite the operation named above with standard torch ops")
+    opset_note = f" (opset {opset})" if opset else ""
+    return (f"could not export {what} with {exporter}{opset_note}: {problem}.\n"
+            f"  cause: {cause}{at}\n  options: {options}")
+
+
+def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shape=None,
+                 dynamic_batch: bool = True, opset: int | None = None, dynamo: bool = True) -> Path:
+    """Export a PyTorch model to a single ``.onnx`` file with a dynamic batch dimension.
+
+    This wraps ``torch.onnx.export`` for notebooks and scripts that need a model
+    file; notebook 02 teaches the call itself. The model takes one tensor input
+    (the first argument of ``forward``, whose name the graph input gets); outputs
+    are named ``output`` (or ``output_0``, ``output_1``...). The file is written
+    atomically: if anything fails, nothing appears at ``out_path`` and an older
+    file there is kept. Weights are stored inside the file (models over 2 GB, the
+    protobuf limit, are not supported).
+
+    Args:
+        spec_or_module: a ``torch.nn.Module`` or a spec for :func:`load_model_spec`.
+        out_path: where to write the ``.onnx`` file (folders are created).
+        example_batch: batch size of the random example input used for tracing.
+        input_shape: one sample's shape without the batch, e.g. ``(3, 224, 224)``;
+            optional for torchvision models (their crop size is used).
+        dynamic_batch: name dimension 0 of every input and output ``"batch"``
+            so the file accepts any batch size.
+        opset: the ``ai.onnx`` opset to target (None: the exporter's default).
+        dynamo: True for the ``torch.export``-based exporter (the default since
+            torch 2.9), False for the older TorchScript exporter.
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        ExportError: the exporter failed (the message names the cause, the line
+            of model code when known, and the options), or the file lacks what
+            was asked for (a dynamic batch, the opset).
+        ValueError, ImportError, TypeError: a bad spec or argument.
+
+    Example:
+        >>> export_model("torchvision:resnet18", "artifacts/resnet18.onnx")  # doctest: +SKIP
+        PosixPath('artifacts/resnet18.onnx')
+    """
+    import torch
+
+    if example_batch < 1:
+        raise ValueError(f"example_batch must be at least 1, got {example_batch}")
+    module = load_model_spec(spec_or_module) if isinstance(spec_or_module, str) else spec_or_module
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"expected a torch.nn.Module or a spec string, got {type(module).__name__}")
+    what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
+    module.eval()
+    shape = tuple(input_shape) if input_shape is not None else _default_input_shape(spec_or_module)
+    example = torch.randn(example_batch, *shape, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            outputs = module(example)  # also tells how many outputs to name
+    except Exception as error:  # whatever the model raises, the example does not fit it
+        raise ValueError(f"{what} fails on an example input of shape {tuple(example.shape)} "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); check "
+                         "input_shape, one sample's shape without the batch "
+                         "(CLI: --input-shape)") from error
+    n_out = len(outputs) if isinstance(outputs, (tuple, list)) else 1
+    out_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
+    (in_name,) = _input_names(module, 1) or ["input"]
+    kwargs: dict = dict(input_names=[in_name], output_names=out_names, opset_version=opset)
+    if dynamo:
+        kwargs.update(dynamo=True, external_data=False, verbose=False)
+        if dynamic_batch:
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch")},)
+    else:
+        kwargs.update(dynamo=False)
+        if dynamic_batch:
+            kwargs["dynamic_axes"] = {name: {0: "batch"} for name in [in_name, *out_names]}
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".export-", dir=out_path.parent))
+    try:
+        tmp = workdir / out_path.name
+        noise = io.StringIO()  # progress lines and graph dumps: logged at DEBUG level on failure
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(noise), \
+                    contextlib.redirect_stderr(noise):
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
+                torch.onnx.export(module, (example,), str(tmp), **kwargs)
+        except Exception as error:  # the exporters raise many types; all mean "could not export"
+            log.debug("exporter output:\n%s", noise.getvalue())
+            raise ExportError(_explain_failure(error, what, dynamo, opset)) from error
+        _check_exported(tmp, what, dynamic_batch, opset, dynamo)
+        tmp.replace(out_path)  # atomic on one file system
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out_path
+
+
+def _check_exported(path: Path, what: str, dynamic_batch: bool, opset, dynamo: bool) -> None:
+    """Refuse a file that lacks what was asked for, instead of letting it surprise later."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and got != opset:
+        raise ExportError(
+            f"asked for opset {opset} but the exporter wrote opset {got} for {what}"
+            + ("; the dynamo exporter has no implementations below opset 18 and its automatic "
+               "conversion failed: use dynamo=False (CLI: --torchscript) for older opsets, or "
+               "target opset 18 or newer" if dynamo else "; choose an opset the exporter supports"))
+    if dynamic_batch:
+        fixed = [(v.name, v.type.tensor_type.shape.dim[0].dim_value)
+                 for v in model.graph.input
+                 if v.type.tensor_type.shape.dim and
+                 v.type.tensor_type.shape.dim[0].WhichOneof("value") != "dim_param"]
+        if fixed:
+            raise ExportError(
+                f"the batch dimension of input {fixed[0][0]!r} came out fixed to {fixed[0][1]} "
+                f"although a dynamic batch was asked for ({what}); the model's code probably "
+                "uses the batch size as a number (e.g. torch.zeros(2, n) or x.view(2, n)); use "
+                "size-agnostic code such as x.new_zeros(x.shape[0], n) or x.flatten(1), or "
+                "export with dynamic_batch=False (CLI: --static-batch)")
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ValueError(f"--input-shape {text!r} is not a list of positive sizes; write the "
+                         "shape of one sample without the batch, e.g. 3,224,224")
+    return shape
+
+
+def _cli_export(args) -> int:
+    from .inspection import summarize_model
+
+    path = export_model(args.spec, args.out, example_batch=args.example_batch,
+                        input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
+                        dynamic_batch=not args.static_batch, opset=args.opset,
+                        dynamo=not args.torchscript)
+    print(f"wrote {path}")
+    print(summarize_model(path))
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``python -m course_utils export SPEC OUT.onnx``."""
+    parser = subparsers.add_parser(
+        "export", help="export a PyTorch model to ONNX (dynamic batch, atomic write)",
+        description="Export SPEC (torchvision:<name> or package.module:factory) to OUT.onnx "
+                    "with a dynamic batch dimension and print a summary. Models built from a "
+                    f"spec get random weights seeded with {SPEC_SEED}, so `verify` with the "
+                    "same spec compares the same weights.")
+    parser.add_argument("spec", help="torchvision:<name> or package.module:factory")
+    parser.add_argument("out", help="path of the .onnx file to write")
+    parser.add_argument("--input-shape", help="one sample's shape without batch, e.g. 3,224,224 "
+                        "(default for torchvision: the model's crop size)")
+    parser.add_argument("--example-batch", type=int, default=2,
+                        help="batch size of the example input (default 2)")
+    parser.add_argument("--static-batch", action="store_true",
+                        help="keep the example's batch size fixed in the file")
+    parser.add_argument("--opset", type=int, help="ai.onnx opset to target")
+    parser.add_argument("--torchscript", action="store_true",
+                        help="use the older TorchScript exporter (dynamo=False)")
+    parser.set_defaults(func=_cli_export)

@@ -1,0 +1,335 @@
+"""Inspecting an ONNX file: read it with clear errors, and summarize it.
+
+Covers: reading a ``.onnx`` file with one clear message for each way it can be
+unusable (missing, empty, truncated, not ONNX at all, weights file missing),
+and :func:`summarize_model`: the checker's verdict, shape inference, inputs and
+outputs with shapes and dtypes, opset and IR version, an op-type histogram, the
+parameter count and the file size, for code and for ``python -m course_utils
+inspect``. Does not cover: running the model (see ``verify.py``) or drawing it
+(see ``netron_view.py``).
+"""
+from __future__ import annotations
+
+import collections
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["load_onnx_file", "summarize_model", "ModelSummary", "TensorInfo"]
+
+_EXPORT_HINT = "python -m course_utils export torchvision:resnet18 model.onnx"
+
+
+def _describe_unparsable(data: bytes) -> str:
+    """Say what a file that does not parse as ONNX most likely is."""
+    head = data[:200]
+    if head.startswith(b"PK\x03\x04"):
+        return ("is a zip archive, not an ONNX model; PyTorch saves checkpoints (.pt/.pth) "
+                "this way. Load the checkpoint in PyTorch and export it with "
+                "torch.onnx.export")
+    if head.startswith(b"version https://git-lfs"):
+        return ("is a Git LFS pointer, not the model itself; run `git lfs pull` to fetch "
+                "the real file")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # (a cut in the middle of a multi-byte character lands here too)
+    if text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.strip().splitlines()[0][:60]
+        kind = "an HTML page (a failed download?)" if "<html" in text.lower() else "a text file"
+        return (f"is {kind}, not a binary ONNX model (it starts with {first!r}); "
+                f"export the model again ({_EXPORT_HINT})")
+    if data[:1] == b"\x08":
+        # ONNX writers put ir_version (field 1, varint, tag byte 0x08) first.
+        return (f"starts like an ONNX model but ends early at {len(data):,} bytes: it is "
+                "truncated (an interrupted export, copy or download); export or copy it again")
+    return (f"is not an ONNX model: its {len(data):,} bytes do not parse as an ONNX protobuf; "
+            f"export the model again ({_EXPORT_HINT})")
+
+
+def load_onnx_file(path, *, load_weights: bool = True):
+    """Read an ``.onnx`` file, raising one clear error if it is unusable.
+
+    Args:
+        path: the ``.onnx`` file.
+        load_weights: also read weights stored in a separate file beside the
+            model (external data). With False, only the graph is read.
+
+    Returns:
+        The ``onnx.ModelProto``.
+
+    Raises:
+        FileNotFoundError: no file at ``path`` (or its external weights file is missing).
+        ValueError: the file is empty, truncated, or not an ONNX model.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not an .onnx file; "
+                                "pass the path of the model file inside it")
+    if not path.exists():
+        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
+        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
+        raise FileNotFoundError(f"no file at {path}{also}; check the path, or create the "
+                                f"model first, e.g. {_EXPORT_HINT}")
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
+                         "failed or was interrupted; export the model again")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except DecodeError:
+        raise ValueError(f"{path.name} {_describe_unparsable(data)}") from None
+    if not model.HasField("graph") or model.ir_version == 0:
+        raise ValueError(f"{path.name} {_describe_unparsable(data)}")
+    if not model.opset_import:
+        raise ValueError(f"{path.name} has a graph but no opset_import, which every ONNX "
+                         "writer puts at the end of the file: it is truncated; export or "
+                         "copy it again")
+    if load_weights:
+        _load_external_weights(model, path)
+    return model
+
+
+def _external_locations(model) -> list[str]:
+    """File names of the external weights files the model refers to."""
+    from onnx.external_data_helper import uses_external_data
+
+    tensors = list(model.graph.initializer) + [
+        a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    locations = []
+    for tensor in tensors:
+        if uses_external_data(tensor):
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            if location not in locations:
+                locations.append(location)
+    return locations
+
+
+def _load_external_weights(model, path: Path) -> None:
+    from onnx.external_data_helper import load_external_data_for_model
+
+    for location in _external_locations(model):
+        if not (path.parent / location).is_file():
+            raise FileNotFoundError(
+                f"{path.name} keeps its weights in a separate file {location!r}, which is not "
+                f"beside it in {path.parent.name or '.'}/; copy {location} next to {path.name}, "
+                "or re-export with external_data=False to get a single file")
+    load_external_data_for_model(model, str(path.parent))
+
+
+@dataclass
+class TensorInfo:
+    """Name, element type and shape of one graph input or output.
+
+    ``shape`` holds ints for fixed sizes, strings for named dynamic sizes
+    (``dim_param``, e.g. ``"batch"``) and None for unnamed unknown sizes.
+    """
+
+    name: str
+    dtype: str
+    shape: list
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype}[{dims}]"
+
+
+def _tensor_info(value_info) -> TensorInfo:
+    import onnx
+
+    kind = value_info.type.WhichOneof("value")
+    if kind != "tensor_type":
+        return TensorInfo(value_info.name, kind or "unknown", [])
+    tensor_type = value_info.type.tensor_type
+    try:
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type))
+    except (KeyError, ValueError):
+        dtype = onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower()
+    dtype = {"object": "string"}.get(dtype, dtype)
+    shape = []
+    for dim in tensor_type.shape.dim:
+        kind = dim.WhichOneof("value")
+        shape.append(dim.dim_value if kind == "dim_value" else
+                     dim.dim_param if kind == "dim_param" else None)
+    return TensorInfo(value_info.name, dtype, shape)
+
+
+def _count_ops(graph, counts: collections.Counter) -> None:
+    for node in graph.node:
+        counts[node.op_type] += 1
+        for attribute in node.attribute:  # subgraphs of If / Loop / Scan
+            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                _count_ops(sub, counts)
+
+
+@dataclass
+class ModelSummary:
+    """What :func:`summarize_model` found; ``str(summary)`` is a readable text.
+
+    Attributes:
+        name: the file name (or the graph's name for an in-memory model).
+        file_size: bytes on disk, external weights files included (None in memory).
+        ir_version: the ONNX file-format version.
+        opsets: operator-set version per domain (``"ai.onnx"`` is the default domain).
+        producer: the tool that wrote the file, e.g. ``"pytorch 2.14.1"``.
+        inputs, outputs: :class:`TensorInfo` per graph input / output.
+        op_counts: op type -> number of nodes, most frequent first.
+        node_count: all nodes, those inside subgraphs included.
+        parameter_count: elements of the initializers except int64 ones (those
+            are shapes and axes, such as a Reshape's target shape, not weights;
+            int8 weights of quantized models do count). Exporters fold BatchNorm into convolutions, so this can
+            differ from PyTorch's ``sum(p.numel() for p in model.parameters())``.
+        checker: "ok", or the message of ``onnx.checker.check_model(full_check=True)``.
+        inferred_values: how many intermediate tensors shape inference typed.
+    """
+
+    name: str
+    file_size: int | None
+    ir_version: int
+    opsets: dict
+    producer: str
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    op_counts: dict = field(default_factory=dict)
+    node_count: int = 0
+    parameter_count: int = 0
+    checker: str = "ok"
+    inferred_values: int = 0
+
+    @property
+    def opset(self) -> int:
+        """The version of the default (``ai.onnx``) operator set."""
+        return self.opsets.get("ai.onnx", 0)
+
+    @property
+    def dynamic_dims(self) -> list[str]:
+        """Names of the symbolic dimensions of the inputs, e.g. ``["batch"]``."""
+        names = [d for t in self.inputs for d in t.shape if isinstance(d, str)]
+        return list(dict.fromkeys(names))
+
+    def as_dict(self) -> dict:
+        """The summary as plain data (for JSON)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        size = "in memory" if self.file_size is None else _format_bytes(self.file_size)
+        opsets = ", ".join(f"{d} {v}" for d, v in self.opsets.items())
+        ops = ", ".join(f"{op} {n}" for op, n in self.op_counts.items())
+        lines = [
+            f"model       {self.name} ({size}), produced by {self.producer or 'unknown'}",
+            f"format      IR version {self.ir_version}, opset {opsets}",
+            f"checker     {self.checker}",
+            *[f"input       {t}" for t in self.inputs],
+            *[f"output      {t}" for t in self.outputs],
+            f"parameters  {self.parameter_count:,}",
+            f"nodes       {self.node_count} ({ops})",
+            f"shapes      {self.inferred_values} intermediate tensors typed by shape inference",
+        ]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython shows the text, not the fields
+        printer.text(str(self))
+
+
+def _format_bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} GB"  # pragma: no cover
+
+
+_INT64 = 7  # onnx.TensorProto.INT64: shapes and axes
+
+
+def _run_checker(model, path: Path | None, file_size: int | None) -> str:
+    """``check_model(full_check=True)``'s verdict as "ok" or "failed: <first line>"."""
+    import onnx
+
+    target, full = model, True
+    if path is not None and _external_locations(model):
+        if file_size is not None and file_size < 2**31:
+            # Shape inference reads constant inputs (e.g. a Reshape's shape) from the
+            # tensors themselves, so external weights must be in memory.
+            target = load_onnx_file(path)
+        else:
+            target, full = str(path), False  # over protobuf's 2 GB: the checker reads the path
+    try:
+        onnx.checker.check_model(target, full_check=full)
+        return "ok"
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+        return "failed: " + str(error).strip().splitlines()[0]
+
+
+def summarize_model(path_or_proto) -> ModelSummary:
+    """Summarize an ONNX model: format, checker verdict, I/O, ops, parameters, size.
+
+    Args:
+        path_or_proto: an ``.onnx`` path or an ``onnx.ModelProto``.
+
+    Returns:
+        A :class:`ModelSummary`; ``print(summary)`` gives a readable text.
+
+    Raises:
+        FileNotFoundError, ValueError: the file is missing or unusable (see
+            :func:`load_onnx_file`).
+
+    Example:
+        >>> summary = summarize_model("artifacts/resnet18.onnx")  # doctest: +SKIP
+        >>> summary.inputs[0].shape, summary.opset  # doctest: +SKIP
+        (['batch', 3, 224, 224], 20)
+    """
+    import numpy as np
+    import onnx
+
+    if isinstance(path_or_proto, onnx.ModelProto):
+        model, path = path_or_proto, None
+        name, file_size = model.graph.name or "model", None
+    else:
+        path = Path(path_or_proto)
+        model = load_onnx_file(path, load_weights=False)  # sizes come from dims, not data
+        name = path.name
+        file_size = path.stat().st_size + sum(
+            (path.parent / loc).stat().st_size for loc in _external_locations(model))
+    checker = _run_checker(model, path, file_size)
+    try:
+        inferred = len(onnx.shape_inference.infer_shapes(model).graph.value_info)
+    except Exception:  # a broken model must still get a summary, not a traceback
+        inferred = 0
+    counts: collections.Counter = collections.Counter()
+    _count_ops(model.graph, counts)
+    initializer_names = {t.name for t in model.graph.initializer}
+    return ModelSummary(
+        name=name,
+        file_size=file_size,
+        ir_version=model.ir_version,
+        opsets={(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        producer=f"{model.producer_name} {model.producer_version}".strip(),
+        # Old exporters list initializers as inputs too; they are weights, not inputs.
+        inputs=[_tensor_info(v) for v in model.graph.input if v.name not in initializer_names],
+        outputs=[_tensor_info(v) for v in model.graph.output],
+        op_counts=dict(counts.most_common()),
+        node_count=sum(counts.values()),
+        parameter_count=int(sum(int(np.prod(t.dims)) for t in model.graph.initializer
+                                if t.data_type != _INT64)),
+        checker=checker,
+        inferred_values=inferred,
+    )
+
+
+def _cli_inspect(args) -> int:
+    summary = summarize_model(args.model)
+    print(summary)
+    return 0 if summary.checker == "ok" else 1
+
+
+def add_cli(subparsers) -> None:
+    """Register ``python -m course_utils inspect MODEL.onnx``."""
+    parser = subparsers.add_parser(
+        "inspect", help="summarize an ONNX file (I/O, opset, ops, parameters, checker)",
+        description="Print a summary of an ONNX model; exit 1 if the ONNX checker rejects it.")
+    parser.add_argument("model", help="path of the .onnx file")
+    parser.set_defaults(func=_cli_inspect)
