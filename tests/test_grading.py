@@ -13,7 +13,7 @@ from course_utils.grading import grade_notebooks
 FILES = ROOT / "tests" / "files"
 FIXTURES = ["infinite-loop.ipynb", "kernel-crash.ipynb", "unfinished-first-exercise.ipynb",
             "deleted-exercise-cell.ipynb", "wrong-gpu-provider-reordered-duplicated.ipynb",
-            "not-a-notebook.ipynb"]
+            "not-a-notebook.ipynb", "fixed-batch-export-and-always-true-comparison.ipynb"]
 
 
 def _digest(path):
@@ -75,6 +75,14 @@ def test_wrong_provider_gets_specific_feedback_despite_reordering(graded):
     assert not wrong.passed and "DirectML" in wrong.feedback and "not NVIDIA" in wrong.feedback
     assert _exercise(grade, "01.2").passed and _exercise(grade, "01.3").passed
     assert (grade.points, grade.max_points) == (4, 6)
+
+
+def test_typical_export_mistakes_get_their_own_feedback(graded):
+    """Do a batch fixed to 1 and a comparison that always passes each get a specific hint, the rest full marks?"""
+    grade = graded[0]["fixed-batch-export-and-always-true-comparison.ipynb"]
+    assert "fixed to 1" in _exercise(grade, "02.1").feedback
+    assert "must not match" in _exercise(grade, "02.4").feedback
+    assert grade.points == grade.max_points - 4
 
 
 def test_not_a_notebook_is_a_clear_error_and_the_batch_goes_on(graded):
