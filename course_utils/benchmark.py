@@ -1,0 +1,712 @@
+"""Fair latency measurements of PyTorch against ONNX Runtime, and ``python -m course_utils bench``.
+
+Covers: timing hygiene (warm-up runs, ``time.perf_counter``, many repeats, the
+median with its spread), matched thread settings for both backends, the sweep
+over input sizes, batch sizes and ONNX Runtime's graph-optimisation levels (with
+``torch.compile`` as an optional contender), the choice between CPU and GPU, the
+results as a table, JSON and plots, and the ``bench`` subcommand. Does not cover:
+counting FLOPs, the matmul peak, the hardware record or the per-operator profile
+(``profiling.py``), nor int8 models (``quantization.py``).
+
+Fair by construction: both backends get the same intra-op thread count, ONNX
+Runtime's idle threads do not spin (so they cannot steal a core from PyTorch),
+every configuration is warmed up first, session creation and compilation are
+recorded apart from the steady-state latency, and in one process the backends
+are measured in interleaved rounds so that a change in machine load hits all of
+them alike (``isolate=True`` instead gives each backend its own process).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["benchmark", "time_callable", "summarize_times", "fair_session_options",
+           "resolve_device", "choose_device", "default_threads",
+           "BenchmarkResult", "Timing", "PRESETS", "plot_latency", "plot_speedup"]
+
+log = logging.getLogger(__name__)
+
+#: Graph-optimisation levels by their short names, as in the results.
+LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+          "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+BACKENDS = ("torch-eager", "torch-compile") + tuple(f"ort-{level}" for level in LEVELS)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What one ``bench --preset`` measures: (batch, size) shapes, backends, and repeats."""
+
+    shapes: tuple
+    backends: tuple
+    warmup: int
+    min_repeats: int
+    max_repeats: int
+    budget_s: float  # steady-state time spent on one configuration (sets the repeats)
+    rounds: int  # in one process, the backends take turns this often per shape
+    isolate: bool  # one process per backend instead of turns
+
+
+PRESETS = {
+    # What notebook 04 runs: well under a minute on two idle cores.
+    "quick": Preset(shapes=((1, 224), (1, 448), (8, 224)),
+                    backends=("torch-eager", "ort-disabled", "ort-all"), warmup=2,
+                    min_repeats=6, max_repeats=60, budget_s=0.6, rounds=2, isolate=False),
+    "full": Preset(shapes=((1, 224), (1, 448), (1, 896), (8, 224), (32, 224)),
+                   backends=("torch-eager", "ort-disabled", "ort-basic", "ort-extended", "ort-all"),
+                   warmup=5, min_repeats=20, max_repeats=500, budget_s=3.0, rounds=3, isolate=True),
+}
+
+
+# ---------------------------------------------------------------- timing
+def summarize_times(samples_ms) -> dict:
+    """Median, quartiles, IQR, p90, mean, min and max of timings in milliseconds.
+
+    Percentiles use numpy's default linear interpolation.
+
+    Example:
+        >>> summarize_times([1, 2, 3, 4, 100])["median_ms"]
+        3.0
+    """
+    values = np.asarray(list(samples_ms), dtype=float)
+    if values.size == 0:
+        raise ValueError("no timings to summarise; run the function at least once (repeats >= 1)")
+    q1, median, q3, p90 = np.percentile(values, [25, 50, 75, 90])
+    return {"n": int(values.size), "median_ms": float(median), "q1_ms": float(q1),
+            "q3_ms": float(q3), "iqr_ms": float(q3 - q1), "p90_ms": float(p90),
+            "mean_ms": float(values.mean()), "min_ms": float(values.min()),
+            "max_ms": float(values.max())}
+
+
+@dataclass
+class Timing:
+    """Timed samples of one configuration; warm-up runs are kept apart."""
+
+    samples_ms: list
+    warmup_ms: list = field(default_factory=list)
+
+    @property
+    def stats(self) -> dict:
+        """:func:`summarize_times` of the timed samples."""
+        return summarize_times(self.samples_ms)
+
+    @property
+    def median_ms(self) -> float:
+        """The median of the timed samples."""
+        return self.stats["median_ms"]
+
+
+def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=1000,
+                  budget_s=1.0, sync=None, timer=time.perf_counter) -> Timing:
+    """Time ``fn()`` after ``warmup`` untimed calls; return every sample in milliseconds.
+
+    Args:
+        fn: the work, called without arguments.
+        warmup: calls before timing starts (first-call allocations, lazy init).
+        repeats: timed calls; if None, as many as fit in ``budget_s`` judged from
+            the last warm-up call, clipped to ``[min_repeats, max_repeats]``.
+        sync: called after each ``fn()`` inside the timed region, e.g.
+            ``torch.cuda.synchronize`` so that GPU work is finished, not just queued.
+        timer: a monotonic clock in seconds (tests pass a fake one).
+
+    Example:
+        >>> t = time_callable(lambda: sum(range(1000)), warmup=2, repeats=50)
+        >>> len(t.samples_ms), len(t.warmup_ms)
+        (50, 2)
+    """
+    if warmup < 0 or (repeats is not None and repeats < 1) or min_repeats < 1:
+        raise ValueError(f"need warmup >= 0 and at least one timed run "
+                         f"(got warmup={warmup}, repeats={repeats}, min_repeats={min_repeats})")
+
+    def once() -> float:
+        start = timer()
+        fn()
+        if sync is not None:
+            sync()
+        return (timer() - start) * 1e3
+
+    if sync is not None:
+        sync()  # nothing queued earlier may leak into the first sample
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection mid-sample would be charged to the backend
+    try:
+        warm = [once() for _ in range(warmup)]
+        if repeats is None:
+            estimate = warm[-1] if warm else 0.0
+            wanted = math.ceil(budget_s * 1e3 / estimate) if estimate > 0 else max_repeats
+            repeats = int(min(max(wanted, min_repeats), max(max_repeats, min_repeats)))
+        samples = [once() for _ in range(repeats)]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timing(samples, warm)
+
+
+# ---------------------------------------------------------------- settings
+def default_threads() -> int:
+    """Physical cores of this machine (hyper-threads rarely help dense maths)."""
+    try:
+        import psutil
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    return int(cores or os.cpu_count() or 1)
+
+
+def fair_session_options(threads: int, level: str = "all"):
+    """``onnxruntime.SessionOptions`` matched to a PyTorch run with ``threads`` threads.
+
+    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``), one
+    inter-op thread, sequential execution, and no spinning: by default ONNX
+    Runtime's idle workers busy-wait after each run and steal the cores PyTorch
+    needs next.
+
+    Args:
+        threads: intra-op thread count, >= 1.
+        level: graph optimisation, one of ``disabled``, ``basic``, ``extended``, ``all``.
+    """
+    import onnxruntime as ort
+
+    if level not in LEVELS:
+        raise ValueError(f"unknown optimisation level {level!r}; use one of {list(LEVELS)}")
+    if int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 (got {threads}); 0 would let ONNX Runtime pick")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def choose_device(requested: str, *, torch_cuda: bool, ort_providers) -> str:
+    """Decide ``"cpu"`` or ``"cuda"`` from what is requested and what is installed.
+
+    ``auto`` picks the GPU only when both PyTorch sees CUDA and ONNX Runtime has
+    the CUDA provider: comparing a GPU PyTorch with a CPU ONNX Runtime is not a
+    runtime comparison.
+    """
+    cuda_ok = torch_cuda and "CUDAExecutionProvider" in list(ort_providers)
+    if requested == "cpu" or (requested == "auto" and not cuda_ok):
+        return "cpu"
+    if requested not in ("auto", "cuda"):
+        raise ValueError(f"unknown device {requested!r}; use 'cpu', 'cuda' or 'auto'")
+    if not torch_cuda:
+        raise RuntimeError("device 'cuda' asked for, but torch.cuda.is_available() is False; "
+                           "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, "
+                           "or use --device cpu")
+    if not cuda_ok:
+        raise RuntimeError("device 'cuda' asked for, but this onnxruntime has no "
+                           f"CUDAExecutionProvider (available: {list(ort_providers)}); "
+                           "pip install onnxruntime-gpu (same version) instead of onnxruntime")
+    return "cuda"
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """:func:`choose_device` for this machine."""
+    import onnxruntime as ort
+    import torch
+
+    return choose_device(requested, torch_cuda=torch.cuda.is_available(),
+                         ort_providers=ort.get_available_providers())
+
+
+# ---------------------------------------------------------------- one backend
+def _make_call(backend, runner, x, device):
+    """Return ``(fn, sync)`` running one backend (a model or a session) on the CPU batch ``x``."""
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else None
+    if backend.startswith("torch"):
+        x_dev = x.to(device)
+        return (lambda: runner(x_dev)), sync
+    session = runner
+    name = session.get_inputs()[0].name
+    if device == "cpu":
+        feed = {name: x.numpy()}
+        return (lambda: session.run(None, feed)), None
+    import onnxruntime as ort  # GPU: input and outputs stay on the device, like PyTorch's
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(x.numpy(), "cuda", 0))
+    for out in session.get_outputs():
+        binding.bind_output(out.name, "cuda")
+    return (lambda: session.run_with_iobinding(binding)), sync
+
+
+def _prepare_backend(backend, model, onnx_path, threads, device):
+    """Return ``(model_or_session, setup_ms, settings)`` for one backend."""
+    import torch
+
+    if backend.startswith("torch"):
+        if device != "cpu":
+            model = copy.deepcopy(model).to(device)  # the caller's model stays where it was
+        if backend == "torch-compile":
+            model = torch.compile(model)  # compiles lazily: the first call holds the cost
+        return model, None, {"threads": torch.get_num_threads()}
+    import onnxruntime as ort
+
+    providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda"
+                 else ["CPUExecutionProvider"])
+    options = fair_session_options(threads, backend.removeprefix("ort-"))
+    start = time.perf_counter()
+    session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+    setup_ms = (time.perf_counter() - start) * 1e3  # loading + graph optimisation
+    if session.get_providers()[0] != providers[0]:
+        raise RuntimeError(f"the session runs on {session.get_providers()}, not {providers[0]}; "
+                           "the comparison would not be on the device you asked for")
+    used = session.get_session_options()
+    return session, setup_ms, {"threads": used.intra_op_num_threads,
+                               "inter_op_threads": used.inter_op_num_threads,
+                               "spinning": used.get_session_config_entry(
+                                   "session.intra_op.allow_spinning")}
+
+
+def _onnx_for(onnx_path, size):
+    """The ONNX file that serves ``size``: one file for all, or one per image size."""
+    return onnx_path[size] if isinstance(onnx_path, dict) else onnx_path
+
+
+def _measure(backends, model, onnx_path, shapes, cfg, report):
+    """Measure every (shape, backend); calls ``report(record)`` as each one finishes."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg["threads"])
+    prepared = {}  # (backend, onnx file or None) -> (model or session, setup_ms, settings)
+
+    def prepare(backend, size):
+        key = (backend, None if backend.startswith("torch") else _onnx_for(onnx_path, size))
+        if key not in prepared:
+            prepared[key] = _prepare_backend(backend, model, key[1], cfg["threads"], cfg["device"])
+        return prepared[key]
+
+    try:
+        rounds = cfg["rounds"]
+        for batch, size in shapes:
+            generator = torch.Generator().manual_seed(0)
+            x = torch.rand(batch, cfg["channels"], size, size, generator=generator)
+            ready = {b: prepare(b, size) for b in backends}
+            calls = {b: _make_call(b, ready[b][0], x, cfg["device"]) for b in backends}
+            samples, first = {b: [] for b in backends}, {}
+            with torch.inference_mode():
+                for turn in range(rounds):  # interleaved: load changes hit every backend
+                    for b in backends:
+                        fn, sync = calls[b]
+                        timing = time_callable(
+                            fn, sync=sync, warmup=cfg["warmup"] if turn == 0 else 1,
+                            min_repeats=math.ceil(cfg["min_repeats"] / rounds),
+                            max_repeats=math.ceil(cfg["max_repeats"] / rounds),
+                            budget_s=cfg["budget_s"] / rounds)
+                        samples[b] += timing.samples_ms
+                        first.setdefault(b, timing.warmup_ms[0] if timing.warmup_ms else None)
+            for b in backends:
+                _, setup_ms, settings = ready[b]
+                if b == "torch-compile":
+                    setup_ms = first[b]  # the first call compiles (again, for a new shape)
+                report({"backend": b, "device": cfg["device"], "batch": batch, "size": size,
+                        **summarize_times(samples[b]), "first_call_ms": first[b],
+                        "setup_ms": setup_ms, **settings})
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _worker(backend, model, onnx_path, shapes, cfg, queue):
+    try:
+        _measure([backend], model, onnx_path, shapes, cfg, queue.put)
+        queue.put(("done", None))
+    except Exception as error:  # sent to the parent, which raises it there
+        queue.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def _measure_isolated(backends, model, onnx_path, shapes, cfg, report):
+    """One fresh process per backend: nothing one backend leaves behind can slow another."""
+    import multiprocessing
+    import pickle
+    import queue as queue_module
+
+    context = multiprocessing.get_context("spawn")
+    for backend in backends:
+        queue = context.Queue()
+        process = context.Process(target=_worker, daemon=True,
+                                  args=(backend, model, onnx_path, shapes, cfg, queue))
+        try:
+            process.start()
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            raise TypeError(f"isolate=True sends the model to a new process, but it cannot be "
+                            f"pickled ({error}); define its class in an importable module, or "
+                            "use isolate=False") from None
+        while True:
+            try:
+                item = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                if not process.is_alive():
+                    raise RuntimeError(f"the {backend} process ended without its results "
+                                       f"(exit code {process.exitcode}); a script that calls "
+                                       "benchmark(isolate=True) needs an `if __name__ == "
+                                       "'__main__':` guard; isolate=False shows other errors"
+                                       ) from None
+                continue
+            if isinstance(item, dict):
+                report(item)
+            elif item[0] == "done":
+                break
+            else:
+                raise RuntimeError(f"{backend} failed in its own process: {item[1]}")
+        process.join()
+
+
+# ---------------------------------------------------------------- the sweep
+def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, threads=None,
+              device="cpu", channels=3, rounds=None, isolate=None, warmup=None, min_repeats=None,
+              max_repeats=None, budget_s=None, progress=True, name=None) -> "BenchmarkResult":
+    """Compare a PyTorch model with its ONNX export, fairly, over shapes and backends.
+
+    Args:
+        model: the ``torch.nn.Module`` (eval mode) that ``onnx_path`` was exported from.
+        onnx_path: its ONNX file, whose first input accepts every shape measured, or
+            ``{image size: file}`` when each size has its own export.
+        preset: ``"quick"`` or ``"full"`` (see ``PRESETS``); the other arguments override it.
+        shapes: ``(batch, size)`` pairs; inputs are ``(batch, channels, size, size)``.
+        backends: names from ``BACKENDS``: ``torch-eager``, ``torch-compile``,
+            ``ort-disabled``, ``ort-basic``, ``ort-extended``, ``ort-all``.
+        threads: intra-op threads for every backend (default: physical cores).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (see :func:`choose_device`).
+        rounds: in one process, the backends take turns this many times per shape.
+        isolate: one process per backend instead (the model must be picklable).
+        warmup, min_repeats, max_repeats, budget_s: see :func:`time_callable`.
+        progress: show a progress bar on stderr.
+        name: the model's name in the results (default: its class name).
+
+    Returns:
+        A :class:`BenchmarkResult` with one record per (backend, shape).
+
+    Example:
+        >>> result = benchmark(model, "artifacts/resnet18.onnx", preset="quick")  # doctest: +SKIP
+        >>> print(result.format_table())  # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    from .profiling import count_flops, describe_hardware, measure_matmul_peak
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; use one of {list(PRESETS)}")
+    chosen = PRESETS[preset]
+    isolate = chosen.isolate if isolate is None else bool(isolate)
+    shapes = [tuple(int(v) for v in s) for s in (shapes or chosen.shapes)]
+    backends = list(backends or chosen.backends)
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ValueError(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
+    onnx_path = ({int(k): str(v) for k, v in onnx_path.items()} if isinstance(onnx_path, dict)
+                 else str(onnx_path))
+    missing = sorted({size for _, size in shapes} - set(onnx_path)) \
+        if isinstance(onnx_path, dict) else []
+    if missing:
+        raise KeyError(f"no ONNX file for image size(s) {missing}; onnx_path has "
+                       f"{sorted(onnx_path)}: export one per size, or one with dynamic H and W")
+    for size in {size for _, size in shapes}:
+        if not Path(_onnx_for(onnx_path, size)).is_file():
+            raise FileNotFoundError(f"no ONNX file at {_onnx_for(onnx_path, size)}; "
+                                    "export the model first")
+    device = resolve_device(device)
+    cfg = {"threads": int(threads or default_threads()), "device": device, "channels": channels,
+           "rounds": 1 if isolate else max(1, rounds or chosen.rounds),  # a process can't turn
+           "warmup": chosen.warmup if warmup is None else warmup,
+           "min_repeats": min_repeats or chosen.min_repeats,
+           "max_repeats": max_repeats or chosen.max_repeats,
+           "budget_s": budget_s or chosen.budget_s}
+    before = _cpu_snapshot()  # busy neighbours skew timings: measure how busy they were
+    peak = measure_matmul_peak(threads=cfg["threads"], device=device)
+    records = []
+    with tqdm(total=len(shapes) * len(backends), desc="benchmark", unit="config",
+              disable=not progress, file=sys.stderr) as bar:
+        def report(record):
+            records.append(record)
+            bar.set_postfix_str(f"{record['backend']} b{record['batch']} {record['size']}px")
+            bar.update(1)
+
+        run = _measure_isolated if isolate else _measure
+        run(backends, model, onnx_path, shapes, cfg, report)
+    # the best of two peak measurements: other load can only make a peak look lower
+    peak = max(peak, measure_matmul_peak(threads=cfg["threads"], device=device))
+    flops = {}
+    for batch, size in shapes:
+        try:
+            flops[batch, size] = count_flops(_onnx_for(onnx_path, size),
+                                             (batch, channels, size, size))
+        except ValueError as error:
+            log.warning("no FLOP count (%s); GFLOP/s are left out", error)
+            flops[batch, size] = None
+    order = {b: i for i, b in enumerate(backends)}
+    records.sort(key=lambda r: (shapes.index((r["batch"], r["size"])), order[r["backend"]]))
+    _add_derived(records, flops, peak)
+    return BenchmarkResult(model=name or type(model).__name__.lower(), device=device,
+                           records=records, hardware=describe_hardware(device),
+                           settings={**cfg, "isolate": isolate, "preset": preset,
+                                     "timer": "time.perf_counter", "statistic": "median",
+                                     "others_cpu_share": _others_share(before, _cpu_snapshot())},
+                           peak_gflops=peak)
+
+
+def _cpu_snapshot():
+    """(wall clock, the machine's busy CPU seconds, this process's and its children's)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    machine, own = psutil.cpu_times(), psutil.Process().cpu_times()
+    # guest time is already part of user time; steal is another VM's: busy for us too
+    busy = (sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+            - getattr(machine, "guest", 0.0) - getattr(machine, "guest_nice", 0.0))
+    mine = own.user + own.system + own.children_user + own.children_system
+    return time.monotonic(), busy, mine
+
+
+def _others_share(before, after, cpus=None):
+    """Share of the machine's CPU time that other programs used between two snapshots."""
+    if not before or not after or after[0] <= before[0]:
+        return None
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return round(max(0.0, others / ((after[0] - before[0]) * (cpus or os.cpu_count() or 1))), 3)
+
+
+def _add_derived(records, flops, peak):
+    """Add work per second, the share of the matmul peak and the speedup over eager PyTorch."""
+    eager = {(r["batch"], r["size"]): r for r in records if r["backend"] == "torch-eager"}
+    for r in records:
+        work = flops.get((r["batch"], r["size"]))
+        r["flops"] = work
+        r["gflops_per_s"] = work / 1e9 / (r["median_ms"] / 1e3) if work else None
+        r["peak_share"] = r["gflops_per_s"] / peak if work and peak else None
+        base = eager.get((r["batch"], r["size"]))
+        if base is None:
+            r["speedup"] = r["speedup_low"] = r["speedup_high"] = None
+            continue
+        # > 1: faster than eager PyTorch; the range pairs opposite quartiles (a cautious band)
+        r["speedup"] = base["median_ms"] / r["median_ms"]
+        r["speedup_low"] = base["q1_ms"] / r["q3_ms"]
+        r["speedup_high"] = base["q3_ms"] / r["q1_ms"]
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class BenchmarkResult:
+    """Everything one :func:`benchmark` run measured, with the machine it ran on."""
+
+    model: str
+    device: str
+    records: list
+    hardware: dict
+    settings: dict
+    peak_gflops: float | None = None
+
+    @property
+    def backends(self) -> list:
+        """The backends measured, in the order asked for."""
+        return list(dict.fromkeys(r["backend"] for r in self.records))
+
+    @property
+    def shapes(self) -> list:
+        """The ``(batch, size)`` pairs measured, in the order asked for."""
+        return list(dict.fromkeys((r["batch"], r["size"]) for r in self.records))
+
+    def find(self, backend: str, batch: int, size: int) -> dict:
+        """The record of one configuration; KeyError names the ones measured."""
+        for r in self.records:
+            if (r["backend"], r["batch"], r["size"]) == (backend, batch, size):
+                return r
+        raise KeyError(f"no result for {backend} at batch {batch}, size {size}; measured: "
+                       f"backends {self.backends}, (batch, size) {self.shapes}")
+
+    @property
+    def headline(self) -> dict:
+        """Eager PyTorch against ONNX Runtime (level ``all`` if measured) at batch 1, 224 px."""
+        batch, size = (1, 224) if (1, 224) in self.shapes else self.shapes[0]
+        ort_backends = [b for b in self.backends if b.startswith("ort-")]
+        ort = "ort-all" if "ort-all" in ort_backends else (ort_backends or [None])[-1]
+        torch_ms = self.find("torch-eager", batch, size)["median_ms"] \
+            if "torch-eager" in self.backends else None
+        ort_ms = self.find(ort, batch, size)["median_ms"] if ort else None
+        return {"model": self.model, "batch": batch, "size": size, "device": self.device,
+                "torch_ms": torch_ms, "ort_ms": ort_ms, "ort_backend": ort,
+                "speedup": torch_ms / ort_ms if torch_ms and ort_ms else None}
+
+    def to_dict(self) -> dict:
+        """Headline, hardware, settings, matmul peak and every record, ready for JSON."""
+        return {"schema": "course_utils.bench/1", "model": self.model, "device": self.device,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "headline": self.headline,
+                "hardware": self.hardware, "settings": self.settings,
+                "peak_gflops": self.peak_gflops, "results": self.records}
+
+    def save_json(self, path) -> Path:
+        """Write :meth:`to_dict` as JSON (parent folders are created)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    def format_table(self) -> str:
+        """The records as fixed-width text, one line per (shape, backend)."""
+        head = (f"{'backend':<13} {'batch':>5} {'size':>5} {'median ms':>10} {'IQR ms':>8} "
+                f"{'p90 ms':>8} {'n':>4} {'GFLOP/s':>8} {'% peak':>7} {'vs torch':>8} "
+                f"{'setup ms':>9}")
+        lines = [head, "-" * len(head)]
+
+        def num(value, spec):
+            return "-" if value is None else format(value, spec)
+
+        for r in self.records:
+            share = None if r["peak_share"] is None else 100 * r["peak_share"]
+            lines.append(f"{r['backend']:<13} {r['batch']:>5} {r['size']:>5} "
+                         f"{r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['p90_ms']:>8.2f} "
+                         f"{r['n']:>4} {num(r['gflops_per_s'], '>8.1f')} {num(share, '>7.1f')} "
+                         f"{num(r['speedup'], '>7.2f') + 'x' if r['speedup'] else '       -'} "
+                         f"{num(r['setup_ms'], '>9.0f')}")
+        return "\n".join(lines)
+
+
+def plot_latency(result: BenchmarkResult):
+    """Median latency (bars: IQR) against image size at batch 1, and per image against batch."""
+    import matplotlib.pyplot as plt
+
+    fig, (by_size, by_batch) = plt.subplots(1, 2, figsize=(10, 4))
+    for backend in result.backends:
+        for ax, pick, per_image in ((by_size, lambda r: r["batch"] == 1, False),
+                                    (by_batch, lambda r: r["size"] == 224, True)):
+            rows = sorted((r for r in result.records if r["backend"] == backend and pick(r)),
+                          key=lambda r: (r["size"], r["batch"]))
+            if not rows:
+                continue
+            x = [r["batch"] if per_image else r["size"] for r in rows]
+            scale = [r["batch"] if per_image else 1 for r in rows]
+            med = np.array([r["median_ms"] for r in rows]) / scale
+            low = med - np.array([r["q1_ms"] for r in rows]) / scale
+            high = np.array([r["q3_ms"] for r in rows]) / scale - med
+            ax.errorbar(x, med, yerr=[low, high], marker="o", capsize=3, label=backend)
+    by_size.set(xlabel="image size (px), batch 1", ylabel="median latency (ms)",
+                xscale="log", yscale="log", title="latency vs input size")
+    by_batch.set(xlabel="batch size, 224 px", ylabel="median ms per image",
+                 xscale="log", yscale="log", title="per-image latency vs batch")
+    for ax, key in ((by_size, "size"), (by_batch, "batch")):
+        ticks = sorted({r[key] for r in result.records})
+        ax.set_xticks(ticks, [str(t) for t in ticks])  # the measured values, not powers of 10
+        ax.minorticks_off()
+        if ax.lines:
+            ax.legend(fontsize="small")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"{result.model} on {result.hardware.get('gpu') or result.hardware['cpu']}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_speedup(result: BenchmarkResult):
+    """Speedup over eager PyTorch per shape and backend; bars span the quartile band."""
+    import matplotlib.pyplot as plt
+
+    others = [b for b in result.backends if b != "torch-eager"]
+    shapes = result.shapes
+    fig, ax = plt.subplots(figsize=(min(12, max(5, 0.6 * len(shapes) * len(others) + 2)), 4))
+    width = 0.8 / max(1, len(others))
+    for i, backend in enumerate(others):
+        rows = [next((r for r in result.records if r["backend"] == backend
+                      and (r["batch"], r["size"]) == s), None) for s in shapes]
+        value = np.array([r["speedup"] if r and r["speedup"] else np.nan for r in rows])
+        low = np.array([r["speedup_low"] if r and r["speedup"] else np.nan for r in rows])
+        high = np.array([r["speedup_high"] if r and r["speedup"] else np.nan for r in rows])
+        ax.bar(np.arange(len(shapes)) + i * width, value, width, label=backend,
+               yerr=[value - low, high - value], capsize=3)
+    ax.axhline(1.0, color="black", linewidth=1)
+    ax.set_xticks(np.arange(len(shapes)) + width * (len(others) - 1) / 2,
+                  [f"batch {b}\n{s} px" for b, s in shapes])
+    ax.set(ylabel="speedup over eager PyTorch (x)", title="> 1: faster than PyTorch")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- the bench command
+def _prepare_model(name: str, folder: Path, sizes):
+    """A seeded torchvision model (random weights, nothing downloads), exported once per size."""
+    from .export import export_model, load_model_spec
+
+    model = load_model_spec(name if ":" in name else f"torchvision:{name}")
+    paths = {}
+    for size in sorted(set(sizes)):
+        log.info("exporting %s at %d px ...", name, size)
+        paths[size] = export_model(model, folder / f"{name.split(':')[-1]}-{size}.onnx",
+                                   input_shape=(3, size, size))
+    return model, paths
+
+
+def _run_cli(args) -> int:
+    import tempfile
+
+    device = resolve_device(args.device)
+    backends = list(PRESETS[args.preset].backends) + (["torch-compile"] if args.compile else [])
+    sizes = [size for _, size in PRESETS[args.preset].shapes]
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        model, onnx_path = _prepare_model(args.model, Path(folder), sizes)
+        result = benchmark(model, onnx_path, preset=args.preset, backends=backends,
+                           threads=args.threads, device=device, isolate=args.isolate,
+                           name=args.model.split(":")[-1])
+    hw, head = result.hardware, result.headline
+    print(f"{hw.get('gpu') or hw['cpu']} | {result.settings['threads']} threads | "
+          f"torch {hw['torch']} | onnxruntime {hw['onnxruntime']} | "
+          f"matmul peak {result.peak_gflops:.0f} GFLOP/s")
+    print(result.format_table())
+    verdict = "faster" if head["speedup"] > 1 else "slower"
+    print(f"headline: {head['model']} batch {head['batch']} at {head['size']} px on {device}: "
+          f"PyTorch {head['torch_ms']:.2f} ms, ONNX Runtime ({head['ort_backend']}) "
+          f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict})")
+    others = result.settings["others_cpu_share"]
+    if others is not None and others > 0.1:
+        print(f"note: other programs used {100 * others:.0f}% of this machine's CPU time while "
+              "it measured; rerun on an idle machine before trusting these numbers")
+    if args.json:
+        print(f"wrote {result.save_json(args.json)}")
+    if args.plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        folder = Path(args.plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem, plot in (("latency", plot_latency), ("speedup", plot_speedup)):
+            plot(result).savefig(folder / f"bench-{stem}.png", dpi=120)
+        print(f"wrote {folder}/bench-latency.png and bench-speedup.png")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``bench``."""
+    parser = subparsers.add_parser(
+        "bench", help="fair PyTorch vs ONNX Runtime latency sweep",
+        description="Export a torchvision model (random weights) once per image size and "
+                    "compare eager PyTorch with ONNX Runtime at several graph-optimisation "
+                    "levels, with matched threads.")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                        help="quick: what notebook 04 runs (< 1 min); full: the whole sweep")
+    parser.add_argument("--json", metavar="PATH", help="also write every result as JSON")
+    parser.add_argument("--plots", metavar="DIR", help="also write latency and speedup plots")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                        help="cuda needs torch with CUDA and onnxruntime-gpu (default: cpu)")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+    parser.add_argument("--model", default="resnet18",
+                        help="a torchvision model name or a spec such as package.module:factory")
+    parser.add_argument("--compile", action="store_true",
+                        help="add torch.compile as a contender (compile time reported as setup)")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                        help="one process per backend (default: only for --preset full)")
+    parser.set_defaults(func=_run_cli)

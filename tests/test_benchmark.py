@@ -1,0 +1,400 @@
+"""Tests for course_utils/benchmark.py and the checks of notebook 04 (exercise_checks/runtime.py).
+
+Nothing here asserts a speed: timings on a shared machine prove nothing. The
+harness is tested on a synthetic clock, on its settings, and on the shape of
+what it reports; speed targets live in ``python -m course_utils bench``.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from course_utils import benchmark as bench
+from course_utils.checks import run_checks
+
+
+class FakeClock:
+    """A timer whose every call to ``fn`` takes the next duration from a list (seconds)."""
+
+    def __init__(self, durations_s):
+        self.now, self.durations = 0.0, list(durations_s)
+        self.calls = 0
+
+    def __call__(self):
+        return self.now
+
+    def work(self):
+        self.now += self.durations[self.calls]
+        self.calls += 1
+
+
+# ---------------------------------------------------------------- timing
+def test_warmup_runs_are_made_but_not_timed():
+    """Are the warm-up calls made, kept apart, and left out of the statistics?"""
+    clock = FakeClock([1.0, 0.5] + [0.010] * 5)  # two slow cold calls, then 10 ms each
+    timing = bench.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
+    assert clock.calls == 7
+    assert timing.warmup_ms == pytest.approx([1000.0, 500.0])
+    assert timing.samples_ms == pytest.approx([10.0] * 5)
+    assert timing.median_ms == pytest.approx(10.0)
+
+
+def test_statistics_on_a_synthetic_timer():
+    """Are median, quartiles, IQR and p90 those of the samples (linear interpolation)?"""
+    durations_ms = [7, 3, 10, 1, 5, 9, 2, 8, 6, 4]  # 1..10 ms, shuffled
+    clock = FakeClock([d / 1e3 for d in durations_ms])
+    stats = bench.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
+    # sorted 1..10: position p/100 * 9 -> q1 at 2.25, median at 4.5, q3 at 6.75, p90 at 8.1
+    assert stats["n"] == 10
+    assert stats["median_ms"] == pytest.approx(5.5)
+    assert stats["q1_ms"] == pytest.approx(3.25)
+    assert stats["q3_ms"] == pytest.approx(7.75)
+    assert stats["iqr_ms"] == pytest.approx(4.5)
+    assert stats["p90_ms"] == pytest.approx(9.1)
+    assert stats["mean_ms"] == pytest.approx(5.5)
+    assert (stats["min_ms"], stats["max_ms"]) == pytest.approx((1.0, 10.0))
+
+
+def test_one_outlier_moves_the_mean_not_the_median():
+    """Does the median shrug off one descheduled run that drags the mean?"""
+    stats = bench.summarize_times([10.0] * 19 + [500.0])
+    assert stats["median_ms"] == pytest.approx(10.0)
+    assert stats["mean_ms"] == pytest.approx(34.5)
+
+
+@pytest.mark.parametrize("budget_s, expected", [(0.1, 10), (10.0, 50), (0.001, 3)])
+def test_repeats_fill_the_time_budget_within_bounds(budget_s, expected):
+    """Are the repeats sized from the last warm-up run and clipped to [min, max]?"""
+    clock = FakeClock([0.010] * 100)
+    timing = bench.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
+                                 max_repeats=50, timer=clock)
+    assert len(timing.samples_ms) == expected
+
+
+def test_sync_runs_inside_the_timed_region():
+    """Is a GPU-style sync charged to the sample (work queued is not work done)?"""
+    clock = FakeClock([0.001] * 4)
+    syncs = []
+
+    def sync():
+        syncs.append(clock.now)
+        clock.now += 0.004  # waiting for the device
+
+    timing = bench.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
+    assert timing.samples_ms == pytest.approx([5.0] * 3)
+    assert len(syncs) == 1 + 4  # once before anything, then after every call
+
+
+def test_garbage_collector_is_restored():
+    """Is the garbage collector on again after timing, even when the function raises?"""
+    import gc
+
+    def boom():
+        raise RuntimeError("fails on purpose")
+
+    with pytest.raises(RuntimeError):
+        bench.time_callable(boom, warmup=0, repeats=1)
+    assert gc.isenabled()
+
+
+def test_bad_repeat_counts_are_refused():
+    """Is a request for no timed runs refused with the numbers named?"""
+    with pytest.raises(ValueError, match="repeats=0"):
+        bench.time_callable(lambda: None, repeats=0)
+    with pytest.raises(ValueError, match="no timings"):
+        bench.summarize_times([])
+
+
+def test_share_of_cpu_used_by_other_programs():
+    """Is the machine's busy time minus our own, per core and second, what others used?"""
+    # 10 s on 2 cores: the machine was busy 20 CPU-seconds, 7 of them ours
+    assert bench._others_share((0.0, 10.0, 5.0), (10.0, 30.0, 12.0), cpus=2) == 0.65
+    assert bench._others_share((0.0, 10.0, 5.0), (10.0, 14.0, 9.0), cpus=2) == 0.0
+    assert bench._others_share(None, (1.0, 2.0, 3.0)) is None
+
+
+# ---------------------------------------------------------------- settings
+@pytest.mark.parametrize("level, member", sorted(bench.LEVELS.items()))
+def test_session_options_are_matched(level, member):
+    """Do the options carry the thread count, one inter-op thread, no spinning and the level?"""
+    import onnxruntime as ort
+
+    options = bench.fair_session_options(3, level)
+    assert options.intra_op_num_threads == 3
+    assert options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.graph_optimization_level == getattr(ort.GraphOptimizationLevel, member)
+
+
+def test_session_options_refuse_bad_values():
+    """Are an unknown level and a zero thread count refused with the valid choices?"""
+    with pytest.raises(ValueError, match="disabled"):
+        bench.fair_session_options(2, "max")
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        bench.fair_session_options(0)
+
+
+@pytest.mark.parametrize("requested, torch_cuda, providers, expected", [
+    ("auto", False, ["CPUExecutionProvider"], "cpu"),
+    ("auto", True, ["CPUExecutionProvider"], "cpu"),  # GPU torch vs CPU ORT is no comparison
+    ("auto", False, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu"),
+    ("auto", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"),
+    ("cpu", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu"),
+    ("cuda", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"),
+])
+def test_device_decision(requested, torch_cuda, providers, expected):
+    """Is the GPU chosen only when both PyTorch and ONNX Runtime can use it?"""
+    chosen = bench.choose_device(requested, torch_cuda=torch_cuda, ort_providers=providers)
+    assert chosen == expected
+
+
+@pytest.mark.parametrize("torch_cuda, providers, message", [
+    (False, ["CUDAExecutionProvider"], "torch.cuda.is_available"),
+    (True, ["CPUExecutionProvider"], "onnxruntime-gpu"),
+])
+def test_cuda_asked_for_but_missing_says_what_to_install(torch_cuda, providers, message):
+    """Does asking for CUDA without it name the missing piece and the fix?"""
+    with pytest.raises(RuntimeError, match=message):
+        bench.choose_device("cuda", torch_cuda=torch_cuda, ort_providers=providers)
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'auto'"):
+        bench.choose_device("tpu", torch_cuda=torch_cuda, ort_providers=providers)
+
+
+# ---------------------------------------------------------------- the sweep
+def _tiny_cnn():
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(  # built from torch classes only, so it can go to a subprocess
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny CNN exported once per image size, 16 and 24 px."""
+    from course_utils.export import export_model
+
+    model, folder = _tiny_cnn(), tmp_path_factory.mktemp("tiny")
+    paths = {size: export_model(model, folder / f"tiny-{size}.onnx", input_shape=(3, size, size))
+             for size in (16, 24)}
+    return model, paths
+
+
+FAST = dict(warmup=1, min_repeats=4, max_repeats=8, budget_s=0.01, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny):
+    model, paths = tiny
+    return bench.benchmark(model, paths, shapes=[(1, 16), (1, 24), (2, 16)],
+                           backends=["torch-eager", "ort-disabled", "ort-all"], threads=1,
+                           name="tiny", **FAST)
+
+
+def test_sweep_covers_every_shape_and_backend(tiny_result):
+    """Does the result hold one record per (shape, backend), in the order asked for?"""
+    assert tiny_result.backends == ["torch-eager", "ort-disabled", "ort-all"]
+    assert tiny_result.shapes == [(1, 16), (1, 24), (2, 16)]
+    assert len(tiny_result.records) == 9
+    assert all(r["n"] >= 4 for r in tiny_result.records)
+
+
+def test_both_backends_ran_with_the_threads_asked_for(tiny_result):
+    """Did PyTorch and every ONNX Runtime session really use 1 thread, without spinning?"""
+    for record in tiny_result.records:
+        assert record["threads"] == 1
+        if record["backend"].startswith("ort-"):
+            assert record["inter_op_threads"] == 1 and record["spinning"] == "0"
+            assert record["setup_ms"] > 0  # session creation, reported apart from latency
+
+
+def test_torch_threads_are_restored(tiny):
+    """Does a benchmark leave PyTorch's global thread count as it found it?"""
+    import torch
+
+    before = torch.get_num_threads()
+    bench.benchmark(tiny[0], tiny[1], shapes=[(1, 16)], backends=["torch-eager"],
+                    threads=before + 1, **FAST)
+    assert torch.get_num_threads() == before
+
+
+def test_derived_numbers_follow_from_the_records(tiny_result):
+    """Are speedup, GFLOP/s and the share of the peak computed from the medians?"""
+    for r in tiny_result.records:
+        eager = tiny_result.find("torch-eager", r["batch"], r["size"])
+        assert r["speedup"] == pytest.approx(eager["median_ms"] / r["median_ms"])
+        assert r["speedup_low"] <= r["speedup"] <= r["speedup_high"]
+        assert r["gflops_per_s"] == pytest.approx(r["flops"] / 1e9 / (r["median_ms"] / 1e3))
+        assert r["peak_share"] == pytest.approx(r["gflops_per_s"] / tiny_result.peak_gflops)
+    # a batch of 2 is twice the work of a batch of 1
+    one, two = (tiny_result.find("ort-all", batch, 16)["flops"] for batch in (1, 2))
+    assert two == 2 * one
+
+
+def test_json_has_the_headline_and_every_configuration(tiny_result, tmp_path):
+    """Does the JSON carry the headline, the hardware, the settings and every record?"""
+    data = json.loads(tiny_result.save_json(tmp_path / "sub" / "bench.json").read_text())
+    head = data["headline"]
+    assert {"model", "batch", "size", "torch_ms", "ort_ms", "speedup"} <= set(head)
+    assert (head["model"], head["batch"], head["size"]) == ("tiny", 1, 16)  # no 224 measured
+    assert head["speedup"] == pytest.approx(head["torch_ms"] / head["ort_ms"])
+    assert head["ort_ms"] == tiny_result.find("ort-all", 1, 16)["median_ms"]
+    assert {"cpu", "physical_cores", "flags", "torch", "onnxruntime"} <= set(data["hardware"])
+    assert data["settings"]["threads"] == 1 and data["settings"]["statistic"] == "median"
+    assert 0 <= data["settings"]["others_cpu_share"] <= 1
+    assert len(data["results"]) == 9
+    needed = {"backend", "batch", "size", "median_ms", "iqr_ms", "p90_ms", "n", "setup_ms",
+              "gflops_per_s", "peak_share", "speedup"}
+    assert all(needed <= set(r) for r in data["results"])
+
+
+def test_table_and_plots(tiny_result):
+    """Do the table and both plots show every backend?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = tiny_result.format_table()
+    assert all(b in table for b in tiny_result.backends) and "median ms" in table
+    latency = bench.plot_latency(tiny_result)
+    assert len(latency.axes) == 2 and len(latency.axes[0].get_legend().get_texts()) == 3
+    speedup = bench.plot_speedup(tiny_result)
+    legend = [t.get_text() for t in speedup.axes[0].get_legend().get_texts()]
+    assert legend == ["ort-disabled", "ort-all"]
+    plt.close("all")
+
+
+def test_one_process_per_backend(tiny):
+    """Does isolate=True measure each backend in its own process and report the same records?"""
+    model, paths = tiny
+    result = bench.benchmark(model, paths, shapes=[(1, 16)], backends=["torch-eager", "ort-all"],
+                             threads=1, isolate=True, **FAST)
+    assert result.settings["isolate"] and result.backends == ["torch-eager", "ort-all"]
+    assert result.find("ort-all", 1, 16)["spinning"] == "0"
+
+
+def test_isolate_refuses_a_model_it_cannot_send(tiny):
+    """Is a model defined in a notebook (not picklable) refused with the way out?"""
+    import torch
+
+    class Local(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="isolate=False"):
+        bench.benchmark(Local(), tiny[1], shapes=[(1, 16)], backends=["torch-eager"],
+                        isolate=True, **FAST)
+
+
+def test_bad_arguments_are_refused_before_any_work(tiny):
+    """Are an unknown backend, preset or a size without a file named with the choices?"""
+    model, paths = tiny
+    with pytest.raises(ValueError, match="ort-all"):
+        bench.benchmark(model, paths, backends=["onnxruntime"])
+    with pytest.raises(ValueError, match="quick"):
+        bench.benchmark(model, paths, preset="fast")
+    with pytest.raises(KeyError, match=r"\[224\]"):
+        bench.benchmark(model, paths, shapes=[(1, 224)])
+
+
+# ---------------------------------------------------------------- the bench command
+def test_cli_writes_json_and_plots(monkeypatch, tmp_path, tiny, capsys):
+    """Does `bench --json --plots` print the table and headline and write the files?"""
+    from course_utils.cli import main
+
+    monkeypatch.setitem(bench.PRESETS, "quick", bench.Preset(
+        shapes=((1, 16), (1, 24)), backends=("torch-eager", "ort-all"), warmup=1,
+        min_repeats=3, max_repeats=5, budget_s=0.01, rounds=1, isolate=False))
+    monkeypatch.setattr(bench, "_prepare_model", lambda name, folder, sizes: tiny)
+    code = main(["bench", "--preset", "quick", "--threads", "1", "--json",
+                 str(tmp_path / "b.json"), "--plots", str(tmp_path / "plots")])
+    out = capsys.readouterr().out
+    assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out
+    assert json.loads((tmp_path / "b.json").read_text())["headline"]["size"] == 16
+    assert (tmp_path / "plots" / "bench-speedup.png").is_file()
+
+
+def test_cli_cuda_without_gpu_is_one_line(capsys):
+    """Does `bench --device cuda` on a machine without CUDA fail with one clear line?"""
+    import torch
+
+    from course_utils.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: device 'cuda' asked for") and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- exercise checks (notebook 04)
+def _verdict(exercise, answer, hidden=True):
+    return run_checks(exercise, answer, include_hidden=hidden)
+
+
+def test_check_04_1_matched_options():
+    """Are matched options accepted, and 0 threads, a mismatch or spinning caught?"""
+    import onnxruntime as ort
+    import torch
+
+    good = bench.fair_session_options(torch.get_num_threads())
+    assert _verdict("04.1", good).passed
+    default = ort.SessionOptions()
+    assert "lets ONNX Runtime choose" in _verdict("04.1", default).feedback
+    spinning = ort.SessionOptions()
+    spinning.intra_op_num_threads = torch.get_num_threads()
+    assert "spin" in _verdict("04.1", spinning).feedback
+    mismatched = bench.fair_session_options(torch.get_num_threads() + 1)
+    assert "match them" in _verdict("04.1", mismatched).feedback
+    two_pools = bench.fair_session_options(torch.get_num_threads())
+    two_pools.inter_op_num_threads = 4
+    assert _verdict("04.1", two_pools, hidden=False).passed
+    assert not _verdict("04.1", two_pools).passed
+
+
+def test_check_04_2_recomputes_the_median_ratio():
+    """Is the median ratio accepted and the inverse, the mean and the min ratio explained?"""
+    rng = np.random.default_rng(0)
+    torch_ms = list(20 + rng.random(20))
+    ort_ms = list(10 + rng.random(19)) + [90.0]  # one outlier
+    answer = {"torch_ms": torch_ms, "ort_ms": ort_ms}
+    median = float(np.median(torch_ms) / np.median(ort_ms))
+    assert _verdict("04.2", {**answer, "speedup": median}).passed
+    assert "upside down" in _verdict("04.2", {**answer, "speedup": 1 / median}).feedback
+    mean = float(np.mean(torch_ms) / np.mean(ort_ms))
+    assert "means" in _verdict("04.2", {**answer, "speedup": mean}).feedback
+    fastest = min(torch_ms) / min(ort_ms)
+    assert "fastest" in _verdict("04.2", {**answer, "speedup": fastest}).feedback
+    few = {"torch_ms": torch_ms[:5], "ort_ms": ort_ms[:5]}
+    few["speedup"] = float(np.median(few["torch_ms"]) / np.median(few["ort_ms"]))
+    assert _verdict("04.2", few, hidden=False).passed and not _verdict("04.2", few).passed
+
+
+def test_check_04_3_work_per_second():
+    """Is GFLOP/s recomputed, and are unit slips and percentages caught?"""
+    base = {"flops": 3.63e9, "median_ms": 50.0, "peak_gflops": 120.0}
+    gflops = 3.63e9 / 0.050 / 1e9
+    assert _verdict("04.3", {**base, "gflops": gflops, "peak_share": gflops / 120}).passed
+    slip = _verdict("04.3", {**base, "gflops": gflops / 1e3, "peak_share": 0.5}).feedback
+    assert "power of 1000" in slip
+    percent = _verdict("04.3", {**base, "gflops": gflops, "peak_share": 100 * gflops / 120})
+    assert "fraction" in percent.feedback
+    other_model = {**base, "flops": 1e9}
+    other_model.update(gflops=1e9 / 0.05 / 1e9, peak_share=1e9 / 0.05 / 1e9 / 120)
+    assert _verdict("04.3", other_model, hidden=False).passed
+    assert not _verdict("04.3", other_model).passed
+
+
+def test_check_04_4_slower_variants_from_the_table():
+    """Is the list of slower int8 variants recomputed from the student's own table?"""
+    rows = [{"variant": "fp32", "median_ms": 10.0}, {"variant": "int8 dynamic", "median_ms": 40.0},
+            {"variant": "int8 static", "median_ms": 9.0}]
+    assert _verdict("04.4", {"rows": rows, "slower": ["int8 dynamic"]}).passed
+    assert not _verdict("04.4", {"rows": rows, "slower": ["int8 dynamic", "int8 static"]}).passed
+    assert "baseline" in _verdict("04.4", {"rows": rows, "slower": ["fp32"]}).feedback
+    faster_here = [dict(r, median_ms=m) for r, m in zip(rows, (10.0, 40.0, 11.0))]
+    assert _verdict("04.4", {"rows": faster_here,
+                             "slower": ["int8 dynamic", "int8 static"]}).passed
+    assert not _verdict("04.4", {"rows": rows[:2], "slower": ["int8 dynamic"]}).passed
