@@ -29,7 +29,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests solutions --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-cell-timeout=300
+		--nbval-cell-timeout=300 --durations=25
 
 build: $(STAMP)
 	$(PY) -m course_utils build

@@ -243,7 +243,7 @@ def _submissions(paths) -> list[tuple[Path, str]]:
 
 
 def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
-                    root: Path = ROOT) -> list[NotebookGrade]:
+                    root: Path = ROOT, jobs: int = 1) -> list[NotebookGrade]:
     """Grade notebooks (files, or folders of them) and optionally write JSON and CSV.
 
     Args:
@@ -253,6 +253,7 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         csv_path: where to write one row per student and exercise.
         timeout: seconds each cell may run.
         root: the course folder whose ``notebooks/`` declares the exercises.
+        jobs: how many notebooks to grade at the same time (each in its own kernel).
 
     Returns:
         One :class:`NotebookGrade` per file, in order; files that could not be
@@ -263,10 +264,20 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         >>> print(grades[0].table())  # doctest: +SKIP
     """
     sources = {p.stem: p for p in source_notebooks(root)}
-    grades = []
-    for path, student in _submissions(paths):
+
+    def grade(submission):
+        path, student = submission
         log.info("grading %s", path)
-        grades.append(_grade_one(path, sources, timeout, student))
+        return _grade_one(path, sources, timeout, student)
+
+    submissions = _submissions(paths)
+    if jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work
+            grades = list(pool.map(grade, submissions))
+    else:
+        grades = [grade(s) for s in submissions]
     if json_path:
         payload = [{**{k: v for k, v in asdict(g).items() if k != "exercises"},
                     "points": g.points, "max_points": g.max_points,
@@ -308,7 +319,8 @@ def _run_cli(args) -> int:
     csv_path = args.csv
     if csv_path is None and any(Path(p).is_dir() for p in args.paths):
         csv_path = "grades.csv"
-    grades = grade_notebooks(args.paths, json_path=args.json, csv_path=csv_path, timeout=args.timeout)
+    grades = grade_notebooks(args.paths, json_path=args.json, csv_path=csv_path,
+                             timeout=args.timeout, jobs=args.jobs)
     for grade in grades:
         print(grade.table())
         print()
@@ -326,5 +338,7 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--csv", metavar="OUT", help="write one row per student and exercise "
                         "(default grades.csv when a folder is given)")
     parser.add_argument("--timeout", type=int, default=120, metavar="S", help="seconds per cell (120)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="grade N notebooks at a time (1; at most one per CPU core)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
     parser.set_defaults(func=_run_cli)

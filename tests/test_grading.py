@@ -3,6 +3,7 @@ import csv
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -132,9 +133,10 @@ def test_points_table_lists_every_exercise(capsys):
 
 @pytest.fixture(scope="module")
 def course_sets():
-    """Grade every solutions and every exercises notebook once."""
-    return (grade_notebooks([ROOT / "solutions"], timeout=300),
-            grade_notebooks([ROOT / "exercises"], timeout=300))
+    """Grade every solutions and every exercises notebook once, two at a time."""
+    grades = grade_notebooks([ROOT / "solutions", ROOT / "exercises"], timeout=300, jobs=2)
+    return ([g for g in grades if "solutions" in Path(g.path).parts],
+            [g for g in grades if "exercises" in Path(g.path).parts])
 
 
 def test_every_solution_scores_full_marks(course_sets):
