@@ -23,10 +23,10 @@ def _digest(path):
 
 @pytest.fixture(scope="module")
 def graded():
-    """Grade every fixture once (a 30 s cell limit) and record the files' bytes before and after."""
+    """Grade every fixture once (a 30 s cell limit, two at a time) and record the bytes before and after."""
     paths = [FILES / name for name in FIXTURES]
     before = {p.name: _digest(p) for p in paths}
-    grades = grade_notebooks(paths, timeout=30)
+    grades = grade_notebooks(paths, timeout=30, jobs=2)
     after = {p.name: _digest(p) for p in paths}
     return {g.student + ".ipynb": g for g in grades}, before, after
 
