@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "netron_view",  # netron
     "benchmark",    # bench
     "grading",      # grade
+    "release",      # release
 ]
 
 

@@ -1,0 +1,155 @@
+"""The student release: what students get, and nothing an instructor keeps.
+
+Covers: ``python -m course_utils release OUT/``, which writes ``exercises/``,
+the helper library without the grader and its hidden checks, the student part
+of the README and the setup files (``Makefile``, ``pyproject.toml``,
+``environment.yml``). Does not cover: building the exercises (``build.py``,
+run it first) or grading (``grading.py``).
+
+Left out on purpose: ``notebooks/`` and ``solutions/`` (the answers),
+``course_utils/hidden_checks/`` (the grader's checks and their constants),
+the grader itself, ``tests/`` (its fixtures hold answers too) and the
+instructor-only ``make`` targets. The release is written into a temporary
+folder beside ``OUT`` and renamed into place at the end, so a failure leaves
+nothing half-written; an existing non-empty ``OUT`` is refused.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from .build import ROOT
+
+__all__ = ["write_release"]
+
+# Paths relative to the repository root that a student copy holds.
+_COPIED = ["exercises", "course_utils", "environment.yml", ".gitignore"]
+# Inside the copied folders: what stays with the instructor.
+_INSTRUCTOR_ONLY = {
+    "course_utils/hidden_checks",   # the grader's checks and their answer constants
+    "course_utils/grading.py",      # the grader
+    "course_utils/sandbox.py",      # the grader's sandbox
+    "course_utils/release.py",      # this module
+}
+# make targets that need notebooks/, solutions/ or tests/.
+_INSTRUCTOR_TARGETS = {"test", "build", "check-build"}
+# README sections that stay with the instructor, and CLI lines students cannot run.
+_INSTRUCTOR_SECTIONS = {"For instructors"}
+_INSTRUCTOR_COMMANDS = ("course_utils build", "course_utils grade", "course_utils release",
+                         "make test")
+
+
+def _ignore(root: Path):
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".egg-info"))
+                   or n in ("artifacts", ".ipynb_checkpoints")}
+        relative = Path(folder).resolve().relative_to(root)
+        skipped |= {n for n in names if (relative / n).as_posix() in _INSTRUCTOR_ONLY}
+        return skipped
+    return ignore
+
+
+def student_readme(text: str) -> str:
+    """The README without its instructor sections and instructor-only commands."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        heading = re.match(r"^##\s+(.*?)\s*$", line)
+        if heading:
+            skipping = heading.group(1) in _INSTRUCTOR_SECTIONS
+        if skipping or any(command in line for command in _INSTRUCTOR_COMMANDS):
+            continue
+        out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def student_makefile(text: str) -> str:
+    """The Makefile without the rules that need ``notebooks/``, ``solutions/`` or ``tests/``."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        rule = re.match(r"^([A-Za-z][\w-]*)\s*:(?!=)", line)
+        if rule:
+            skipping = rule.group(1) in _INSTRUCTOR_TARGETS
+        elif skipping and line and not line.startswith("\t"):
+            skipping = False
+        if skipping:
+            continue
+        if line.startswith(".PHONY:"):
+            line = " ".join(w for w in line.split() if w not in _INSTRUCTOR_TARGETS)
+        if line.startswith("#") and "make test" in line:
+            continue
+        out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def student_pyproject(text: str) -> str:
+    """``pyproject.toml`` with the instructor-only packages taken out of the package list."""
+    dropped = {p.replace("/", ".") for p in _INSTRUCTOR_ONLY if not p.endswith(".py")}
+    for package in dropped:
+        text = re.sub(rf',?\s*"{re.escape(package)}"', "", text)
+    return text
+
+
+def write_release(out: Path | str, root: Path = ROOT) -> Path:
+    """Write the student copy of the course to ``out`` and return its path.
+
+    Args:
+        out: a folder that does not exist yet, or an empty one.
+        root: the course repository (the one holding ``notebooks/``).
+
+    Raises:
+        FileExistsError: ``out`` exists and is not empty (nothing is overwritten).
+        FileNotFoundError: ``root`` has no ``exercises/`` (run the build first).
+
+    Example:
+        >>> write_release("/tmp/onnx-course-student")  # doctest: +SKIP
+    """
+    root, out = Path(root).resolve(), Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} already exists and is not empty; give a new folder "
+                              "(the release never overwrites anything)")
+    if out == root or root in out.parents:
+        raise ValueError(f"{out} is inside the course repository; write the release elsewhere")
+    if not sorted((root / "exercises").glob("*.ipynb")):
+        raise FileNotFoundError(f"{root / 'exercises'} holds no notebooks; run "
+                                "`python -m course_utils build` first")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        for name in _COPIED:
+            source = root / name
+            if source.is_dir():
+                shutil.copytree(source, staging / name, ignore=_ignore(root))
+            elif source.exists():
+                shutil.copy2(source, staging / name)
+        (staging / "README.md").write_text(
+            student_readme((root / "README.md").read_text(encoding="utf-8")), encoding="utf-8")
+        (staging / "Makefile").write_text(
+            student_makefile((root / "Makefile").read_text(encoding="utf-8")), encoding="utf-8")
+        (staging / "pyproject.toml").write_text(
+            student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")), encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _run_cli(args) -> int:
+    out = write_release(args.out)
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    print(f"wrote the student release to {out} ({files} files): exercises/, course_utils/ "
+          "without the grader and its hidden checks, README, Makefile, pyproject.toml, "
+          "environment.yml")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``release``."""
+    parser = subparsers.add_parser(
+        "release", help="write the student copy (no notebooks/, solutions/ or hidden checks)")
+    parser.add_argument("out", help="a new or empty folder to write the student copy into")
+    parser.set_defaults(func=_run_cli)
