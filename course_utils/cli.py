@@ -11,19 +11,29 @@ import importlib
 import logging
 import sys
 
-# Modules that contribute a subcommand, in the order ``--help`` lists them.
+# (module, subcommand) pairs, in the order ``--help`` lists them.
 _COMMAND_MODULES = [
-    "install",      # doctor
-    "providers",    # providers
-    "build",        # build
-    "export",       # export
-    "verify",       # verify
-    "inspection",   # inspect
-    "netron_view",  # netron
-    "benchmark",    # bench
-    "grading",      # grade
-    "release",      # release
+    ("install", "doctor"),
+    ("providers", "providers"),
+    ("build", "build"),
+    ("export", "export"),
+    ("verify", "verify"),
+    ("inspection", "inspect"),
+    ("netron_view", "netron"),
+    ("benchmark", "bench"),
+    ("grading", "grade"),
+    ("release", "release"),
 ]
+
+
+def _unavailable(command: str, error: BaseException):
+    """A stand-in for a subcommand whose module could not be imported (a broken install)."""
+    def run(args) -> int:
+        print(f"error: '{command}' cannot run here: {type(error).__name__}: {error}. "
+              "Run `python -m course_utils doctor` and apply the fix it prints "
+              "(or `make setup`).", file=sys.stderr)
+        return 1
+    return run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,14 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
+    for name, command in _COMMAND_MODULES:
         try:
             module = importlib.import_module(f"course_utils.{name}")
         except ModuleNotFoundError as error:
             if error.name == f"course_utils.{name}":
-                continue  # a module not written yet contributes nothing
-            raise
-        if hasattr(module, "add_cli"):
+                continue  # left out of this copy (the student release has no grader)
+            module, broken = None, error
+        except Exception as error:  # a broken dependency (numpy, onnx...) must not hide `doctor`
+            module, broken = None, error
+        if module is None:
+            stand_in = sub.add_parser(command, help=f"(unavailable: {type(broken).__name__})",
+                                      add_help=False)
+            stand_in.set_defaults(func=_unavailable(command, broken), stand_in=True)
+        elif hasattr(module, "add_cli"):
             module.add_cli(sub)
     return parser
 
@@ -49,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "stand_in", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -8,6 +8,10 @@ notebooks show ``torch.onnx.export`` themselves).
 from __future__ import annotations
 
 import numpy as np
+# torch is imported here, not lazily: this module is only imported by code that
+# trains or runs the CNN, never by ``import course_utils`` or the install check.
+import torch
+import torch.nn as nn
 
 __all__ = ["load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
 
@@ -24,7 +28,6 @@ def load_digits_split(test_size: float = 0.25, seed: int = 0):
         >>> tuple(x_test.shape), int(y_test.max())
         ((450, 1, 8, 8), 9)
     """
-    import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -37,31 +40,20 @@ def load_digits_split(test_size: float = 0.25, seed: int = 0):
             torch.from_numpy(y_train).long(), torch.from_numpy(y_test).long())
 
 
-def _build_cnn():
-    import torch.nn as nn
+class DigitsCNN(nn.Module):
+    """Two conv blocks and a linear head: (batch, 1, 8, 8) -> (batch, 10) logits."""
 
-    class DigitsCNN(nn.Module):
-        """Two conv blocks and a linear head: (batch, 1, 8, 8) -> (batch, 10) logits."""
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),   # (b, 16, 8, 8)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),  # (b, 32, 8, 8)
+            nn.MaxPool2d(2),                             # (b, 32, 4, 4)
+        )
+        self.head = nn.Linear(32 * 4 * 4, 10)
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),   # (b, 16, 8, 8)
-                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),  # (b, 32, 8, 8)
-                nn.MaxPool2d(2),                             # (b, 32, 4, 4)
-            )
-            self.head = nn.Linear(32 * 4 * 4, 10)
-
-        def forward(self, x):
-            return self.head(self.features(x).flatten(1))
-
-    return DigitsCNN
-
-
-def __getattr__(name):  # lazy, so `import course_utils` does not import torch
-    if name == "DigitsCNN":
-        return _build_cnn()
-    raise AttributeError(name)
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
 
 
 def train_digits_cnn(epochs: int = 15, seed: int = 0):
@@ -71,20 +63,18 @@ def train_digits_cnn(epochs: int = 15, seed: int = 0):
     thread: for a model this small, more threads only add contention (26 s
     instead of 2 s was measured on a busy 2-core machine).
     """
-    import torch
-
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(torch, epochs, seed)
+        return _train(epochs, seed)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(torch, epochs, seed):
+def _train(epochs, seed):
     torch.manual_seed(seed)
     x_train, _, y_train, _ = load_digits_split()
-    model = _build_cnn()()
+    model = DigitsCNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):

@@ -14,6 +14,8 @@ import collections
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .formatting import format_size
+
 __all__ = ["load_onnx_file", "summarize_model", "ModelSummary", "TensorInfo"]
 
 _EXPORT_HINT = "python -m course_utils export torchvision:resnet18 model.onnx"
@@ -215,7 +217,7 @@ class ModelSummary:
         return asdict(self)
 
     def __str__(self) -> str:
-        size = "in memory" if self.file_size is None else _format_bytes(self.file_size)
+        size = "in memory" if self.file_size is None else format_size(self.file_size)
         opsets = ", ".join(f"{d} {v}" for d, v in self.opsets.items())
         ops = ", ".join(f"{op} {n}" for op, n in self.op_counts.items())
         lines = [
@@ -232,14 +234,6 @@ class ModelSummary:
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython shows the text, not the fields
         printer.text(str(self))
-
-
-def _format_bytes(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} GB"  # pragma: no cover
 
 
 _INT64 = 7  # onnx.TensorProto.INT64: shapes and axes

@@ -12,6 +12,7 @@ the check runs (and says what is wrong) in a half-broken environment.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import importlib.metadata as _metadata
 import os
 import platform
@@ -33,7 +34,7 @@ class PackageStatus:
     name: str
     required: str
     found: str | None
-    status: str  # "ok", "newer", "missing", "too old", "different"
+    status: str  # "ok", "newer", "missing", "too old", "broken (why)"
     fix: str = ""
     optional: bool = False
 
@@ -74,18 +75,37 @@ def _course_requirements() -> list[tuple[str, str, bool]]:
     """(name, pinned version, optional) from the installed package or pyproject.toml."""
     try:
         requirements = _metadata.requires(_DIST) or []
-    except _metadata.PackageNotFoundError:
-        text = _PYPROJECT.read_text(encoding="utf-8") if _PYPROJECT.exists() else ""
-        main = text.split("[project.optional-dependencies]")[0]
-        extra = text[len(main):]
-        requirements = [f'{m}' for m in re.findall(r'"([A-Za-z0-9_.-]+==[^"]+)"', main)]
-        requirements += [f'{m}; extra == "dev"' for m in re.findall(r'"([A-Za-z0-9_.-]+==[^"]+)"', extra)]
+    except _metadata.PackageNotFoundError:  # not pip-installed (conda route): read the pins
+        project = read_pyproject().get("project", {})
+        requirements = list(project.get("dependencies", []))
+        for extra, names in project.get("optional-dependencies", {}).items():
+            requirements += [f'{name}; extra == "{extra}"' for name in names]
     result = []
     for line in requirements:
         spec, _, marker = line.partition(";")
         name, _, version = spec.strip().partition("==")
         result.append((name, version, "extra" in marker))
     return result
+
+
+def read_pyproject(path: Path = _PYPROJECT) -> dict:
+    """The course's ``pyproject.toml`` as a dict ({} when there is none).
+
+    Raises:
+        ImportError: on Python 3.10 without ``tomli`` (``pip install tomli``).
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ImportError("reading pyproject.toml on Python 3.10 needs tomli: "
+                              "pip install tomli (or use Python 3.11+)") from None
+    if not path.exists():
+        return {}
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
 
 
 def _version_tuple(version: str) -> tuple:
@@ -97,6 +117,38 @@ def _version_tuple(version: str) -> tuple:
         return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
 
 
+# Distributions whose import is probed too: installed is not the same as working.
+_IMPORT_NAMES = {"numpy": "numpy", "onnx": "onnx", "onnxruntime": "onnxruntime", "torch": "torch"}
+
+
+def _import_error(name: str) -> str | None:
+    """Why the package's module fails to import, or None when it imports."""
+    module = _IMPORT_NAMES.get(name)
+    if module is None:
+        return None
+    import sys
+    import tempfile
+
+    # Compiled extensions print their own traceback to the C-level stderr on a failed
+    # import; keep that out of the report (the row below says what went wrong).
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                importlib.import_module(module)
+            except Exception as error:  # any failure on import means a broken install
+                first = str(error).splitlines()[0][:120] if str(error) else ""
+                return f"{type(error).__name__}: {first}"
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+    return None
+
+
 def _package_rows() -> list[PackageStatus]:
     rows = []
     for name, pinned, optional in _course_requirements():
@@ -106,7 +158,11 @@ def _package_rows() -> list[PackageStatus]:
         except _metadata.PackageNotFoundError:
             rows.append(PackageStatus(name, pinned, None, "missing", fix, optional))
             continue
-        if found == pinned:
+        broken = _import_error(name)
+        if broken:
+            rows.append(PackageStatus(name, pinned, found, f"broken ({broken})",
+                                      f"pip install --force-reinstall '{name}=={pinned}'", optional))
+        elif found == pinned:
             rows.append(PackageStatus(name, pinned, found, "ok", "", optional))
         elif _version_tuple(found) < _version_tuple(pinned):
             rows.append(PackageStatus(name, pinned, found, "too old", fix, optional))
@@ -197,7 +253,8 @@ def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) ->
     }
     report = InstallReport(system, _package_rows())
     for row in report.packages:
-        if row.status in ("missing", "too old") and not row.optional:
+        if (row.status in ("missing", "too old") or row.status.startswith("broken")) \
+                and not row.optional:
             report.problems.append(f"{row.name} is {row.status}: {row.fix}")
     installed = {d.metadata["Name"].lower() for d in _metadata.distributions() if d.metadata["Name"]}
     if {"onnxruntime", "onnxruntime-gpu"} <= installed:

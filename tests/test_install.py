@@ -58,3 +58,37 @@ def test_doctor_exit_status(monkeypatch, capsys, broken, code):
     assert main(["doctor", "--no-smoke-test"]) == code
     out = capsys.readouterr().out
     assert ("pip install 'no-such-package-xyz==1.0'" in out) == broken
+
+
+def _blocked_numpy(tmp_path):
+    """A PYTHONPATH entry whose numpy fails to import, as a broken install does."""
+    package = tmp_path / "numpy"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise ImportError("numpy is broken on purpose")\n')
+    return str(tmp_path)
+
+
+def test_doctor_reports_a_broken_numpy_without_a_traceback(root, tmp_path):
+    """With numpy failing to import, does `doctor` name it, give the fix and exit 1, with no traceback?"""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": _blocked_numpy(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--no-smoke-test"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "numpy is broken on purpose" in result.stdout
+    assert "pip install --force-reinstall 'numpy==" in result.stdout
+
+
+def test_requirements_come_from_pyproject_when_not_installed(monkeypatch, root):
+    """Without the installed distribution, are the pins read from pyproject.toml, extras marked?"""
+    def not_installed(name):
+        raise install._metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(install._metadata, "requires", not_installed)
+    rows = {name: (version, optional) for name, version, optional in install._course_requirements()}
+    assert rows["torch"] == ("2.14.1", False)
+    assert rows["pytest"][1] is True

@@ -1,0 +1,20 @@
+"""Is the digits CNN an ordinary class, and is the split what the notebooks say?"""
+import importlib
+
+from course_utils import digits
+
+
+def test_digits_cnn_is_one_class():
+    """Does every import give the same DigitsCNN class, so isinstance holds?"""
+    again = importlib.import_module("course_utils.digits").DigitsCNN
+    model = digits.DigitsCNN()
+    assert again is digits.DigitsCNN
+    assert isinstance(model, again)
+
+
+def test_split_sizes_and_shapes():
+    """Are there 1,347 training and 450 test images of shape (1, 8, 8) in [0, 1]?"""
+    x_train, x_test, y_train, y_test = digits.load_digits_split()
+    assert tuple(x_train.shape) == (1347, 1, 8, 8) and tuple(x_test.shape) == (450, 1, 8, 8)
+    assert float(x_train.min()) >= 0.0 and float(x_train.max()) <= 1.0
+    assert sorted(set(y_test.tolist())) == list(range(10))
