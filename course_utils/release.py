@@ -25,7 +25,7 @@ from .build import ROOT
 __all__ = ["write_release"]
 
 # Paths relative to the repository root that a student copy holds.
-_COPIED = ["exercises", "course_utils", "environment.yml", ".gitignore"]
+_COPIED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".gitignore"]
 # Inside the copied folders: what stays with the instructor.
 _INSTRUCTOR_ONLY = {
     "course_utils/hidden_checks",   # the grader's checks and their answer constants
