@@ -1,22 +1,32 @@
 """Netron, the model viewer, served from a notebook or the command line.
 
-Covers: starting Netron's web UI on ``127.0.0.1`` and a free port for one model
-file (:func:`serve_netron`), showing it inline in JupyterLab as an IFrame, one
-model or several side by side (:func:`show_netron`), stopping it when asked,
-at the end of a ``with`` block or when the kernel exits, and the
+Covers: serving Netron's web UI (the page and scripts of the installed ``netron``
+package) on ``127.0.0.1`` and a free port for one model file
+(:func:`serve_netron`), showing it inline in JupyterLab as an IFrame, one model
+or several side by side (:func:`show_netron`), stopping it when asked, at the end
+of a ``with`` block or when the kernel exits, and the
 ``python -m course_utils netron MODEL.onnx [--port P]`` subcommand.
 Does not cover: a picture of the graph for places where a browser cannot reach
 the kernel (JupyterHub, a remote machine, CI): see :func:`course_utils.graph_opt.draw_graph`.
 
-Netron's traps, handled here and explained in notebook 03:
+Why a server of our own rather than ``netron.serve``, and Netron's traps:
 
-* ``netron.start`` opens a web browser *on the machine running the kernel*
-  unless told ``browse=False``; on a remote machine that is useless, so we
-  never ask it to.
-* ``netron.serve`` configures the root logger when the host has not; we keep
-  the host's logging as it was.
-* Offline, the UI shows a cookie dialog ("This app uses cookies...") once per
-  browser; press Accept.
+* ``netron.serve`` keeps the served model on its request handler *class*, shared
+  by every server in the process, so the last server started serves its model on
+  every port: two models side by side showed the same graph twice. Here each
+  server holds its own model and the handler reads it from its server.
+* Netron's page reports usage to an analytics service once its cookie question
+  ("This app uses cookies to report errors and anonymous usage information") is
+  answered, and first asks an IP-lookup service which country the browser is in.
+  On ``127.0.0.1`` the answer is never remembered (the cookie is set for the
+  domain ``.0.1``, which browsers reject), so the question came back on every
+  frame. The course's pages switch both off: the copy of Netron's ``browser.js``
+  served here skips the question and the reporting (:data:`_PRIVACY_PATCHES`), and
+  every page carries a Content-Security-Policy that lets the browser connect to
+  this server only, so nothing leaves the machine even if a patch stops matching
+  a future Netron.
+* ``netron.start`` opens a web browser *on the machine running the kernel*; we
+  never do, we show the page in the notebook.
 * The UI refuses to work about 180 days after its build date ("Please update to
   the newest version"); :func:`show_netron` says so and what to do.
 """
@@ -24,9 +34,12 @@ from __future__ import annotations
 
 import atexit
 import errno
+import functools
 import html
+import http.server
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -39,11 +52,123 @@ __all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer"]
 #: network can read the model.
 HOST = "127.0.0.1"
 
+#: Sent with every response: the page may fetch, send and show only what this
+#: server serves (analytics beacons and IP lookups are refused by the browser).
+CONTENT_SECURITY_POLICY = "connect-src 'self' data: blob:; img-src 'self' data: blob:"
+
+#: Edits to Netron's ``browser.js`` (pattern, replacement, what it switches off).
+_PRIVACY_PATCHES = [
+    (r"if \(this\._getCookie\('consent'\) \|\| this\._getCookie\('_ga'\)\) \{",
+     "if (true) { // onnx-course: no cookie question, nothing is reported",
+     "the cookie question and the IP-lookup request made before it"),
+    (r"(const telemetry = async \(\) => \{\s*if \()this\._environment\.packaged(\))",
+     r"\1false\2",
+     "usage and error reporting to the analytics service"),
+]
+
+_MIME_TYPES = {
+    ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".css": "text/css",
+    ".png": "image/png", ".ico": "image/x-icon", ".json": "application/json",
+    ".svg": "image/svg+xml", ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
+}
+
 logger = logging.getLogger(__name__)
 
 _SERVERS: dict[int, "NetronServer"] = {}  # port -> running server, stopped at exit
 _LOCK = threading.Lock()
 _ATEXIT_REGISTERED = False
+
+
+def _ui_dir() -> Path:
+    import netron
+
+    return Path(netron.__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=None)
+def _patched_browser_js() -> bytes:
+    text = (_ui_dir() / "browser.js").read_text(encoding="utf-8")
+    for pattern, replacement, what in _PRIVACY_PATCHES:
+        text, count = re.subn(pattern, replacement, text, count=1)
+        if count != 1:
+            # The Content-Security-Policy still keeps every request on this machine.
+            logger.warning("this netron's browser.js has changed: could not switch off %s; the "
+                           "browser still sends nothing off this machine, but Netron may ask "
+                           "about cookies (pip install netron==9.3.3 restores the tested "
+                           "version)", what)
+    return text.encode("utf-8")
+
+
+def _index_html(model: Path) -> bytes:
+    import netron
+
+    name = html.escape(model.name, quote=True)
+    meta = "\n".join([
+        '<meta name="type" content="Python">',
+        f'<meta name="version" content="{html.escape(netron.__version__)}">',
+        f'<meta name="file" content="/data/{html.escape(urllib.parse.quote(model.name))}">',
+        f'<meta name="name" content="{name}">',
+        f'<meta name="identifier" content="{name}">',
+    ])
+    text = (_ui_dir() / "index.html").read_text(encoding="utf-8")
+    text = re.sub(r'<meta name="version" content="[^"]*">', lambda _: meta, text, count=1)
+    return text.encode("utf-8")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves Netron's UI files, and the model of *its own server* under ``/data/``."""
+
+    server: "_HTTPServer"
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
+        body, content_type = None, None
+        if path in ("/", "/index.html"):
+            body, content_type = _index_html(self.server.model), _MIME_TYPES[".html"]
+        elif path == "/browser.js":
+            body, content_type = _patched_browser_js(), _MIME_TYPES[".js"]
+        elif path.startswith("/data/"):
+            # The model and the files next to it (external data), nothing above them.
+            body = _read_inside(self.server.model.parent, path[len("/data/"):])
+            content_type = "application/octet-stream"
+        else:
+            suffix = Path(path).suffix
+            if suffix in _MIME_TYPES:
+                body, content_type = _read_inside(_ui_dir(), path.lstrip("/")), _MIME_TYPES[suffix]
+        self._write(body, content_type)
+
+    def _write(self, body: bytes | None, content_type: str | None) -> None:
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("Cache-Control", "no-store")  # a port may serve another model later
+        body = body if body is not None else b"404"
+        self.send_header("Content-Type", content_type if content_type else "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 (http.server's signature)
+        logger.debug(format, *args)
+
+
+def _read_inside(directory: Path, relative: str) -> bytes | None:
+    base = directory.resolve()
+    target = (base / relative).resolve()
+    if target != base and base in target.parents and target.is_file():
+        return target.read_bytes()
+    return None
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, model: Path) -> None:
+        self.model = model  # read by _Handler: one model per server, never shared
+        super().__init__((HOST, port), _Handler)
 
 
 class NetronServer:
@@ -57,9 +182,15 @@ class NetronServer:
         port: the TCP port on 127.0.0.1.
     """
 
-    def __init__(self, model: Path, port: int) -> None:
+    def __init__(self, model: Path, port: int, httpd: _HTTPServer | None = None) -> None:
         self.model = model
         self.port = port
+        self._httpd = httpd
+        self._thread: threading.Thread | None = None
+        if httpd is not None:
+            self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name=f"netron-{port}", daemon=True)
+            self._thread.start()
 
     @property
     def url(self) -> str:
@@ -73,24 +204,23 @@ class NetronServer:
 
     @property
     def running(self) -> bool:
-        """True while the server answers on its port."""
-        import netron
-
-        return netron.status((HOST, self.port))
+        """True while the server serves on its port."""
+        return self._httpd is not None and self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the server and wait until its port is free again (safe to call twice)."""
-        import netron
-
+        """Stop the server and free its port (safe to call twice)."""
         with _LOCK:
             _SERVERS.pop(self.port, None)
-        netron.stop((HOST, self.port))
-        deadline = time.monotonic() + timeout
-        while netron.status((HOST, self.port)):
-            if time.monotonic() > deadline:
+            httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()  # returns once serve_forever has returned
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
                 raise RuntimeError(f"Netron on port {self.port} did not stop within {timeout} s; "
                                    "restart the kernel to free the port")
-            time.sleep(0.02)
 
     def __enter__(self) -> "NetronServer":
         return self
@@ -109,7 +239,7 @@ class NetronServer:
 
 def _port_is_free(port: int) -> bool:
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Same option as Netron's server: a port held only by closed connections
+    # Same option as our server: a port held only by closed connections
     # (TIME_WAIT) counts as free, a listening socket does not.
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -125,25 +255,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))  # the OS picks an unused port
         return probe.getsockname()[1]
-
-
-def _start_netron(model: Path, port: int) -> None:
-    import netron
-
-    # netron.serve calls logging.basicConfig() when the root logger has no
-    # handler, which would change the host's logging: give it one for the call.
-    root = logging.getLogger()
-    guard = None if root.hasHandlers() else logging.NullHandler()
-    if guard:
-        root.addHandler(guard)
-    netron_logger = logging.getLogger("netron")
-    if netron_logger.level == logging.NOTSET:
-        netron_logger.setLevel(logging.WARNING)  # its "Serving..." line holds the absolute path
-    try:
-        netron.serve(str(model), None, address=(HOST, port), browse=False)
-    finally:
-        if guard:
-            root.removeHandler(guard)
 
 
 def serve_netron(path, port: int | None = None) -> NetronServer:
@@ -181,9 +292,10 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
         logger.warning("port %s is already in use; serving Netron on %s instead", port, chosen)
         port = chosen
     port = int(port) if port is not None else _free_port()
+    _ui_dir()  # fails here, with netron's ImportError, when the package is missing
     for _ in range(3):  # another program may grab the port between check and bind
         try:
-            _start_netron(model, port)
+            server = NetronServer(model, port, _HTTPServer(port, model))
             break
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
@@ -192,7 +304,6 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
     else:
         raise RuntimeError("could not find a free port for Netron after 3 tries; "
                            "pass port=... with a port you know is free")
-    server = NetronServer(model, port)
     with _LOCK:
         _SERVERS[port] = server
         if not _ATEXIT_REGISTERED:
@@ -237,8 +348,8 @@ def _age_notice() -> str | None:
 
 _HELP = ("An empty or refused frame means your browser cannot reach this kernel's machine "
          "(JupyterHub, a remote machine): use the static picture instead, or forward the port "
-         "(ssh -L {port}:127.0.0.1:{port} you@host, one per frame) and open {url}. Offline, Netron first asks "
-         "to accept cookies: press Accept.")
+         "(ssh -L {port}:127.0.0.1:{port} you@host, one per frame) and open {url}. These pages send "
+         "nothing off this machine: Netron's usage reporting is switched off.")
 
 
 def _frames_html(servers: list[NetronServer], height: int) -> str:
