@@ -71,7 +71,7 @@ def test_the_page_cannot_reach_beyond_this_server():
 
 def test_the_cookie_question_and_reporting_are_switched_off(caplog):
     """Does the served browser.js skip Netron's cookie question and its usage reporting?"""
-    with caplog.at_level(logging.WARNING, logger="course_utils.netron_view"):
+    with caplog.at_level(logging.WARNING, logger="course_utils.netron_page"):
         with serve_netron(FIXTURE) as server:
             script = _get(server.url + "browser.js").decode()
     assert "could not switch off" not in caplog.text
