@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 LAB_ARGS ?=
+LAB_DIR ?= exercises
+# Evaluated only when `make lab` runs (recursive variable).
+KERNEL_ENCRYPTION = $(shell $(PY) -c "import zmq; print('auto' if zmq.has('curve') else 'disabled')")
 # JupyterLab refuses to run as root unless told; CI containers run as root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -18,13 +21,18 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# setuptools' note on editable installs is information only, not a problem to fix.
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# lab-settings/overrides.json: defaults for this course's JupyterLab only (no news
+# pop-up, nothing fetched from jupyter.org, long lines wrap); your own settings
+# still win. Kernel traffic is encrypted (CurveZMQ) where pyzmq supports it.
 lab: $(STAMP)
 	$(PY) -m course_utils doctor --no-smoke-test || true
 	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--ServerApp.root_dir=exercises $(ROOT_ARG) $(LAB_ARGS)
+		--ServerApp.root_dir=$(LAB_DIR) --LabApp.app_settings_dir=$(CURDIR)/lab-settings \
+		--KernelManager.transport_encryption=$(KERNEL_ENCRYPTION) $(ROOT_ARG) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest tests solutions --nbval \

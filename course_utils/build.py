@@ -29,6 +29,11 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _HEADER = re.compile(r"^\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:\s*(.+?)\s*$")
 _MARKDOWN_PLACEHOLDER = "YOUR ANSWER HERE"
+#: Added to the first cell of every student notebook: Run All stops at the first
+#: unsolved exercise, and the cells below it (setup for later steps) stay unrun.
+RUN_ALL_NOTE = ("> **Run All stops at the first exercise you have not solved** (its `NotImplementedError` "
+                "is expected): solve it, then click its cell and choose *Run → Run Selected Cell and "
+                "All Below* to go on.")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -138,8 +143,21 @@ def make_exercise_notebook(source_nb, name: str):
         _mark_cell(cell, ids.get(index))
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    _add_run_all_note(nb, has_answer=bool(source_nb.cells) and BEGIN in source_nb.cells[0].source)
     _mark_notebook(nb, name)
     return nb
+
+
+def _add_run_all_note(nb, has_answer: bool) -> None:
+    # Appended to the title cell rather than put in a cell of its own, so that
+    # cell numbers stay the same in notebooks/, exercises/ and solutions/.
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "markdown" and not has_answer:
+        first.source = first.source.rstrip("\n") + "\n\n" + RUN_ALL_NOTE
+    else:  # no title cell to carry it
+        import nbformat
+
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(RUN_ALL_NOTE, id="run-all-note"))
 
 
 def make_solution_notebook(source_nb, name: str):

@@ -342,15 +342,17 @@ def _draw_one(ax, model, title: str, max_nodes: int, total_layers: int) -> None:
     for index, node in enumerate(nodes):
         for name in node.output:
             where[name] = len(inputs) + index
-    palette = plt.get_cmap("tab20").colors
+    # Light fills, so that black labels stay readable; grey is kept for inputs and outputs.
+    palette = plt.get_cmap("Pastel1").colors[:8] + plt.get_cmap("Pastel2").colors[:7]  # no greys
     colors = {}
     for (kind, label, _), (x, y) in zip(boxes, position):
         key = label.split("\n")[0]
         color = "#eeeeee" if kind == "io" else colors.setdefault(
             key, palette[sum(map(ord, key)) % len(palette)])
-        ax.add_patch(FancyBboxPatch((x - 0.65, y - 0.3), 1.3, 0.6, boxstyle="round,pad=0.02",
+        ax.add_patch(FancyBboxPatch((x - 0.7, y - 0.33), 1.4, 0.66, boxstyle="round,pad=0.02",
                                     facecolor=color, edgecolor="#333333", linewidth=0.6))
-        ax.text(x, y, label, ha="center", va="center", fontsize=6, linespacing=1.0)
+        # 8.5 pt: readable when the figure is shown at the notebook's width
+        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, linespacing=0.95)
     targets = [(len(inputs) + index, node.input) for index, node in enumerate(nodes)]
     targets += [(len(inputs) + len(nodes) + k, [name]) for k, name in enumerate(shown_outputs)]
     for target, names in targets:
@@ -362,32 +364,32 @@ def _draw_one(ax, model, title: str, max_nodes: int, total_layers: int) -> None:
                 # An edge that skips layers (a residual connection) runs down the
                 # right-hand side instead of through the boxes in between.
                 side = max(x0, x1) + 0.9
-                route = MplPath([(x0 + 0.65, y0), (side, y0), (side, y1), (x1 + 0.65, y1)],
+                route = MplPath([(x0 + 0.7, y0), (side, y0), (side, y1), (x1 + 0.7, y1)],
                                 [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO])
-                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=6,
+                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=8,
                                         linewidth=0.6, color="#555555")
             elif y0 - y1 > 1:
                 # from a side branch: straight down its own column, then across
-                end = x1 + (0.65 if x0 > x1 else -0.65)
-                route = MplPath([(x0, y0 - 0.3), (x0, y1), (end, y1)],
+                end = x1 + (0.7 if x0 > x1 else -0.7)
+                route = MplPath([(x0, y0 - 0.33), (x0, y1), (end, y1)],
                                 [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO])
-                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=6,
+                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=8,
                                         linewidth=0.6, color="#555555")
             else:
-                arrow = FancyArrowPatch((x0, y0 - 0.3), (x1, y1 + 0.3), arrowstyle="-|>",
-                                        mutation_scale=6, linewidth=0.6, color="#555555")
+                arrow = FancyArrowPatch((x0, y0 - 0.33), (x1, y1 + 0.33), arrowstyle="-|>",
+                                        mutation_scale=8, linewidth=0.6, color="#555555")
             ax.add_patch(arrow)
     hidden = len(graph.node) - len(nodes)
     if hidden:
-        ax.text(0, -last - 0.8, f"... and {hidden} more nodes", ha="center", fontsize=7)
+        ax.text(0, -last - 0.8, f"... and {hidden} more nodes", ha="center", fontsize=9)
     xs = [x for x, _ in position] or [0]
     ax.set_xlim(min(min(xs), -1.6) - 1, max(max(xs), 1.6) + 1)
     ax.set_ylim(-total_layers - 1, 0.8)
-    ax.set_title(f"{title}\n{len(graph.node)} nodes", fontsize=9)
+    ax.set_title(f"{title}\n{len(graph.node)} nodes", fontsize=11)
     ax.axis("off")
 
 
-def draw_graph(models, *, max_nodes: int = 200, layer_height: float = 0.32):
+def draw_graph(models, *, max_nodes: int = 200, layer_height: float = 0.42):
     """Draw the node graph of one or more models with matplotlib, side by side.
 
     A static stand-in for Netron where a browser cannot reach the kernel

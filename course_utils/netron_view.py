@@ -1,22 +1,24 @@
 """Netron, the model viewer, served from a notebook or the command line.
 
-Covers: starting Netron's web UI on ``127.0.0.1`` and a free port for one model
-file (:func:`serve_netron`), showing it inline in JupyterLab as an IFrame, one
-model or several side by side (:func:`show_netron`), stopping it when asked,
-at the end of a ``with`` block or when the kernel exits, and the
+Covers: serving Netron's web UI (the page and scripts of the installed ``netron``
+package) on ``127.0.0.1`` and a free port for one model file
+(:func:`serve_netron`), showing it inline in JupyterLab as an IFrame, one model
+or several side by side (:func:`show_netron`), stopping it when asked, at the end
+of a ``with`` block or when the kernel exits, and the
 ``python -m course_utils netron MODEL.onnx [--port P]`` subcommand.
 Does not cover: a picture of the graph for places where a browser cannot reach
 the kernel (JupyterHub, a remote machine, CI): see :func:`course_utils.graph_opt.draw_graph`.
 
 Netron's traps, handled here and explained in notebook 03:
 
-* ``netron.start`` opens a web browser *on the machine running the kernel*
-  unless told ``browse=False``; on a remote machine that is useless, so we
-  never ask it to.
-* ``netron.serve`` configures the root logger when the host has not; we keep
-  the host's logging as it was.
-* Offline, the UI shows a cookie dialog ("This app uses cookies...") once per
-  browser; press Accept.
+* ``netron.serve`` keeps the served model on a class shared by every server in
+  the process (two models side by side showed the same graph twice), and
+  Netron's page reports usage to an analytics service once its cookie question
+  is answered (a question never remembered on ``127.0.0.1``). The servers here
+  are the course's own (``netron_page.py``): one model each, no question, no
+  reporting, and the browser may connect to nothing but the server.
+* ``netron.start`` opens a web browser *on the machine running the kernel*; we
+  never do, we show the page in the notebook.
 * The UI refuses to work about 180 days after its build date ("Please update to
   the newest version"); :func:`show_netron` says so and what to do.
 """
@@ -33,11 +35,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
-__all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer"]
+from .netron_page import HOST, _HTTPServer, _ui_dir
 
-#: Netron is only ever bound to the loopback interface: nobody else on the
-#: network can read the model.
-HOST = "127.0.0.1"
+__all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,15 @@ class NetronServer:
         port: the TCP port on 127.0.0.1.
     """
 
-    def __init__(self, model: Path, port: int) -> None:
+    def __init__(self, model: Path, port: int, httpd: _HTTPServer | None = None) -> None:
         self.model = model
         self.port = port
+        self._httpd = httpd
+        self._thread: threading.Thread | None = None
+        if httpd is not None:
+            self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name=f"netron-{port}", daemon=True)
+            self._thread.start()
 
     @property
     def url(self) -> str:
@@ -73,24 +79,23 @@ class NetronServer:
 
     @property
     def running(self) -> bool:
-        """True while the server answers on its port."""
-        import netron
-
-        return netron.status((HOST, self.port))
+        """True while the server serves on its port."""
+        return self._httpd is not None and self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the server and wait until its port is free again (safe to call twice)."""
-        import netron
-
+        """Stop the server and free its port (safe to call twice)."""
         with _LOCK:
             _SERVERS.pop(self.port, None)
-        netron.stop((HOST, self.port))
-        deadline = time.monotonic() + timeout
-        while netron.status((HOST, self.port)):
-            if time.monotonic() > deadline:
+            httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()  # returns once serve_forever has returned
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
                 raise RuntimeError(f"Netron on port {self.port} did not stop within {timeout} s; "
                                    "restart the kernel to free the port")
-            time.sleep(0.02)
 
     def __enter__(self) -> "NetronServer":
         return self
@@ -109,7 +114,7 @@ class NetronServer:
 
 def _port_is_free(port: int) -> bool:
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Same option as Netron's server: a port held only by closed connections
+    # Same option as our server: a port held only by closed connections
     # (TIME_WAIT) counts as free, a listening socket does not.
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -125,25 +130,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))  # the OS picks an unused port
         return probe.getsockname()[1]
-
-
-def _start_netron(model: Path, port: int) -> None:
-    import netron
-
-    # netron.serve calls logging.basicConfig() when the root logger has no
-    # handler, which would change the host's logging: give it one for the call.
-    root = logging.getLogger()
-    guard = None if root.hasHandlers() else logging.NullHandler()
-    if guard:
-        root.addHandler(guard)
-    netron_logger = logging.getLogger("netron")
-    if netron_logger.level == logging.NOTSET:
-        netron_logger.setLevel(logging.WARNING)  # its "Serving..." line holds the absolute path
-    try:
-        netron.serve(str(model), None, address=(HOST, port), browse=False)
-    finally:
-        if guard:
-            root.removeHandler(guard)
 
 
 def serve_netron(path, port: int | None = None) -> NetronServer:
@@ -181,9 +167,10 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
         logger.warning("port %s is already in use; serving Netron on %s instead", port, chosen)
         port = chosen
     port = int(port) if port is not None else _free_port()
+    _ui_dir()  # fails here, with netron's ImportError, when the package is missing
     for _ in range(3):  # another program may grab the port between check and bind
         try:
-            _start_netron(model, port)
+            server = NetronServer(model, port, _HTTPServer(port, model))
             break
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
@@ -192,7 +179,6 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
     else:
         raise RuntimeError("could not find a free port for Netron after 3 tries; "
                            "pass port=... with a port you know is free")
-    server = NetronServer(model, port)
     with _LOCK:
         _SERVERS[port] = server
         if not _ATEXIT_REGISTERED:
@@ -237,8 +223,8 @@ def _age_notice() -> str | None:
 
 _HELP = ("An empty or refused frame means your browser cannot reach this kernel's machine "
          "(JupyterHub, a remote machine): use the static picture instead, or forward the port "
-         "(ssh -L {port}:127.0.0.1:{port} you@host, one per frame) and open {url}. Offline, Netron first asks "
-         "to accept cookies: press Accept.")
+         "(ssh -L {port}:127.0.0.1:{port} you@host, one per frame) and open {url}. These pages send "
+         "nothing off this machine: Netron's usage reporting is switched off.")
 
 
 def _frames_html(servers: list[NetronServer], height: int) -> str:

@@ -4,7 +4,7 @@ import shutil
 import nbformat
 import pytest
 
-from course_utils.build import (MarkerError, build_notebooks, make_exercise_notebook,
+from course_utils.build import (RUN_ALL_NOTE, MarkerError, build_notebooks, make_exercise_notebook,
                                 make_solution_notebook, parse_exercises)
 
 
@@ -38,12 +38,21 @@ def test_exercise_build_replaces_regions_and_clears_outputs(root):
     source = _read(root, "two-exercises.ipynb")
     source.cells[1].outputs = [nbformat.v4.new_output("stream", text="old")]
     nb = make_exercise_notebook(source, "99-demo")
-    assert nb.cells[0].source.endswith("YOUR ANSWER HERE")
-    assert '    raise NotImplementedError("Exercise 99.1: append 1 to `values`")' in nb.cells[2].source
-    assert 'raise NotImplementedError("Exercise 99.2: say \\"hi\\" in `greeting`")' in nb.cells[3].source
-    assert "values.append" not in nb.cells[2].source and nb.cells[1].outputs == []
-    assert nb.cells[3].metadata["course_utils"] == {"exercise": "99.2", "points": 3}
-    compile(nb.cells[3].source, "cell", "exec")  # the escaped message is valid Python
+    assert nb.cells[0].source == RUN_ALL_NOTE  # the first cell is an exercise: the note comes first
+    assert nb.cells[1].source.endswith("YOUR ANSWER HERE")
+    assert '    raise NotImplementedError("Exercise 99.1: append 1 to `values`")' in nb.cells[3].source
+    assert 'raise NotImplementedError("Exercise 99.2: say \\"hi\\" in `greeting`")' in nb.cells[4].source
+    assert "values.append" not in nb.cells[3].source and nb.cells[2].outputs == []
+    assert nb.cells[4].metadata["course_utils"] == {"exercise": "99.2", "points": 3}
+    compile(nb.cells[4].source, "cell", "exec")  # the escaped message is valid Python
+
+
+def test_every_exercises_notebook_says_how_to_go_on_after_an_exercise(root):
+    """Does the first cell of each student notebook say how to go on where Run All stopped?"""
+    for path in sorted((root / "exercises").glob("[0-9][0-9]-*.ipynb")):
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# ")
+        assert first.source.endswith(RUN_ALL_NOTE), path.name
 
 
 def test_solution_build_only_drops_markers(root):

@@ -74,3 +74,15 @@ def test_every_exercise_has_checks_and_every_check_an_exercise(root):
     assert declared == registered
     public = {eid for eid, fns in checks._REGISTRY.items() if any(not hidden for _, hidden in fns)}
     assert declared <= public
+
+
+def test_swapped_versions_fail_the_public_check_of_00_1(capsys):
+    """Does 00.1's public check catch onnx's and onnxruntime's versions stored under each other's key?"""
+    import onnx
+    import onnxruntime
+
+    checks.check("00.1", {"onnx": onnxruntime.__version__, "onnxruntime": onnx.__version__})
+    out = capsys.readouterr().out
+    assert out.startswith("[try again] Exercise 00.1: the version stored under 'onnx' is onnxruntime's")
+    checks.check("00.1", {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__})
+    assert capsys.readouterr().out.startswith("[pass] Exercise 00.1")

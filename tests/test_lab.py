@@ -16,7 +16,7 @@ def _get(url, token):
 
 
 def test_make_lab_serves_the_exercises(root, free_port):
-    """Does `make lab` start JupyterLab on 127.0.0.1 and list every exercises notebook?"""
+    """Does `make lab` start JupyterLab on 127.0.0.1, list every exercises notebook, and skip the news?"""
     token = "course-test-token"
     process = subprocess.Popen(
         ["make", "-s", "lab", f"PORT={free_port}",
@@ -37,6 +37,11 @@ def test_make_lab_serves_the_exercises(root, free_port):
         assert expected and expected <= served
         status = _get(f"http://127.0.0.1:{free_port}/api/status", token)
         assert "started" in status
+        # lab-settings/overrides.json: no news pop-up, nothing fetched from jupyter.org.
+        notification = _get(f"http://127.0.0.1:{free_port}/lab/api/settings/"
+                            "@jupyterlab/apputils-extension:notification", token)
+        defaults = {k: v["default"] for k, v in notification["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
         # Bound to loopback only: a connection to another local address is refused.
         addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
         other = next((a for a in addresses if not a.startswith("127.") and ":" not in a), None)

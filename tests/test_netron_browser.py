@@ -1,92 +1,89 @@
-"""A real browser opens the page serve_netron serves, and the graph renders.
+"""A real browser opens the pages serve_netron serves: the graph renders, side by side too.
 
-Headless Chromium (Debian's ``chromium`` package) is driven by the ``playwright``
-Python package through ``executable_path``: playwright never downloads a browser
-here. The browser is kept offline (every request that is not to 127.0.0.1 is
-aborted), so Netron always behaves as it does on a machine without internet: it
-shows its cookie dialog, which the test accepts like a student would.
+Headless Chromium (Debian's ``chromium`` package) is driven by playwright (see
+``browser_support``): every request that is not to 127.0.0.1 is aborted and
+counted, so the tests see Netron as it is on a machine without internet and can
+check that the course's Netron pages ask for nothing outside this machine (no
+usage reporting, no IP lookup) and show no cookie question.
 
-In CI (``CI=true``) this test must run; elsewhere it skips when Chromium is
-missing. Set ``NETRON_SCREENSHOT=path.png`` to keep the screenshot somewhere you
-can look at it (``tests/files/netron-small-cnn.png`` is one that was reviewed).
+In CI (``CI=true``) these tests must run; elsewhere they skip when Chromium is
+missing. Set ``BROWSER_SCREENSHOTS=1`` to keep screenshots in artifacts/browser/
+(``tests/files/netron-small-cnn.png`` is one that was reviewed).
 """
-import os
-import shutil
+import time
 from pathlib import Path
 
 import onnx
-import pytest
 
-from course_utils.netron_view import serve_netron
+from browser_support import keep_screenshot, offline_browser, screenshot_on_failure
+from course_utils.graph_opt import save_optimized_model
+from course_utils.netron_view import serve_netron, show_netron, stop_all_netron
 
 FIXTURE = Path(__file__).parent / "files" / "small-cnn.onnx"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 60_000  # generous: CI machines are shared
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+def _drawn(frame, count: int) -> tuple[int, list[str]]:
+    """How many nodes Netron drew, once ``count`` are on screen, and the op types they show.
+
+    A ``FusedConv`` box also shows its fused activation (a ``Relu`` band), so
+    there can be more types than nodes.
+    """
+    nodes = frame.locator("svg g.graph-node")
+    nodes.nth(count - 1).wait_for(timeout=TIMEOUT_MS)
+    # Netron replaces window.eval, which playwright's *_all_* helpers use: read one by one.
+    types = frame.locator("svg g.graph-node .node-item-type > text")
+    return nodes.count(), [types.nth(i).text_content() for i in range(types.count())]
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None and Path("/usr/bin/chromium").exists():
-        path = "/usr/bin/chromium"
-    if path is None:
-        message = ("Chromium is not installed; install it to run the Netron browser test: "
-                   "sudo apt-get install chromium (Debian/Ubuntu; .ci/run does this in CI)")
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+def _console_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    return errors
 
 
-def _sync_playwright():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        message = "the playwright package is missing: pip install -e '.[dev]'"
-        if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return sync_playwright
-
-
-def _offline(route):
-    if route.request.url.startswith("http://127.0.0.1:"):
-        route.continue_()
-    else:
-        route.abort()  # ipinfo.io, Google Analytics: the browser stays offline
-
-
-def test_netron_renders_the_graph_in_headless_chromium(tmp_path):
-    """Does Netron's page, after its cookie dialog, draw every node of the model as SVG?"""
-    executable = _chromium()
-    sync_playwright = _sync_playwright()
+def test_netron_renders_the_graph_in_headless_chromium():
+    """Does Netron's page draw every node of the model, with no cookie question and nothing sent out?"""
     node_count = len(onnx.load(str(FIXTURE)).graph.node)  # 8
-    screenshot = Path(os.environ.get("NETRON_SCREENSHOT") or tmp_path / "netron-small-cnn.png")
-    with serve_netron(FIXTURE) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 900, "height": 900})
-            page.route("**/*", _offline)
+    with serve_netron(FIXTURE) as server, offline_browser() as browser:
+        page = browser.new_page(width=900, height=900)
+        refused = _console_errors(page)
+        with screenshot_on_failure(page, "netron-small-cnn"):
             page.goto(server.url, timeout=TIMEOUT_MS)
-            # Offline, Netron waits for "This app uses cookies ..." to be accepted.
-            dialog = page.locator("#message-button")
-            dialog.wait_for(state="visible", timeout=TIMEOUT_MS)
-            assert "cookies" in page.locator("#message-text").inner_text()
-            dialog.click()
-            nodes = page.locator("svg g.graph-node")
-            nodes.nth(node_count - 1).wait_for(timeout=TIMEOUT_MS)
-            rendered = nodes.count()
-            # Netron replaces window.eval, which playwright's *_all_* helpers use: read one by one.
-            types = page.locator("svg g.graph-node .node-item-type > text")
-            labels = [types.nth(i).text_content() for i in range(types.count())]
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot))
-        finally:
-            browser.close()
-    assert rendered >= node_count
+            rendered, labels = _drawn(page, node_count)
+            assert not page.locator("#message-button").is_visible()  # no "This app uses cookies"
+            keep_screenshot(page, "netron-small-cnn")
+    assert rendered == node_count
     assert {"Conv", "Relu", "MaxPool", "Flatten", "MatMul", "Add"} <= set(labels)
-    assert screenshot.stat().st_size > 10_000  # a drawn graph, not a blank page
+    # Nothing reached the network, and the page did not even try (no request refused by the policy).
+    assert browser.blocked == [] and refused == []
+
+
+def test_side_by_side_frames_show_their_own_models(tmp_path):
+    """As notebook 03 does it, do the two frames show the original (Conv, Relu) and the FusedConv graph?"""
+    started = time.monotonic()
+    original = tmp_path / "small-cnn.onnx"
+    original.write_bytes(FIXTURE.read_bytes())
+    extended = save_optimized_model(original, "extended")
+    counts = [len(onnx.load(str(p)).graph.node) for p in (original, extended)]
+    assert counts[0] > counts[1]  # Conv+Relu pairs became FusedConv
+    server = serve_netron(original)  # notebook 03: the first frame's server, then
+    frames = show_netron(server, extended, height=500)  # a second one for the extended graph
+    try:
+        with offline_browser() as browser:
+            page = browser.new_page(width=1400, height=800)
+            refused = _console_errors(page)
+            with screenshot_on_failure(page, "netron-side-by-side"):
+                page.set_content(frames._repr_html_())
+                left, right = (page.frame_locator("iframe").nth(i) for i in range(2))
+                (left_nodes, left_types), (right_nodes, right_types) = (
+                    _drawn(left, counts[0]), _drawn(right, counts[1]))
+                keep_screenshot(page, "netron-side-by-side")
+    finally:
+        stop_all_netron()
+    assert (left_nodes, right_nodes) == tuple(counts)  # 8 and 5 nodes: two graphs, not one twice
+    assert {"Conv", "Relu"} <= set(left_types) and "FusedConv" not in left_types
+    assert "FusedConv" in right_types and "Conv" not in right_types
+    assert browser.blocked == [] and refused == []
+    print(f"side-by-side Netron in the browser: {time.monotonic() - started:.1f} s")

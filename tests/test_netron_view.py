@@ -5,6 +5,7 @@ Every test ends with no Netron server running (the autouse fixture checks it).
 import datetime
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,10 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def no_server_left_running():
     yield
-    import netron
-
-    leftover = netron.status()
-    netron.stop()
+    leftover = stop_all_netron()
     assert not leftover, "a test left a Netron server running"
 
 
@@ -50,6 +48,48 @@ def test_serves_the_page_and_the_model_bytes():
         assert "<title>Netron</title>" in page
         assert '<meta name="file" content="/data/small-cnn.onnx">' in page
         assert _get(server.model_url) == FIXTURE.read_bytes()
+
+
+def test_two_servers_serve_their_own_models(tmp_path):
+    """Side by side, does each server name and serve its own model (not the last one started)?"""
+    other = tmp_path / "other-model.onnx"
+    other.write_bytes(b"not the same bytes")
+    with serve_netron(FIXTURE) as first, serve_netron(other) as second:
+        assert '<meta name="file" content="/data/small-cnn.onnx">' in _get(first.url).decode()
+        assert '<meta name="file" content="/data/other-model.onnx">' in _get(second.url).decode()
+        assert _get(first.model_url) == FIXTURE.read_bytes()
+        assert _get(second.model_url) == other.read_bytes()
+
+
+def test_the_page_cannot_reach_beyond_this_server():
+    """Does every response carry a policy that lets the page connect to this server only?"""
+    with serve_netron(FIXTURE) as server:
+        for url in (server.url, server.url + "browser.js", server.model_url):
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.headers["Content-Security-Policy"].startswith("connect-src 'self'")
+
+
+def test_the_cookie_question_and_reporting_are_switched_off(caplog):
+    """Does the served browser.js skip Netron's cookie question and its usage reporting?"""
+    with caplog.at_level(logging.WARNING, logger="course_utils.netron_page"):
+        with serve_netron(FIXTURE) as server:
+            script = _get(server.url + "browser.js").decode()
+    assert "could not switch off" not in caplog.text
+    assert "if (true) { // onnx-course: no cookie question" in script
+    assert re.search(r"const telemetry = async \(\) => \{\s*if \(false\)", script)
+    assert "ipinfo.io" in script  # the rest of Netron's code is served as it is
+
+
+def test_files_outside_the_model_folder_are_not_served(tmp_path):
+    """Is a request for ../something under /data/ refused, so only the model's folder is readable?"""
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.onnx"
+    model.write_bytes(FIXTURE.read_bytes())
+    (tmp_path / "secret.txt").write_text("private")
+    with serve_netron(model) as server:
+        for path in ("data/../secret.txt", "data/%2e%2e/secret.txt", "../../secret.txt"):
+            with pytest.raises(urllib.error.HTTPError, match="404"):
+                _get(server.url + path)
 
 
 def test_binds_to_loopback_only():
@@ -201,10 +241,12 @@ def test_servers_are_stopped_when_the_kernel_exits():
     """Does a Python process (a notebook kernel) stop its Netron servers on its way out?"""
     # atexit runs handlers last-registered-first: the probe, registered before
     # serve_netron registers its own handler, sees the state after ours ran.
-    script = ("import atexit, netron\n"
-              "atexit.register(lambda: print('running at exit:', netron.status()))\n"
+    script = ("import atexit\n"
+              "servers = []\n"
+              "atexit.register(lambda: print('running at exit:', servers[0].running))\n"
               "from course_utils.netron_view import serve_netron\n"
-              f"print('running:', serve_netron({str(FIXTURE)!r}).running)\n")
+              f"servers.append(serve_netron({str(FIXTURE)!r}))\n"
+              "print('running:', servers[0].running)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=60)
     assert result.stdout.split("\n")[:2] == ["running: True", "running at exit: False"]

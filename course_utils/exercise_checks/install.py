@@ -17,6 +17,21 @@ def _versions_dict(versions):
         raise CheckFailed(f"the dict lacks the key(s) {sorted(missing)}")
 
 
+@register("00.1")
+def _versions_not_swapped(versions):
+    # A mix-up anyone can make; telling it says nothing a student should find alone.
+    try:
+        installed = {name: metadata.version(name) for name in ("onnx", "onnxruntime")}
+    except metadata.PackageNotFoundError:
+        return  # the install report above already names the missing package
+    if installed["onnx"] == installed["onnxruntime"]:
+        return  # the same version number for both: a swap cannot be told apart
+    for key, other in (("onnx", "onnxruntime"), ("onnxruntime", "onnx")):
+        if str(versions[key]) == installed[other]:
+            raise CheckFailed(f"the version stored under '{key}' is {other}'s ({installed[other]}), "
+                              f"not {key}'s: use the __version__ of the {key} module (swapped?)")
+
+
 @register("00.1", hidden=True)
 def _versions_match_installed(versions):
     for name in ("onnx", "onnxruntime"):
