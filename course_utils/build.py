@@ -28,6 +28,9 @@ __all__ = ["build_notebooks", "parse_exercises", "Exercise", "MarkerError"]
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _HEADER = re.compile(r"^\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:\s*(.+?)\s*$")
+# A long task wraps onto the comment lines right after the header, indented two spaces
+# or more: "#   to artifacts/x.onnx; store the path in `path`".
+_CONTINUATION = re.compile(r"^\s*#\s{2,}(\S.*?)\s*$")
 _MARKDOWN_PLACEHOLDER = "YOUR ANSWER HERE"
 #: Added to the first cell of every student notebook: Run All stops at the first
 #: unsolved exercise, and the cells below it (setup for later steps) stay unrun.
@@ -83,6 +86,24 @@ def _strip_markers(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
 
 
+def _headers(source: str) -> list[tuple[str, str, str]]:
+    """(id, points, task) of every header line, the task joined with its continuation lines."""
+    lines = source.splitlines()
+    found = []
+    for index, line in enumerate(lines):
+        match = _HEADER.match(line)
+        if not match:
+            continue
+        exercise_id, points, task = match.groups()
+        for following in lines[index + 1:]:
+            more = _CONTINUATION.match(following)
+            if not more or _HEADER.match(following):
+                break
+            task += " " + more.group(1)
+        found.append((exercise_id, points, task))
+    return found
+
+
 def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
     """Return the exercises of a source notebook, validating every marker.
 
@@ -99,12 +120,12 @@ def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
         regions = [lines for kind, lines in chunks if kind == "solution"]
         if not regions or cell.cell_type != "code":
             continue
-        headers = [m for m in map(_HEADER.match, cell.source.splitlines()) if m]
+        headers = _headers(cell.source)
         if len(headers) != 1:
             found = "no" if not headers else f"{len(headers)}"
             raise MarkerError(f"{where}: a solution region needs exactly one header line "
                               f"'# Exercise NN.M (P points): what to do' ({found} found)")
-        exercise_id, points, task = headers[0].groups()
+        exercise_id, points, task = headers[0]
         if number.isdigit() and not exercise_id.startswith(number + "."):
             raise MarkerError(f"{where}: exercise {exercise_id} does not belong to notebook "
                               f"{number}; number it {number}.M")
@@ -118,7 +139,7 @@ def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
 
 
 def _exercise_cell_source(source: str, where: str) -> str:
-    header = next((m for m in map(_HEADER.match, source.splitlines()) if m), None)
+    header = next(iter(_headers(source)), None)
     out = []
     for kind, lines in _split_regions(source, where):
         if kind == "text":
@@ -128,7 +149,7 @@ def _exercise_cell_source(source: str, where: str) -> str:
         if header is None:  # markdown answer
             out.append(indent + _MARKDOWN_PLACEHOLDER)
         else:
-            exercise_id, _, task = header.groups()
+            exercise_id, _, task = header
             message = f"Exercise {exercise_id}: {task}".replace("\\", "\\\\").replace('"', '\\"')
             out.append(f'{indent}raise NotImplementedError("{message}")')
     return "\n".join(out)

@@ -289,13 +289,15 @@ def summarize_model(path_or_proto) -> ModelSummary:
         file_size = path.stat().st_size + sum(
             (path.parent / loc).stat().st_size for loc in _external_locations(model))
     checker = _run_checker(model, path, file_size)
+    initializer_names = {t.name for t in model.graph.initializer}
     try:
-        inferred = len(onnx.shape_inference.infer_shapes(model).graph.value_info)
+        # Exporters also list their weights in value_info; those are not intermediates.
+        inferred = sum(v.name not in initializer_names
+                       for v in onnx.shape_inference.infer_shapes(model).graph.value_info)
     except Exception:  # a broken model must still get a summary, not a traceback
         inferred = 0
     counts: collections.Counter = collections.Counter()
     _count_ops(model.graph, counts)
-    initializer_names = {t.name for t in model.graph.initializer}
     return ModelSummary(
         name=name,
         file_size=file_size,

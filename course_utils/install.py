@@ -149,12 +149,42 @@ def _import_error(name: str) -> str | None:
     return None
 
 
+#: Distributions that install the same ``onnxruntime`` module: the CPU build and
+#: the GPU build (the course pins the first; an NVIDIA user installs the second).
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
+
+
+def _installed_ort_versions() -> dict[str, str]:
+    """{distribution: version} for every installed build of the ``onnxruntime`` module.
+
+    Empty when none is installed. ``metadata.version("onnxruntime")`` alone raises
+    where only ``onnxruntime-gpu`` is installed, although ``import onnxruntime`` works.
+    """
+    found = {}
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            found[name] = _metadata.version(name)
+        except _metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _installed_version(name: str) -> str:
+    # The onnxruntime pin is met by either build (the GPU build reports its own name).
+    if name == "onnxruntime":
+        versions = _installed_ort_versions()
+        if not versions:
+            raise _metadata.PackageNotFoundError(name)
+        return versions.get("onnxruntime") or next(iter(versions.values()))
+    return _metadata.version(name)
+
+
 def _package_rows() -> list[PackageStatus]:
     rows = []
     for name, pinned, optional in _course_requirements():
         fix = f"pip install '{name}=={pinned}'"
         try:
-            found = _metadata.version(name)
+            found = _installed_version(name)
         except _metadata.PackageNotFoundError:
             rows.append(PackageStatus(name, pinned, None, "missing", fix, optional))
             continue

@@ -20,6 +20,20 @@ def test_exercises_are_parsed_with_points(root):
     assert "### BEGIN" not in exercises[0].solution and "values.append(1)" in exercises[0].solution
 
 
+def test_wrapped_header_is_read_as_one_task():
+    """Is a task wrapped onto indented comment lines read whole, and the code after it left out?"""
+    cell = nbformat.v4.new_code_cell(
+        "# Exercise 99.1 (2 points): export `model` to artifacts/m.onnx\n"
+        "#   with a dynamic batch; store the path in `path`\n"
+        "# a plain comment, not part of the task\n"
+        "### BEGIN SOLUTION\npath = 'artifacts/m.onnx'\n### END SOLUTION\n")
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    [exercise] = parse_exercises(nb, "99-demo")
+    assert exercise.task == "export `model` to artifacts/m.onnx with a dynamic batch; store the path in `path`"
+    student = make_exercise_notebook(nb, "99-demo").cells[0].source
+    assert f'raise NotImplementedError("Exercise 99.1: {exercise.task}")' in student
+
+
 @pytest.mark.parametrize("name, words", [
     ("unclosed-solution.ipynb", "never closed"),
     ("nested-solution.ipynb", "nested"),

@@ -254,7 +254,10 @@ def resnet_torchscript(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checks")
     resnet, example = torchvision.models.resnet18().eval(), torch.randn(1, 3, 224, 224)
     paths = {}
-    for kind, axes in [("fixed", None), ("full", {"x": {0: "batch"}, "logits": {0: "batch"}})]:
+    any_size = {"x": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}}
+    square = {"x": {0: "batch", 2: "side", 3: "side"}, "logits": {0: "batch"}}
+    for kind, axes in [("fixed", None), ("full", {"x": {0: "batch"}, "logits": {0: "batch"}}),
+                       ("any_size", any_size), ("square", square)]:
         paths[kind] = folder / f"{kind}.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
@@ -272,6 +275,16 @@ def test_checks_catch_a_fixed_batch_and_the_wrong_exporter(resnet_torchscript):
     assert not passed and "fixed to 1" in feedback
     assert verdict("02.2", resnet_torchscript["full"])[:2] == (True, True)
     assert "no file" in verdict("02.1", "artifacts/nothing.onnx")[2]
+
+
+def test_any_size_check_wants_height_and_width_named_apart(resnet_torchscript):
+    """Does 02.8 reject a fixed image size and a square-only file, and accept any size?"""
+    passed, _, feedback = verdict("02.8", resnet_torchscript["full"])  # the 02.1 answer
+    assert not passed and "dimension 2 (height) is fixed to 224" in feedback
+    passed, _, feedback = verdict("02.8", resnet_torchscript["fixed"])
+    assert not passed and "fixed to 1" in feedback
+    assert verdict("02.8", resnet_torchscript["square"])[:2] == (True, False)
+    assert verdict("02.8", resnet_torchscript["any_size"])[:2] == (True, True)
 
 
 def test_checks_want_the_trained_digits_model(tmp_path):

@@ -165,3 +165,47 @@ def test_check_03_4_wants_bytes_for_one_image():
         assert not run_checks("03.4", wrong, include_hidden=True).passed
     assert not run_checks("03.4", -1).passed
     assert not run_checks("03.4", "6 MB").passed
+
+
+def _hand_model(order=("Conv", "BatchNormalization", "Relu"), ir_version=10):
+    """The Conv -> BatchNormalization -> Relu graph of exercise 03.5, nodes in ``order``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {"w": rng.standard_normal((4, 3, 3, 3), dtype=np.float32),
+               "scale": rng.uniform(0.5, 1.5, 4).astype(np.float32),
+               "bias": rng.uniform(-1, 1, 4).astype(np.float32),
+               "mean": rng.uniform(-1, 1, 4).astype(np.float32),
+               "var": rng.uniform(0.5, 2, 4).astype(np.float32)}
+    inputs = {"Conv": ["w"], "BatchNormalization": ["scale", "bias", "mean", "var"], "Relu": []}
+    nodes, previous = [], "x"
+    for index, op in enumerate(order):
+        output = "y" if index == len(order) - 1 else f"t{index}"
+        nodes.append(helper.make_node(op, [previous, *inputs[op]], [output]))
+        previous = output
+    graph = helper.make_graph(
+        nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 6, 6])],
+        initializer=[numpy_helper.from_array(a, n) for n, a in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=ir_version)
+
+
+def test_hand_built_graph_check():
+    """Does 03.5 accept Conv->BN->Relu, and refuse other orders, the newest IR and non-models?"""
+    assert run_checks("03.5", _hand_model(), include_hidden=True).passed
+    wrong_order = run_checks("03.5", _hand_model(order=("Conv", "Relu", "BatchNormalization")))
+    assert not wrong_order.passed and "Conv then BatchNormalization then Relu" in wrong_order.feedback
+    too_new = run_checks("03.5", _hand_model(ir_version=onnx.IR_VERSION))
+    if onnx.IR_VERSION > 10 and not too_new.passed:  # this onnxruntime cannot read onnx's newest
+        assert "set ir_version" in too_new.feedback
+    assert "onnx.ModelProto" in run_checks("03.5", "conv_bn_relu.onnx").feedback
+
+
+def test_hand_built_graph_hidden_check_compares_numbers():
+    """Does 03.5's hidden check fail a graph whose BatchNorm inputs are swapped?"""
+    model = _hand_model()
+    bn = model.graph.node[1]
+    bn.input[3], bn.input[4] = bn.input[4], bn.input[3]  # mean and variance swapped: still valid
+    assert run_checks("03.5", model).passed
+    hidden = run_checks("03.5", model, include_hidden=True)
+    assert not hidden.passed and "which initializer goes to which input" in hidden.feedback

@@ -88,10 +88,20 @@ def test_summary_lists_format_io_ops_and_parameters(tmp_path):
     assert summary.op_counts == {"Relu": 2, "Conv": 1, "Reshape": 1} and summary.node_count == 4
     assert summary.parameter_count == 36  # the int64 shape constant is not a weight
     assert summary.checker == "ok" and summary.inferred_values == 3
+
     assert summary.file_size == path.stat().st_size
     text = str(summary)
     assert "opset ai.onnx 18" in text and "parameters  36" in text and "Relu 2" in text
     assert summarize_model(tiny_model()).file_size is None  # in memory
+
+
+def test_weights_listed_in_value_info_are_not_counted_as_intermediates(tmp_path):
+    """Does the intermediate-tensor count leave out weights an exporter also typed in value_info?"""
+    model = tiny_model()
+    weight = model.graph.initializer[0]
+    model.graph.value_info.append(onnx.helper.make_tensor_value_info(
+        weight.name, weight.data_type, list(weight.dims)))
+    assert summarize_model(model).inferred_values == 3
 
 
 def test_summary_counts_external_weights_in_the_size(tmp_path):

@@ -1,4 +1,4 @@
-"""Checks for notebook 02 (export and verification), exercises 02.1 to 02.7.
+"""Checks for notebook 02 (export and verification), exercises 02.1 to 02.8.
 
 Public checks catch the mistakes a student can fix from the hint; hidden ones
 (grader only) catch answers that only look right: a batch fixed by the example,
@@ -295,3 +295,38 @@ def _answers_correct(answer):
     if {k: v.strip().lower() for k, v in answer.items()} != {
             "exported_method": "b", "dynamic_axes": "d", "opset": "a"}:
         raise CheckFailed("at least one answer is wrong")
+
+
+# --- 02.8: one file for every image size (dynamic batch, height and width) ---------------
+
+@register("02.8")
+def _any_image_size(answer):
+    model = _load(answer)
+    _require_dynamic_batch(model)
+    dims = _dims(model.graph.input[0])
+    if len(dims) != 4 or dims[1] != 3:
+        raise CheckFailed(f"the input's shape is {dims}; export resnet with an example of shape "
+                          "(2, 3, 224, 224)")
+    fixed = {axis: dims[axis] for axis, what in ((2, "height"), (3, "width"))
+             if not isinstance(dims[axis], str)}
+    if fixed:
+        names = " and ".join(f"dimension {axis} ({'height' if axis == 2 else 'width'}) is fixed "
+                             f"to {size}" for axis, size in fixed.items())
+        raise CheckFailed(f"{names}: the example's image size was recorded as a constant; "
+                          "name every dimension that may vary, not only the batch")
+    if any(t.data_location == 1 for t in model.graph.initializer):
+        raise CheckFailed("the weights are in a separate .onnx.data file; export one "
+                          "self-contained file (see the exporter's external_data argument)")
+
+
+@register("02.8", hidden=True)
+def _any_image_size_runs(answer):
+    dims = _dims(_load(answer).graph.input[0])
+    if dims[2] == dims[3]:
+        raise CheckFailed("height and width share one name, so the file only takes square "
+                          "images; give each its own dimension")
+    for shape in ((3, 96, 160), (3, 320, 256)):  # not square, not 224
+        (logits,) = _run(answer, 1, shape)
+        if logits.shape != (1, 1000):
+            raise CheckFailed(f"an image of size {shape[1:]} gave logits of shape {logits.shape}, "
+                              "not (1, 1000)")

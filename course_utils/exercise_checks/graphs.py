@@ -2,8 +2,9 @@
 
 03.1 the name of the exported method, 03.2 an extended-level optimised graph
 saved with ``SessionOptions``, 03.3 the fusion it made and how often,
-03.4 the bytes of intermediate tensors that no longer exist.
-The facts are those of torchvision's resnet18 (``weights=None``) at the
+03.4 the bytes of intermediate tensors that no longer exist, 03.5 a small graph
+built by hand with onnx.helper (Conv, BatchNormalization, Relu).
+The facts of 03.1 to 03.4 are those of torchvision's resnet18 (``weights=None``) at the
 course's pinned versions.
 """
 from __future__ import annotations
@@ -132,3 +133,56 @@ def _bytes_of_resnet18(saved_bytes):
     if int(saved_bytes) != _RESNET18_SAVED_BYTES:
         raise CheckFailed("the number of bytes is off")
 
+
+
+# --- 03.5: a graph built by hand with onnx.helper ----------------------------------------
+
+_HAND_OPS = ["Conv", "BatchNormalization", "Relu"]
+
+
+@register("03.5")
+def _hand_model_is_valid(hand_model):
+    import onnx
+
+    if not isinstance(hand_model, onnx.ModelProto):
+        raise CheckFailed(f"expected an onnx.ModelProto (what onnx.helper.make_model returns), "
+                          f"got {type(hand_model).__name__}")
+    try:
+        onnx.checker.check_model(hand_model, full_check=True)
+    except onnx.checker.ValidationError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckFailed(f"onnx.checker refuses the model: {first}") from None
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types
+        if "IR version" in str(error):
+            raise CheckFailed(f"ONNX Runtime cannot read IR version {hand_model.ir_version}: "
+                              "make_model writes the newest onnx knows; set ir_version") from None
+    ops = [node.op_type for node in hand_model.graph.node]
+    if ops != _HAND_OPS:
+        raise CheckFailed(f"the graph's nodes are {ops}; it should run {' then '.join(_HAND_OPS)}, "
+                          "each node's output feeding the next node's first input")
+
+
+@register("03.5", hidden=True)
+def _hand_model_computes_conv_bn_relu(hand_model):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
+               for t in hand_model.graph.initializer}
+    conv, bn = hand_model.graph.node[0], hand_model.graph.node[1]
+    session = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    (actual,) = session.run(None, {session.get_inputs()[0].name: x})
+    scale, shift, mean, var = (weights[name] for name in bn.input[1:5])
+    y = torch.nn.functional.conv2d(torch.from_numpy(x), weights[conv.input[1]])
+    y = torch.nn.functional.batch_norm(y, mean, var, scale, shift, training=False, eps=1e-5)
+    expected = torch.relu(y).numpy()
+    if actual.shape != expected.shape or not np.allclose(actual, expected, rtol=1e-4, atol=1e-4):
+        raise CheckFailed("the model runs but does not compute Relu(BatchNormalization(Conv(x))) "
+                          "with the given weights: check which initializer goes to which input")

@@ -6,6 +6,7 @@ import importlib.metadata as metadata
 import numpy as np
 
 from ..checks import CheckFailed, register
+from ..install import _installed_ort_versions
 
 
 @register("00.1")
@@ -34,8 +35,11 @@ def _versions_not_swapped(versions):
 
 @register("00.1", hidden=True)
 def _versions_match_installed(versions):
+    # onnxruntime's module comes from the distribution onnxruntime or onnxruntime-gpu.
+    installed = {"onnx": {metadata.version("onnx")},
+                 "onnxruntime": set(_installed_ort_versions().values())}
     for name in ("onnx", "onnxruntime"):
-        if str(versions[name]) != metadata.version(name):
+        if str(versions[name]) not in installed[name]:
             raise CheckFailed(f"the version given for {name} is not the one installed; "
                               "read it from the module's __version__ attribute")
 
