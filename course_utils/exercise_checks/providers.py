@@ -1,10 +1,15 @@
 """Checks for notebook 01 (execution providers)."""
 from __future__ import annotations
 
+from ..answers import register_answer
 from ..checks import CheckFailed, register
 from ..providers import PROVIDER_TARGETS
 
 _NVIDIA = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "NvTensorRTRTXExecutionProvider"}
+
+register_answer("01.1", "cpu_and_gpu")
+register_answer("01.2", "priority")
+register_answer("01.3", "used")
 
 
 def _known(name):
@@ -27,17 +32,6 @@ def _shape_of_answer(answer):
                           "which provider runs on any CPU?")
 
 
-@register("01.1", hidden=True)
-def _nvidia_providers(answer):
-    gpu = list(answer["nvidia_gpu"])
-    wrong = [name for name in gpu if name not in _NVIDIA]
-    if wrong:
-        raise CheckFailed(f"{wrong[0]} targets {PROVIDER_TARGETS.get(wrong[0], 'other hardware')}, "
-                          "not NVIDIA GPUs in general")
-    if gpu[0] != "CUDAExecutionProvider":
-        raise CheckFailed("the most common NVIDIA provider needs only CUDA, not TensorRT; put it first")
-
-
 @register("01.2")
 def _priority(priority):
     if not isinstance(priority, (list, tuple)) or len(priority) < 2:
@@ -48,12 +42,6 @@ def _priority(priority):
         raise CheckFailed("the last entry should be a provider that can run every node on any machine")
 
 
-@register("01.2", hidden=True)
-def _cuda_first(priority):
-    if priority[0] != "CUDAExecutionProvider":
-        raise CheckFailed("the list should try the NVIDIA GPU first")
-
-
 @register("01.3")
 def _used(used):
     if not isinstance(used, (list, tuple)) or not used:
@@ -62,12 +50,3 @@ def _used(used):
         raise CheckFailed("a session with the CPU in its priority list always reports it too")
 
 
-@register("01.3", hidden=True)
-def _not_the_package_list(used):
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    usable = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-    if list(used) != usable:
-        raise CheckFailed("this lists what the package offers or what you asked for, not what the "
-                          "session uses: ask the session itself")

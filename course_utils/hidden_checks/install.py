@@ -1,0 +1,23 @@
+"""Hidden checks for notebook 00 (install check): the grader runs them, students never receive them."""
+from __future__ import annotations
+
+import importlib.metadata as metadata
+
+from ..checks import CheckFailed, register
+
+
+@register("00.1", hidden=True)
+def _versions_match_installed(versions):
+    for name in ("onnx", "onnxruntime"):
+        if str(versions[name]) != metadata.version(name):
+            raise CheckFailed(f"the version given for {name} is not the one installed; "
+                              "read it from the module's __version__ attribute")
+
+
+@register("00.2", hidden=True)
+def _really_two_runtimes(outputs):
+    # outputs: a CapturedPair (answers.py) that knows whether the entries were one object
+    if getattr(outputs, "same_object", False):
+        raise CheckFailed("both entries are the same object: compare two different runtimes")
+    if getattr(outputs, "modules", ("", ""))[1].startswith("torch"):
+        raise CheckFailed("the second entry is a torch tensor: it should come from session.run")
