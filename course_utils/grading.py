@@ -377,8 +377,9 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str,
             if exercise is None:
                 if result.status in ("timeout", "flood", "died"):
                     grade.notes.append(f"code cell {number}: {_status_text(result, run.timeout)}; "
-                                       "graded on in a fresh kernel")
-                run.replay.append(cell.source)
+                                       "graded on in a fresh kernel, without this cell")
+                else:
+                    run.replay.append(cell.source)
                 continue
             if result.status == "ok":
                 verdict = run.capture(exercise)
