@@ -240,11 +240,13 @@ class _Run:
             return Verdict(exercise_id, False, f"could not read `{spec.variable}` after the cell "
                            f"({_status_text(result, _CAPTURE_SECONDS)})")
         dest = self.capture_dir / exercise_id
+        copies = []
 
         def file_path(node):
             if "$file" in node:
                 try:
-                    return _copy_out(kernel.workdir, str(node["$file"]), dest)
+                    copies.append(_copy_out(kernel.workdir, str(node["$file"]), dest))
+                    return copies[-1]
                 except (OSError, ValueError) as error:
                     raise CaptureError(f"the file of the answer could not be read: {error}") from None
             given = str(node.get("$missing_file") or node.get("$outside_file") or "missing")
@@ -264,6 +266,10 @@ class _Run:
                            "the exercise's cell")
         if kind != "value":
             return Verdict(exercise_id, False, f"the answer could not be read as data: {value}")
+        if spec.kind == "file" and isinstance(value, (str, os.PathLike)) and value not in copies:
+            # Only a file copied out of the work folder may reach a check: a path written
+            # into the data by hand must never open a file on the grader's side.
+            value = dest / "missing" / os.fspath(value).lstrip("/")
         verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
         for prefix in (str(dest / "missing") + "/", str(dest) + "/"):
             verdict.feedback = verdict.feedback.replace(prefix, "")
