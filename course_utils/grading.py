@@ -308,13 +308,16 @@ class _Probe:
                               f"({_status_text(result, _PROBE_SECONDS)})")
         kind, value = _load_capture(kernel.iodir / "probe" / "out", lambda node: None, None)
         if kind == "raised":
-            raise _ProbeRaised(f"the function raised {value}")
+            raise FunctionRaised(f"the function raised {value}")
         if kind != "value":
             raise CheckFailed(f"the function's result could not be read as data: {value}")
         return value
 
 
-class _ProbeRaised(Exception):
+_Probe.__name__ = "function"  # what feedback calls the answer's type
+
+
+class FunctionRaised(Exception):
     """The student's function raised (the type name only crosses the boundary)."""
 
 
