@@ -218,7 +218,8 @@ class _Run:
         for code in self.replay:
             result = self.kernel.run(code, min(self.timeout, max(1, self.left())), silent=True)
             if result.status not in ("ok", "error"):
-                return f"the kernel could not be rebuilt: replaying an earlier cell ended with {result.status}"
+                return ("the kernel could not be rebuilt: replaying an earlier cell ended with "
+                        f"{result.status}")
         return None
 
     def run_cell(self, code: str):
@@ -260,7 +261,8 @@ class _Run:
         except CaptureError as error:
             return Verdict(exercise_id, False, str(error))
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-            return Verdict(exercise_id, False, f"the answer could not be read as data ({type(error).__name__})")
+            return Verdict(exercise_id, False,
+                           f"the answer could not be read as data ({type(error).__name__})")
         if kind == "undefined":
             return Verdict(exercise_id, False, f"{NOT_ATTEMPTED}: `{value}` is not defined after "
                            "the exercise's cell")
@@ -492,7 +494,8 @@ def _csv_text(rows: list[dict]) -> str:
     writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
     for g in rows:
         if g["error"]:
-            writer.writerow([g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False, g["error"]])
+            writer.writerow([g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False,
+                             g["error"]])
         for exercise, e in g["exercises"].items():
             writer.writerow([g["student"], g["notebook"], exercise, e["points"], e["max_points"],
                              e["passed"], e["feedback"]])

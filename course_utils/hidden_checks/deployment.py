@@ -1,4 +1,4 @@
-"""Hidden checks for notebook 05 (deployment): the grader runs them, students never receive them."""
+"""Hidden checks for notebook 05 (deployment): grader only, never released."""
 from __future__ import annotations
 
 import numpy as np

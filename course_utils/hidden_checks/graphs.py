@@ -1,4 +1,4 @@
-"""Hidden checks for notebook 03 (Netron and graph optimisation): the grader runs them, students never receive them."""
+"""Hidden checks for notebook 03 (Netron, graph optimisation): grader only, never released."""
 from __future__ import annotations
 
 from ..checks import CheckFailed, register

@@ -1,4 +1,4 @@
-"""Hidden checks for notebook 00 (install check): the grader runs them, students never receive them."""
+"""Hidden checks for notebook 00 (install check): grader only, never released."""
 from __future__ import annotations
 
 import importlib.metadata as metadata

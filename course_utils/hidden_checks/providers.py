@@ -1,4 +1,4 @@
-"""Hidden checks for notebook 01 (execution providers): the grader runs them, students never receive them."""
+"""Hidden checks for notebook 01 (execution providers): grader only, never released."""
 from __future__ import annotations
 
 from ..checks import CheckFailed, register

@@ -1,4 +1,4 @@
-"""Hidden checks for notebook 04 (runtime comparison): the grader runs them, students never receive them."""
+"""Hidden checks for notebook 04 (runtime comparison): grader only, never released."""
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
