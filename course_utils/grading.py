@@ -15,7 +15,6 @@ replayed. Does not cover: the checks themselves (``exercise_checks/``,
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -25,10 +24,11 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import ROOT, _HEADER, parse_exercises, source_notebooks
+from .grade_results import merge_parts, payload, select_shard, write_results
 
 __all__ = ["grade_notebooks", "merge_parts", "NotebookGrade", "ExerciseGrade"]
 
@@ -447,68 +447,6 @@ def _submissions(paths) -> list[tuple[Path, str]]:
     return found
 
 
-def _select_shard(submissions, shard: str | None):
-    """Number every submission, then keep the share ``K/N`` (every N-th, from the K-th)."""
-    numbered = list(enumerate(submissions))
-    if not shard:
-        return numbered
-    try:
-        k, n = (int(v) for v in shard.split("/"))
-        if not 1 <= k <= n:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"--shard {shard!r}: give K/N with 1 <= K <= N, e.g. 1/4") from None
-    return [(i, s) for i, s in numbered if i % n == k - 1]
-
-
-def _payload(grades, order=None) -> list[dict]:
-    rows = []
-    for index, g in enumerate(grades):
-        row = {**{k: v for k, v in asdict(g).items() if k != "exercises"},
-               "points": g.points, "max_points": g.max_points,
-               "exercises": {e.exercise: {k: v for k, v in asdict(e).items() if k != "exercise"}
-                             for e in g.exercises}}
-        if order is not None:
-            row["order"] = order[index]
-        rows.append(row)
-    return rows
-
-
-def _atomic_write(path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _csv_text(rows: list[dict]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
-    for g in rows:
-        if g["error"]:
-            writer.writerow([g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False,
-                             g["error"]])
-        for exercise, e in g["exercises"].items():
-            writer.writerow([g["student"], g["notebook"], exercise, e["points"], e["max_points"],
-                             e["passed"], e["feedback"]])
-    return buffer.getvalue()
-
-
-def _write_results(rows: list[dict], json_path, csv_path) -> None:
-    if json_path:
-        _atomic_write(json_path, json.dumps(rows, indent=2))
-    if csv_path:
-        _atomic_write(csv_path, _csv_text(rows))
-
-
 def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
                     root: Path = ROOT, jobs: int = 1, *, sandbox: bool = True,
                     budget: float = 3600, shard: str | None = None,
@@ -544,7 +482,7 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         require_bwrap()
     load_hidden_checks()
     sources = {p.stem: p for p in source_notebooks(root)}
-    selected = _select_shard(_submissions(paths), shard)
+    selected = select_shard(_submissions(paths), shard)
     limits = KernelLimits(memory_bytes=memory_mb * 2**20)
     libtop = Path(tempfile.mkdtemp(prefix="course-lib-"))
     os.chmod(libtop, 0o755)
@@ -574,33 +512,9 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
             grades = [grade(s) for s in selected]
     finally:
         shutil.rmtree(libtop, ignore_errors=True)
-    rows = _payload(grades, [i for i, _ in selected] if shard else None)
-    _write_results(rows, json_path, csv_path)
+    rows = payload(grades, [i for i, _ in selected] if shard else None)
+    write_results(rows, json_path, csv_path)
     return grades
-
-
-def merge_parts(parts, json_path=None, csv_path=None) -> list[dict]:
-    """Combine the JSON files of ``grade --shard K/N`` runs into what one run writes."""
-    rows = []
-    for part in parts:
-        try:
-            data = json.loads(Path(part).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{part}: not a JSON file written by grade --shard ({error})") from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) and "order" in r for r in data):
-            raise ValueError(f"{part}: not written by grade --shard K/N --json (no 'order' field)")
-        rows.extend(data)
-    rows.sort(key=lambda r: r["order"])
-    orders = [r["order"] for r in rows]
-    if len(set(orders)) != len(orders):
-        raise ValueError("the parts overlap: give each shard's JSON once")
-    if orders != list(range(len(orders))):
-        missing = sorted(set(range(max(orders) + 1)) - set(orders)) if orders else []
-        raise ValueError(f"a shard is missing: submissions {missing[:5]} are in no part")
-    for row in rows:
-        del row["order"]
-    _write_results(rows, json_path, csv_path)
-    return rows
 
 
 def points_table(root: Path = ROOT) -> str:
