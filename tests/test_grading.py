@@ -180,3 +180,35 @@ def test_shards_merged_equal_one_run(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         from course_utils.grading import merge_parts
         merge_parts([tmp_path / "part1.json"])
+
+
+def test_a_forged_file_answer_never_opens_a_grader_side_file(tmp_path):
+    """Is a file answer written into the captured data as a path on the grader's disk refused unread?"""
+    from course_utils.answers import ANSWER_FILE
+    from course_utils.grading import _Run
+    from course_utils.sandbox import CellResult, KernelLimits
+
+    real = FILES / "small-cnn.onnx"  # exists on the grader's side, never inside a sandbox
+
+    class ForgingKernel:  # stands for a kernel whose capture was rewritten by the student
+        workdir, iodir, io_path = tmp_path / "work", tmp_path / "io", str(tmp_path / "io")
+
+        def prepare_io(self, name):
+            (self.iodir / name).mkdir(parents=True, exist_ok=True)
+            return self.iodir / name
+
+        def run(self, code, limit, silent=False):
+            forged = {"value": str(real.resolve())} if "capture" in code else {}
+            (self.iodir / "capture" / ANSWER_FILE).write_text(json.dumps(forged))
+            return CellResult("ok")
+
+        def kill(self):
+            pass
+
+    run = _Run(None, tmp_path / "work", tmp_path / "io", tmp_path, KernelLimits(), True, 61000, 30, 60)
+    run.kernel = ForgingKernel()
+    try:
+        verdict = run.capture("03.2")
+    finally:
+        run.close()
+    assert not verdict.passed and "no file" in verdict.feedback and str(FILES) not in verdict.feedback

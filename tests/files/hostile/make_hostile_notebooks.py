@@ -145,6 +145,14 @@ while True:
     "output-flood-many-lines": f'''import sys
 {WRONG}for _ in range(4 * 2**20):
     sys.stdout.write("x" * 64 + "\\n")''',
+    "fork-bomb": f'''import os, time
+{WRONG}children = 0
+while children < 100_000:  # stops at the sandbox's process cap
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    children += 1''',
     "memory-hog": f'''{WRONG}hog = []
 while True:  # touch every page: real memory, not just address space
     block = bytearray(256 * 2**20)
