@@ -178,6 +178,8 @@ class SandboxedKernel:
         import zmq
         from jupyter_client import BlockingKernelClient
 
+        if self.sandboxed and self.as_root:
+            _reap_uid(self.uid)  # nothing of an earlier sandbox with this uid may remain
         self.iodir.mkdir(parents=True, exist_ok=True)
         self._own(self.iodir)
         self._own(self.workdir)
@@ -294,9 +296,46 @@ class SandboxedKernel:
                 except ProcessLookupError:
                     pass
             self.proc.wait()
+            self.proc = None
+            if self.sandboxed and self.as_root:
+                _reap_uid(self.uid)
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None
+
+
+def _uid_processes(uid: int) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(pid))
+                        break
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _reap_uid(uid: int, seconds: float = 15.0) -> None:
+    """Wait until no process of the sandbox's own uid is left (killing stragglers).
+
+    The pid namespace dies with the sandbox, but its processes take a moment to go;
+    the next sandbox with this uid must not inherit them (nor their process count).
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        left = _uid_processes(uid)
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
 
 
 def _size(msg) -> int:
