@@ -97,6 +97,12 @@ def _system_binds() -> list[str]:
                     made.add(str(parent))
                     args += ["--perms", "0755", "--dir", str(parent)]
             args += ["--ro-bind", real, target]
+    # Where the grader's own course_utils sits inside a bound tree (a non-editable
+    # install in the venv), cover its hidden checks with an empty folder.
+    hidden = os.path.realpath(Path(__file__).resolve().parent / "hidden_checks")
+    bound = ["/usr", "/etc"] + list(prefixes)
+    if os.path.isdir(hidden) and any(hidden.startswith(b.rstrip("/") + "/") for b in bound):
+        args += ["--tmpfs", hidden]
     return args
 
 
