@@ -1,9 +1,12 @@
 """Self-checks that students call after each exercise, and the grader reuses.
 
-Covers: the ``check("02.1", answer)`` call, the registry of check functions
-(public ones that students see run, hidden ones only the grader runs), and the
-grading log the grader reads. Does not cover: executing notebooks or scoring
-them (see ``grading.py``), nor the checks themselves (see ``exercise_checks/``).
+Covers: the ``check("02.1", answer)`` call and the registry of check functions:
+public ones (``exercise_checks/``, shipped to students) and hidden ones
+(``hidden_checks/``, which exist only where the grader runs). A check receives
+the answer as data (see ``answers.py``), never the live object, so that the
+grader can run the same checks in its own process on what it captured from the
+student's kernel. Does not cover: executing notebooks or scoring them (see
+``grading.py``), nor the checks themselves.
 
 A check function takes the student's answer and either returns (pass) or
 raises :class:`CheckFailed` with a hint that helps without giving the answer
@@ -13,22 +16,15 @@ answer" with the answer's type, never as a traceback.
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
 __all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks"]
 
-#: Set by the grader: path of a JSON-lines file that receives every verdict.
-GRADE_LOG_ENV = "COURSE_UTILS_GRADE_LOG"
-
 _REGISTRY: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
 _LOADED = False
-_RECORDING = True
-#: The last verdict recorded per exercise in this process (the grader reads it).
-_LAST: dict[str, "Verdict"] = {}
+_HIDDEN_LOADED = False
 
 
 class CheckFailed(Exception):
@@ -50,8 +46,8 @@ def register(exercise_id: str, *, hidden: bool = False):
 
     Args:
         exercise_id: the exercise number as in the notebook, e.g. ``"02.1"``.
-        hidden: if True, only the grader runs this check; students never see
-            it run and its source is never quoted in feedback.
+        hidden: if True, only the grader runs this check; such checks live in
+            ``course_utils/hidden_checks/``, which students never receive.
     """
 
     def decorate(fn: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -73,6 +69,22 @@ def _load_check_modules() -> None:
     _LOADED = True
 
 
+def load_hidden_checks() -> None:
+    """Import ``hidden_checks/`` (the grader's side); a clear error where it is absent."""
+    global _HIDDEN_LOADED
+    _load_check_modules()
+    if _HIDDEN_LOADED:
+        return
+    try:
+        from . import hidden_checks
+    except ImportError:
+        raise RuntimeError("the hidden checks are not part of this copy of course_utils; "
+                           "they run only where the instructor grades") from None
+    for info in pkgutil.iter_modules(hidden_checks.__path__):
+        importlib.import_module(f"{hidden_checks.__name__}.{info.name}")
+    _HIDDEN_LOADED = True
+
+
 def known_exercises() -> list[str]:
     """Return the sorted exercise ids that have at least one check."""
     _load_check_modules()
@@ -80,13 +92,34 @@ def known_exercises() -> list[str]:
 
 
 def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -> Verdict:
-    """Run the checks of one exercise and return a :class:`Verdict` (prints nothing)."""
+    """Run the checks of one exercise on a live answer and return a :class:`Verdict`.
+
+    The answer is first turned into data as the grader captures it (see
+    ``answers.py``). ``include_hidden`` needs ``hidden_checks/`` (instructors'
+    copies only); students' copies raise a clear RuntimeError.
+    """
+    from .answers import CaptureError, prepare
+
     _load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(
             f"no checks are registered for exercise {exercise_id!r} "
             f"(known: {', '.join(known_exercises())}); check the exercise number"
         )
+    try:
+        data = prepare(exercise_id, answer)
+    except CaptureError as error:
+        return Verdict(exercise_id, False, str(error), include_hidden)
+    return run_checks_on_data(exercise_id, data, include_hidden=include_hidden)
+
+
+def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = False) -> Verdict:
+    """Run the checks of one exercise on an answer already turned into data."""
+    if include_hidden:
+        load_hidden_checks()
+    _load_check_modules()
+    if exercise_id not in _REGISTRY:
+        raise KeyError(f"no checks are registered for exercise {exercise_id!r}")
     for fn, hidden in _REGISTRY[exercise_id]:
         if hidden and not include_hidden:
             continue
@@ -120,30 +153,9 @@ def check(exercise_id: str, answer: Any) -> None:
         >>> check("01.1", ["CPUExecutionProvider", "CUDAExecutionProvider"])  # doctest: +SKIP
         [pass] Exercise 01.1: public checks passed. The grader runs further checks.
     """
-    log_path = os.environ.get(GRADE_LOG_ENV)
-    verdict = run_checks(exercise_id, answer, include_hidden=bool(log_path))
-    if _RECORDING:
-        _LAST[exercise_id] = verdict
-    if log_path and _RECORDING:
-        with open(log_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"exercise": exercise_id, "passed": verdict.passed,
-                                  "feedback": verdict.feedback}) + "\n")
+    verdict = run_checks(exercise_id, answer)
     if verdict.passed:
         print(f"[pass] Exercise {exercise_id}: public checks passed. "
               "The grader runs further checks.")
     else:
         print(f"[try again] Exercise {exercise_id}: {verdict.feedback}")
-
-
-class recording_paused:
-    """Context manager the grader uses while it replays a reference solution."""
-
-    def __enter__(self):
-        global _RECORDING
-        self._previous, _RECORDING = _RECORDING, False
-        return self
-
-    def __exit__(self, *exc):
-        global _RECORDING
-        _RECORDING = self._previous
-        return False

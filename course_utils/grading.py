@@ -1,38 +1,47 @@
-"""Grading for instructors: score submitted notebooks, in bulk, safely.
+"""Grading for instructors: score submitted notebooks, in bulk, without trusting them.
 
-Covers: ``grade_notebooks`` and ``python -m course_utils grade``. Each
-submission is copied into a temporary folder and executed there (the
-student's file is never written); every code cell runs under a time limit;
-every ``check()`` also runs the hidden checks and logs its verdict; when an
-exercise cell fails (an error, a time-out, or a failed check) the reference
-solution is replayed silently so that later exercises are still graded on
-their own. Does not cover: the checks themselves (``exercise_checks/``) or the
-notebook build (``build.py``), whose exercise headers declare the points.
-
-Grading runs student code with your permissions: use a container or a
-separate account for untrusted submissions.
+Covers: ``grade_notebooks`` and ``python -m course_utils grade`` (sharding and
+merging included). Each submission runs in its own sandbox (``sandbox.py``): a
+copy of the notebook in a private work folder, a kernel that cannot see the
+grader, the course's notebooks, solutions, hidden checks or other submissions.
+The kernel only ever returns data: right after an exercise's cell, the grader
+reads the exercise's declared answer as data (``answers.py``) and runs the
+public and hidden checks in its own process. When an exercise fails (an error,
+a time-out, a failed check) the reference solution is replayed, after the
+answer was captured, so that later exercises are graded on their own; a kernel
+that is stopped or dies is replaced by a fresh one with every earlier cell
+replayed. Does not cover: the checks themselves (``exercise_checks/``,
+``hidden_checks/``) or the notebook build (``build.py``).
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import re
+import os
 import shutil
+import stat
 import tempfile
+import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import ROOT, _HEADER, parse_exercises, source_notebooks
-from .checks import GRADE_LOG_ENV
+from .grade_results import merge_parts, payload, select_shard, write_results
 
-__all__ = ["grade_notebooks", "NotebookGrade", "ExerciseGrade"]
+__all__ = ["grade_notebooks", "merge_parts", "NotebookGrade", "ExerciseGrade"]
 
 log = logging.getLogger(__name__)
 
 NOT_ATTEMPTED = "not attempted"
+#: Submissions larger than this are refused before they are parsed.
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+#: Answer files copied out of a sandbox may be at most this large.
+MAX_ANSWER_FILE_BYTES = 512 * 2**20
+_MAX_JSON_BYTES = 16 * 2**20
+_CAPTURE_SECONDS = 60
+_PROBE_SECONDS = 20
 
 
 @dataclass
@@ -56,6 +65,7 @@ class NotebookGrade:
     exercises: list[ExerciseGrade] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -74,56 +84,10 @@ class NotebookGrade:
         for e in self.exercises:
             rows.append(f"  {e.exercise:<9} {e.points:>3}/{e.max_points:<3}  "
                         f"{'pass' if e.passed else 'FAIL':<6}  {e.feedback}")
+        rows.extend(f"  note: {note}" for note in self.notes)
         rows.append(f"  total {self.points}/{self.max_points} in {self.seconds:.0f} s")
         return "\n".join(rows)
 
-
-# ---------------------------------------------------------------- kernel side
-
-def _run_graded_cell(exercise_id, code, reference, limit):
-    """Run one student cell inside the grading kernel (called by the injected cells)."""
-    import signal
-
-    from IPython import get_ipython
-    from IPython.utils.capture import capture_output
-
-    from . import checks
-
-    shell = get_ipython()
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"the cell ran longer than {limit} s and was stopped")
-
-    checks._LAST.pop(exercise_id, None)
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(limit)
-    try:
-        result = shell.run_cell(code, store_history=False)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    if exercise_id is None:
-        return
-    error = result.error_before_exec or result.error_in_exec
-    verdict = checks._LAST.get(exercise_id)
-    if verdict is None:  # the check never ran: say why
-        if isinstance(error, NotImplementedError):
-            feedback = f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
-        elif isinstance(error, TimeoutError):
-            feedback = f"{error} (an endless loop?)"
-        elif error is not None:
-            feedback = f"the cell raised {type(error).__name__}: {str(error)[:200]}"
-        else:
-            feedback = f"{NOT_ATTEMPTED}: the cell did not call check(\"{exercise_id}\", ...)"
-        with open(checks.os.environ[checks.GRADE_LOG_ENV], "a", encoding="utf-8") as out:
-            out.write(json.dumps({"exercise": exercise_id, "passed": False, "feedback": feedback}) + "\n")
-    if error is not None or verdict is None or not verdict.passed:
-        # Restore the state later cells expect, silently and without scoring it.
-        with checks.recording_paused(), capture_output():
-            shell.run_cell(reference, store_history=False)
-
-
-# ---------------------------------------------------------------- grader side
 
 def _identify(nb, path: Path, sources: dict[str, Path]) -> str:
     name = nb.metadata.get("course_utils", {}).get("notebook")
@@ -145,33 +109,245 @@ def _exercise_of(cell) -> str | None:
     return cell.metadata.get("course_utils", {}).get("exercise")
 
 
-def _graded_copy(nb, exercises, log_path: Path, limit: int):
-    """The notebook the grader executes: every code cell wrapped, outputs dropped."""
+# ---------------------------------------------------------------- reading what a sandbox wrote
+
+def _open_dir(path: Path, parent_fd=None) -> int:
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+
+
+def _read_regular(dir_fd: int, name: str, cap: int) -> bytes:
+    """Read a regular file (no link) from a folder the sandbox can write, at most ``cap`` bytes."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{name} is not a regular file")
+        if info.st_size > cap:
+            raise ValueError(f"{name} is larger than {cap // 2**20} MiB")
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:
+                raise ValueError(f"{name} is larger than {cap // 2**20} MiB")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _copy_out(root: Path, relative: str, dest: Path) -> Path:
+    """Copy root/relative (no links, no '..') to dest/relative; return the copy."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise ValueError("the answer's path leaves the notebook's folder")
+    fd = _open_dir(root)
+    try:
+        for part in parts[:-1]:
+            next_fd = _open_dir(Path(part), fd)
+            os.close(fd)
+            fd = next_fd
+        data = _read_regular(fd, parts[-1], MAX_ANSWER_FILE_BYTES)
+    finally:
+        os.close(fd)
+    target = dest.joinpath(*parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
+def _load_capture(folder: Path, file_path, function):
+    """Decode answer.json written by a capture in the sandbox: data only, bounded sizes."""
+    import io
+
+    import numpy as np
+
+    from .answers import ANSWER_FILE, MAX_ARRAY_BYTES, CaptureError, decode
+
+    fd = _open_dir(folder)
+    try:
+        payload = json.loads(_read_regular(fd, ANSWER_FILE, _MAX_JSON_BYTES).decode("utf-8"))
+
+        def load_array(name):
+            if "/" in name or not name.endswith(".npy"):
+                raise CaptureError("the captured answer is malformed")
+            return np.load(io.BytesIO(_read_regular(fd, name, MAX_ARRAY_BYTES + 2**16)),
+                           allow_pickle=False)
+
+        if not isinstance(payload, dict):
+            raise CaptureError("the captured answer is malformed")
+        if "value" in payload:
+            return "value", decode(payload["value"], load_array, file_path, function)
+        return ("undefined", str(payload["undefined"])) if "undefined" in payload else (
+            "raised" if "raised" in payload else "error",
+            str(payload.get("raised") or payload.get("error"))[:300])
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- grading one submission
+
+class _Run:
+    """The grading of one submission: one sandbox at a time, cells replayed after a restart."""
+
+    def __init__(self, grade, workdir, iodir, libdir, limits, sandboxed, uid, timeout, budget):
+        from .sandbox import SandboxedKernel
+
+        self.grade, self.timeout, self.budget = grade, timeout, budget
+        self.started = time.monotonic()
+        self.kernel_args = (workdir, iodir, libdir, limits, sandboxed, uid)
+        self.make = SandboxedKernel
+        self.kernel = None
+        self.replay: list[str] = []  # what rebuilds the state after a restart
+        self.capture_dir = Path(tempfile.mkdtemp(prefix="course-answers-"))
+
+    def left(self) -> float:
+        return self.budget - (time.monotonic() - self.started)
+
+    def ensure_kernel(self) -> str | None:
+        """A live kernel with every earlier cell replayed, or why there is none."""
+        if self.kernel is not None and self.kernel.alive():
+            return None
+        if self.kernel is not None:
+            self.kernel.kill()
+        self.kernel = self.make(*self.kernel_args)
+        self.kernel.start()
+        self.kernel.run("%matplotlib inline", 30, silent=True)
+        for code in self.replay:
+            result = self.kernel.run(code, min(self.timeout, max(1, self.left())), silent=True)
+            if result.status not in ("ok", "error"):
+                return ("the kernel could not be rebuilt: replaying an earlier cell ended with "
+                        f"{result.status}")
+        return None
+
+    def run_cell(self, code: str):
+        return self.kernel.run(code, min(self.timeout, max(1, self.left())))
+
+    def capture(self, exercise_id: str):
+        """Read the exercise's answer from the kernel, as data, and run every check on it."""
+        from .answers import CaptureError, answer_spec
+        from .checks import Verdict, run_checks_on_data
+
+        spec = answer_spec(exercise_id)
+        kernel = self.kernel
+        out = kernel.prepare_io("capture")
+        code = (f"__import__('course_utils.answers', fromlist=['capture']).capture("
+                f"{spec.exercise!r}, {spec.variable!r}, {spec.kind!r}, {spec.extract!r}, "
+                f"{kernel.io_path + '/capture'!r})")
+        result = kernel.run(code, _CAPTURE_SECONDS, silent=True)
+        if result.status != "ok":
+            return Verdict(exercise_id, False, f"could not read `{spec.variable}` after the cell "
+                           f"({_status_text(result, _CAPTURE_SECONDS)})")
+        dest = self.capture_dir / exercise_id
+        copies = []
+
+        def file_path(node):
+            if "$file" in node:
+                try:
+                    copies.append(_copy_out(kernel.workdir, str(node["$file"]), dest))
+                    return copies[-1]
+                except (OSError, ValueError) as error:
+                    raise CaptureError(f"the file of the answer could not be read: {error}") from None
+            given = str(node.get("$missing_file") or node.get("$outside_file") or "missing")
+            if "$outside_file" in node:
+                raise CaptureError(f"{given} is outside the notebook's folder; save the file "
+                                   "next to the notebook (e.g. in artifacts/)")
+            return dest / "missing" / given.lstrip("/")
+
+        try:
+            kind, value = _load_capture(out, file_path, lambda name: _Probe(self, name))
+        except CaptureError as error:
+            return Verdict(exercise_id, False, str(error))
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            return Verdict(exercise_id, False,
+                           f"the answer could not be read as data ({type(error).__name__})")
+        if kind == "undefined":
+            return Verdict(exercise_id, False, f"{NOT_ATTEMPTED}: `{value}` is not defined after "
+                           "the exercise's cell")
+        if kind != "value":
+            return Verdict(exercise_id, False, f"the answer could not be read as data: {value}")
+        if spec.kind == "file" and isinstance(value, (str, os.PathLike)) and value not in copies:
+            # Only a file copied out of the work folder may reach a check: a path written
+            # into the data by hand must never open a file on the grader's side.
+            value = dest / "missing" / os.fspath(value).lstrip("/")
+        verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
+        for prefix in (str(dest / "missing") + "/", str(dest) + "/"):
+            verdict.feedback = verdict.feedback.replace(prefix, "")
+        return verdict
+
+    def close(self):
+        if self.kernel is not None:
+            self.kernel.kill()
+        shutil.rmtree(self.capture_dir, ignore_errors=True)
+
+
+class _Probe:
+    """A function answer: each call runs the student's function in the kernel, on the check's inputs."""
+
+    def __init__(self, run: _Run, variable: str):
+        self.run, self.variable = run, variable
+
+    def __call__(self, *args, **kwargs):
+        from .answers import AnswerSpec, _write, encode
+        from .checks import CheckFailed
+
+        kernel = self.run.kernel
+        if kernel is None or not kernel.alive():
+            raise CheckFailed("the function could not be called: the kernel stopped")
+        kernel.prepare_io("probe")
+        tree, arrays = encode(AnswerSpec("probe", "args"), (list(args), dict(kwargs)))
+        _write(kernel.iodir / "probe" / "in", {"value": tree}, arrays)
+        kernel._own(kernel.iodir / "probe" / "in")
+        (kernel.iodir / "probe" / "out").mkdir()
+        kernel._own(kernel.iodir / "probe" / "out")
+        code = (f"__import__('course_utils.answers', fromlist=['probe']).probe("
+                f"{self.variable!r}, {kernel.io_path + '/probe'!r})")
+        result = kernel.run(code, _PROBE_SECONDS, silent=True)
+        if result.status != "ok":
+            raise CheckFailed(f"calling `{self.variable}` did not finish "
+                              f"({_status_text(result, _PROBE_SECONDS)})")
+        kind, value = _load_capture(kernel.iodir / "probe" / "out", lambda node: None, None)
+        if kind == "raised":
+            raise FunctionRaised(f"the function raised {value}")
+        if kind != "value":
+            raise CheckFailed(f"the function's result could not be read as data: {value}")
+        return value
+
+
+_Probe.__name__ = "function"  # what feedback calls the answer's type
+
+
+class FunctionRaised(Exception):
+    """The student's function raised (the type name only crosses the boundary)."""
+
+
+def _status_text(result, limit) -> str:
+    if result.status == "timeout":
+        return f"the cell ran longer than {limit:.0f} s and was stopped"
+    if result.status == "flood":
+        return f"the cell printed more than {result.output_bytes // 2**20} MiB and was stopped"
+    if result.status == "died":
+        return "the kernel died (a crash, os._exit or the memory limit?)"
+    return f"the cell raised {result.ename}: {result.evalue[:200]}"
+
+
+def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str, *,
+               libdir: Path, limits, sandboxed: bool, uid: int, budget: float) -> NotebookGrade:
     import nbformat
-
-    references = {e.id: e.solution for e in exercises}
-    graded = nbformat.v4.new_notebook(metadata=nb.metadata)
-    graded.cells.append(nbformat.v4.new_code_cell(
-        f"import os\nos.environ[{GRADE_LOG_ENV!r}] = {str(log_path)!r}\n"
-        "from course_utils.grading import _run_graded_cell as __grader_cell"))
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        exercise = _exercise_of(cell)
-        reference = references.get(exercise)
-        exercise = exercise if reference is not None else None
-        graded.cells.append(nbformat.v4.new_code_cell(
-            f"__grader_cell({exercise!r}, {cell.source!r}, {reference!r}, {int(limit)})"))
-    return graded
-
-
-def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str) -> NotebookGrade:
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
 
     grade = NotebookGrade(str(path), student)
     started = time.perf_counter()
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        grade.error = f"cannot read the file ({error.strerror})"
+        return grade
+    if size > MAX_NOTEBOOK_BYTES:
+        grade.error = (f"the file is {size / 2**20:.0f} MiB, over the {MAX_NOTEBOOK_BYTES // 2**20} MiB "
+                       "limit for a notebook; clear the outputs (Edit > Clear Outputs) and submit again")
+        return grade
     try:
         with warnings.catch_warnings():  # duplicated cells carry duplicate ids: harmless here
             warnings.simplefilter("ignore")
@@ -188,39 +364,68 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str)
         grade.error = str(error)
         return grade
     exercises = parse_exercises(nbformat.read(sources[grade.notebook], as_version=4), grade.notebook)
-    workdir = Path(tempfile.mkdtemp(prefix="course-grade-"))
-    log_path = workdir / "verdicts.jsonl"
-    log_path.touch()
-    crashed = None
+    references = {e.id: e.solution for e in exercises}
+    verdicts: dict[str, tuple[bool, str]] = {}
+    base = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    workdir, iodir = base / "work", base / "io"
+    workdir.mkdir()
+    iodir.mkdir()
+    shutil.copyfile(path, workdir / path.name)  # the student's copy, in their private folder
+    run = _Run(grade, workdir, iodir, libdir, limits, sandboxed, uid, timeout, budget)
+    stopped = None
     try:
-        graded = _graded_copy(nb, exercises, log_path, timeout)
-        current = {"index": 0}
-        client = NotebookClient(
-            graded, timeout=timeout + 30, kernel_name="python3", allow_errors=True,
-            interrupt_on_timeout=True, record_timing=False,
-            error_on_timeout={"ename": "TimeoutError", "evalue": "cell timed out", "traceback": []},
-            on_cell_start=lambda cell, cell_index: current.update(index=cell_index),
-            resources={"metadata": {"path": str(workdir)}})
-        try:
-            client.execute()
-        except DeadKernelError:
-            crashed = current["index"]  # cell 0 is the grader's own setup cell
-        verdicts = {}
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            verdicts[row["exercise"]] = row  # the last verdict counts
+        for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+            if run.left() <= 0:
+                stopped = f"the notebook's time budget of {budget:.0f} s ran out before code cell {number}"
+                break
+            problem = run.ensure_kernel()
+            if problem:
+                stopped = f"{problem} (before code cell {number})"
+                break
+            exercise = _exercise_of(cell)
+            exercise = exercise if exercise in references else None
+            result = run.run_cell(cell.source)
+            if exercise is None:
+                if result.status in ("timeout", "flood", "died"):
+                    grade.notes.append(f"code cell {number}: {_status_text(result, run.timeout)}; "
+                                       "graded on in a fresh kernel, without this cell")
+                else:
+                    run.replay.append(cell.source)
+                continue
+            if result.status == "ok":
+                verdict = run.capture(exercise)
+                passed, feedback = verdict.passed, verdict.feedback
+            elif result.status == "error" and result.ename == "NotImplementedError":
+                passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
+            elif result.status == "timeout":
+                passed, feedback = False, f"{_status_text(result, run.timeout)} (an endless loop?)"
+            else:
+                passed, feedback = False, _status_text(result, run.timeout)
+            verdicts[exercise] = (passed, feedback)  # the last verdict counts
+            run.replay.append(references[exercise])
+            if not passed and run.kernel.alive():
+                # Restore the state later cells expect, after the answer was captured.
+                run.kernel.run(references[exercise], min(run.timeout, max(1, run.left())), silent=True)
+    except Exception as error:  # the sandbox itself failed: this submission only
+        from .sandbox import SandboxError
+
+        if isinstance(error, SandboxError):
+            grade.error = str(error)
+        else:
+            log.exception("grading %s failed", path)
+            grade.error = f"the grader failed on this notebook ({type(error).__name__}: {error})"
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        run.close()
+        shutil.rmtree(base, ignore_errors=True)
+    if grade.error:
+        return grade
     for exercise in exercises:
-        row = verdicts.get(exercise.id)
-        if row is None:
-            feedback = (f"not graded: the kernel died in code cell {crashed} of the submission "
-                        "(a crash or os._exit?) before this exercise ran" if crashed is not None else
+        passed, feedback = verdicts.get(exercise.id, (False, None))
+        if feedback is None:
+            feedback = (f"not graded: {stopped}" if stopped else
                         f"{NOT_ATTEMPTED}: no cell for this exercise was found or run")
-            row = {"passed": False, "feedback": feedback}
-        passed = bool(row["passed"])
         grade.exercises.append(ExerciseGrade(exercise.id, exercise.points if passed else 0,
-                                             exercise.points, passed, row["feedback"]))
+                                             exercise.points, passed, feedback))
     grade.seconds = time.perf_counter() - started
     return grade
 
@@ -243,7 +448,9 @@ def _submissions(paths) -> list[tuple[Path, str]]:
 
 
 def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
-                    root: Path = ROOT, jobs: int = 1) -> list[NotebookGrade]:
+                    root: Path = ROOT, jobs: int = 1, *, sandbox: bool = True,
+                    budget: float = 3600, shard: str | None = None,
+                    memory_mb: int = 8192) -> list[NotebookGrade]:
     """Grade notebooks (files, or folders of them) and optionally write JSON and CSV.
 
     Args:
@@ -251,48 +458,62 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
             of sub-folders, each sub-folder's name is the student's name).
         json_path: where to write every notebook's exercises as JSON.
         csv_path: where to write one row per student and exercise.
-        timeout: seconds each cell may run.
+        timeout: seconds each cell may run (enforced from outside the sandbox).
         root: the course folder whose ``notebooks/`` declares the exercises.
-        jobs: how many notebooks to grade at the same time (each in its own kernel).
+        jobs: how many notebooks to grade at the same time (each in its own sandbox).
+        sandbox: False runs kernels without bubblewrap: trusted notebooks only.
+        budget: seconds one notebook may take in all (restarts and replays included).
+        shard: ``"K/N"`` grades only the K-th of N shares (see :func:`merge_parts`).
+        memory_mb: address-space limit of each process in the sandbox.
 
     Returns:
         One :class:`NotebookGrade` per file, in order; files that could not be
-        graded carry ``error`` and the batch goes on.
+        graded carry ``error`` and the batch goes on. The files are written
+        (atomically) only after every sandbox has ended.
 
     Example:
         >>> grades = grade_notebooks(["submissions/"], csv_path="grades.csv")  # doctest: +SKIP
         >>> print(grades[0].table())  # doctest: +SKIP
     """
+    from .checks import load_hidden_checks
+    from .sandbox import KernelLimits, copy_library, require_bwrap
+
+    if sandbox:
+        require_bwrap()
+    load_hidden_checks()
     sources = {p.stem: p for p in source_notebooks(root)}
+    selected = select_shard(_submissions(paths), shard)
+    limits = KernelLimits(memory_bytes=memory_mb * 2**20)
+    libtop = Path(tempfile.mkdtemp(prefix="course-lib-"))
+    os.chmod(libtop, 0o755)
+    libdir = copy_library(libtop)
+    slots, lock = list(range(max(1, jobs))), threading.Lock()
+    base_uid = 61000 + (os.getpid() % 250) * 16
 
-    def grade(submission):
-        path, student = submission
-        log.info("grading %s", path)
-        return _grade_one(path, sources, timeout, student)
+    def grade(numbered):
+        _, (path, student) = numbered
+        with lock:
+            slot = slots.pop()
+        try:
+            log.info("grading %s", path)
+            return _grade_one(path, sources, timeout, student, libdir=libdir, limits=limits,
+                              sandboxed=sandbox, uid=base_uid + slot, budget=budget)
+        finally:
+            with lock:
+                slots.append(slot)
 
-    submissions = _submissions(paths)
-    if jobs > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    try:
+        if jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work
-            grades = list(pool.map(grade, submissions))
-    else:
-        grades = [grade(s) for s in submissions]
-    if json_path:
-        payload = [{**{k: v for k, v in asdict(g).items() if k != "exercises"},
-                    "points": g.points, "max_points": g.max_points,
-                    "exercises": {e.exercise: {k: v for k, v in asdict(e).items() if k != "exercise"}
-                                  for e in g.exercises}} for g in grades]
-        Path(json_path).write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
-            for g in grades:
-                if g.error:
-                    writer.writerow([g.student, g.notebook or Path(g.path).name, "", 0, "", False, g.error])
-                for e in g.exercises:
-                    writer.writerow([g.student, g.notebook, e.exercise, e.points, e.max_points, e.passed, e.feedback])
+            with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work
+                grades = list(pool.map(grade, selected))
+        else:
+            grades = [grade(s) for s in selected]
+    finally:
+        shutil.rmtree(libtop, ignore_errors=True)
+    rows = payload(grades, [i for i, _ in selected] if shard else None)
+    write_results(rows, json_path, csv_path)
     return grades
 
 
@@ -314,31 +535,50 @@ def _run_cli(args) -> int:
     if args.list:
         print(points_table())
         return 0
+    if args.merge:
+        if not (args.json or args.csv):
+            raise ValueError("--merge needs --json OUT and/or --csv OUT")
+        rows = merge_parts(args.merge, json_path=args.json, csv_path=args.csv)
+        print(f"merged {len(args.merge)} parts: {len(rows)} notebooks"
+              + (f"; wrote {args.csv}" if args.csv else "") + (f"; wrote {args.json}" if args.json else ""))
+        return 1 if any(r["error"] for r in rows) else 0
     if not args.paths:
         raise ValueError("give notebook files or folders to grade (or --list for the points table)")
     csv_path = args.csv
-    if csv_path is None and any(Path(p).is_dir() for p in args.paths):
+    if csv_path is None and any(Path(p).is_dir() for p in args.paths) and not args.shard:
         csv_path = "grades.csv"
     grades = grade_notebooks(args.paths, json_path=args.json, csv_path=csv_path,
-                             timeout=args.timeout, jobs=args.jobs)
+                             timeout=args.timeout, jobs=args.jobs, sandbox=not args.no_sandbox,
+                             budget=args.budget, shard=args.shard, memory_mb=args.memory_mb)
     for grade in grades:
         print(grade.table())
         print()
     failed = [g for g in grades if g.error]
     print(f"graded {len(grades) - len(failed)} of {len(grades)} notebooks"
+          + (f" (share {args.shard})" if args.shard else "")
           + (f"; wrote {csv_path}" if csv_path else "") + (f"; wrote {args.json}" if args.json else ""))
     return 1 if failed else 0
 
 
 def add_cli(subparsers) -> None:
     """Register ``grade``."""
-    parser = subparsers.add_parser("grade", help="grade student notebooks (runs their code!)")
+    parser = subparsers.add_parser("grade", help="grade student notebooks, each in a sandbox")
     parser.add_argument("paths", nargs="*", help="notebook files or folders of them")
     parser.add_argument("--json", metavar="OUT", help="write every exercise's result as JSON")
     parser.add_argument("--csv", metavar="OUT", help="write one row per student and exercise "
                         "(default grades.csv when a folder is given)")
     parser.add_argument("--timeout", type=int, default=120, metavar="S", help="seconds per cell (120)")
+    parser.add_argument("--budget", type=float, default=3600, metavar="S",
+                        help="seconds per notebook in all, restarts included (3600)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="grade N notebooks at a time (1; at most one per CPU core)")
+    parser.add_argument("--memory-mb", type=int, default=8192, metavar="MB",
+                        help="address-space limit of each process in the sandbox (8192)")
+    parser.add_argument("--shard", metavar="K/N", help="grade only the K-th of N shares of the "
+                        "submissions (with --json; combine the parts with --merge)")
+    parser.add_argument("--merge", nargs="+", metavar="PART",
+                        help="combine the JSON parts of --shard runs into --json/--csv")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
     parser.set_defaults(func=_run_cli)

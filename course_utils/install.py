@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["check_install", "InstallReport", "PackageStatus", "netron_build_date", "smoke_test"]
+__all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
+           "netron_build_date", "read_pyproject", "smoke_test"]
 
 NETRON_UI_LIFETIME_DAYS = 180  # Netron's UI asks to "update" past this age
 _DIST = "onnx-course"
@@ -154,7 +155,7 @@ def _import_error(name: str) -> str | None:
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 
-def _installed_ort_versions() -> dict[str, str]:
+def installed_ort_versions() -> dict[str, str]:
     """{distribution: version} for every installed build of the ``onnxruntime`` module.
 
     Empty when none is installed. ``metadata.version("onnxruntime")`` alone raises
@@ -172,7 +173,7 @@ def _installed_ort_versions() -> dict[str, str]:
 def _installed_version(name: str) -> str:
     # The onnxruntime pin is met by either build (the GPU build reports its own name).
     if name == "onnxruntime":
-        versions = _installed_ort_versions()
+        versions = installed_ort_versions()
         if not versions:
             raise _metadata.PackageNotFoundError(name)
         return versions.get("onnxruntime") or next(iter(versions.values()))

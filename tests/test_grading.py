@@ -154,3 +154,61 @@ def test_every_fresh_exercises_notebook_scores_zero(course_sets):
     for grade in exercises:
         assert grade.error is None and grade.points == 0 and grade.exercises, grade.path
         assert all(e.feedback.startswith("not attempted") for e in grade.exercises), grade.table()
+
+
+def test_shards_merged_equal_one_run(tmp_path):
+    """Do `grade --shard 1/2` and `2/2`, merged, give exactly the JSON and CSV of one run?"""
+    for student, source in [("ann", FILES / "hostile" / "frame-reading.ipynb"),
+                            ("ben", FILES / "not-a-notebook.ipynb"),
+                            ("cho", FILES / "hostile" / "include-hidden-oracle.ipynb")]:
+        (tmp_path / "in" / student).mkdir(parents=True)
+        shutil.copy(source, tmp_path / "in" / student / "00-install-check.ipynb")
+    folder = str(tmp_path / "in")
+    main(["grade", folder, "--json", str(tmp_path / "one.json"), "--csv", str(tmp_path / "one.csv")])
+    for k in (1, 2):
+        main(["grade", folder, "--shard", f"{k}/2", "--json", str(tmp_path / f"part{k}.json")])
+    assert main(["grade", "--merge", str(tmp_path / "part2.json"), str(tmp_path / "part1.json"),
+                 "--json", str(tmp_path / "merged.json"), "--csv", str(tmp_path / "merged.csv")]) == 1
+    assert (tmp_path / "merged.csv").read_text() == (tmp_path / "one.csv").read_text()
+
+    def without_time(path):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in json.loads(path.read_text())]
+
+    assert without_time(tmp_path / "merged.json") == without_time(tmp_path / "one.json")
+    parts = [json.loads((tmp_path / f"part{k}.json").read_text()) for k in (1, 2)]
+    assert sorted(len(p) for p in parts) == [1, 2]
+    with pytest.raises(ValueError, match="missing"):
+        from course_utils.grading import merge_parts
+        merge_parts([tmp_path / "part1.json"])
+
+
+def test_a_forged_file_answer_never_opens_a_grader_side_file(tmp_path):
+    """Is a file answer written into the captured data as a path on the grader's disk refused unread?"""
+    from course_utils.answers import ANSWER_FILE
+    from course_utils.grading import _Run
+    from course_utils.sandbox import CellResult, KernelLimits
+
+    real = FILES / "small-cnn.onnx"  # exists on the grader's side, never inside a sandbox
+
+    class ForgingKernel:  # stands for a kernel whose capture was rewritten by the student
+        workdir, iodir, io_path = tmp_path / "work", tmp_path / "io", str(tmp_path / "io")
+
+        def prepare_io(self, name):
+            (self.iodir / name).mkdir(parents=True, exist_ok=True)
+            return self.iodir / name
+
+        def run(self, code, limit, silent=False):
+            forged = {"value": str(real.resolve())} if "capture" in code else {}
+            (self.iodir / "capture" / ANSWER_FILE).write_text(json.dumps(forged))
+            return CellResult("ok")
+
+        def kill(self):
+            pass
+
+    run = _Run(None, tmp_path / "work", tmp_path / "io", tmp_path, KernelLimits(), True, 61000, 30, 60)
+    run.kernel = ForgingKernel()
+    try:
+        verdict = run.capture("03.2")
+    finally:
+        run.close()
+    assert not verdict.passed and "no file" in verdict.feedback and str(FILES) not in verdict.feedback

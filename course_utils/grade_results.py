@@ -1,0 +1,102 @@
+"""Grading results on disk: JSON and CSV written atomically, shares of a folder, merged shares.
+
+Covers: which submissions ``grade --shard K/N`` takes, the rows of the JSON and CSV
+files, writing them atomically, and ``grade --merge`` combining the JSON parts of
+shard runs into exactly what one run writes. Does not cover: grading itself
+(``grading.py``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+__all__ = ["select_shard", "payload", "write_results", "merge_parts"]
+
+
+def select_shard(submissions, shard: str | None):
+    """Number every submission, then keep the share ``K/N`` (every N-th, from the K-th)."""
+    numbered = list(enumerate(submissions))
+    if not shard:
+        return numbered
+    try:
+        k, n = (int(v) for v in shard.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--shard {shard!r}: give K/N with 1 <= K <= N, e.g. 1/4") from None
+    return [(i, s) for i, s in numbered if i % n == k - 1]
+
+
+def payload(grades, order=None) -> list[dict]:
+    rows = []
+    for index, g in enumerate(grades):
+        row = {**{k: v for k, v in asdict(g).items() if k != "exercises"},
+               "points": g.points, "max_points": g.max_points,
+               "exercises": {e.exercise: {k: v for k, v in asdict(e).items() if k != "exercise"}
+                             for e in g.exercises}}
+        if order is not None:
+            row["order"] = order[index]
+        rows.append(row)
+    return rows
+
+
+def _atomic_write(path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
+    for g in rows:
+        if g["error"]:
+            writer.writerow([g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False,
+                             g["error"]])
+        for exercise, e in g["exercises"].items():
+            writer.writerow([g["student"], g["notebook"], exercise, e["points"], e["max_points"],
+                             e["passed"], e["feedback"]])
+    return buffer.getvalue()
+
+
+def write_results(rows: list[dict], json_path, csv_path) -> None:
+    if json_path:
+        _atomic_write(json_path, json.dumps(rows, indent=2))
+    if csv_path:
+        _atomic_write(csv_path, _csv_text(rows))
+
+
+def merge_parts(parts, json_path=None, csv_path=None) -> list[dict]:
+    """Combine the JSON files of ``grade --shard K/N`` runs into what one run writes."""
+    rows = []
+    for part in parts:
+        try:
+            data = json.loads(Path(part).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{part}: not a JSON file written by grade --shard ({error})") from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) and "order" in r for r in data):
+            raise ValueError(f"{part}: not written by grade --shard K/N --json (no 'order' field)")
+        rows.extend(data)
+    rows.sort(key=lambda r: r["order"])
+    orders = [r["order"] for r in rows]
+    if len(set(orders)) != len(orders):
+        raise ValueError("the parts overlap: give each shard's JSON once")
+    if orders != list(range(len(orders))):
+        missing = sorted(set(range(max(orders) + 1)) - set(orders)) if orders else []
+        raise ValueError(f"a shard is missing: submissions {missing[:5]} are in no part")
+    for row in rows:
+        del row["order"]
+    write_results(rows, json_path, csv_path)
+    return rows

@@ -1,0 +1,107 @@
+"""Hidden checks for notebook 02 (export and verification): grader only, never released."""
+from __future__ import annotations
+
+from ..checks import CheckFailed, register
+from ..exercise_checks.export import (_call, _digits_accuracy, _digits_test, _dims,
+                                      _has_dynamo_metadata, _load, _run)
+
+
+@register("02.1", hidden=True)
+def _resnet_named_batch_runs(answer):
+    model = _load(answer)
+    if _dims(model.graph.input[0])[0] != "batch":
+        raise CheckFailed("the dynamic dimension is not named 'batch'")
+    if not _has_dynamo_metadata(model):
+        raise CheckFailed("this file was not written by the dynamo exporter")
+    if sum(n.op_type == "Conv" for n in model.graph.node) != 20:
+        raise CheckFailed("this is not resnet18 (it has 20 convolutions)")
+    (out,) = _run(answer, 3, (3, 224, 224))
+    if out.shape != (3, 1000):
+        raise CheckFailed(f"batch 3 gave an output of shape {out.shape}, expected (3, 1000)")
+
+
+@register("02.2", hidden=True)
+def _torchscript_exporter_used(answer):
+    model = _load(answer)
+    if _has_dynamo_metadata(model):
+        raise CheckFailed("this file was written by the dynamo exporter, not TorchScript")
+    if [_dims(v)[0] for v in (model.graph.input[0], model.graph.output[0])] != ["batch"] * 2:
+        raise CheckFailed("the dynamic dimensions are not both named 'batch'")
+    (out,) = _run(answer, 3, (3, 224, 224))
+    if out.shape != (3, 1000):
+        raise CheckFailed(f"batch 3 gave an output of shape {out.shape}, expected (3, 1000)")
+
+
+@register("02.3", hidden=True)
+def _digits_any_batch(answer):
+    x, y = _digits_test()
+    for batch in (1, 7):
+        _digits_accuracy(answer, x[:batch], y[:batch])  # fails on a wrong output shape
+    if not _has_dynamo_metadata(_load(answer)):
+        raise CheckFailed("this file was not written by the dynamo exporter")
+
+
+@register("02.4", hidden=True)
+def _match_edge_cases(answer):
+    import numpy as np
+
+    e = np.array([0.001, 1000.0, 5.0, -3.0])
+    cases = [
+        ("a candidate smaller than the reference", e, e - [0, 0, 0, 1.0], 1e-3, 1e-3, False),
+        ("rtol is relative to |expected|", e, e + [0, 0.5, 0, 0], 1e-3, 0.0, True),
+        ("rtol does not cover small values", e, e + [0.0005, 0, 0, 0], 1e-3, 0.0, False),
+        ("NaN never matches", e, np.array([0.001, np.nan, 5.0, -3.0]), 1e-3, 1e-3, False),
+        ("shapes must be equal, not broadcast", e[:1], np.repeat(e[:1], 4), 1e-3, 1e-3, False),
+        ("one bad element is enough", np.zeros(1000), np.r_[np.zeros(999), 1.0], 1e-3, 1e-3, False),
+    ]
+    for what, expected, actual, rtol, atol, want in cases:
+        try:
+            got = _call(answer, expected, np.asarray(actual), rtol, atol)
+        except CheckFailed:
+            raise
+        except Exception:  # raising on a shape mismatch or NaN counts as "no match"
+            got = None if want else False
+        if got is not want:
+            raise CheckFailed(f"wrong answer for: {what}")
+
+
+@register("02.5", hidden=True)
+def _reference_dtype(answer):
+    import numpy as np
+
+    if answer.dtype != np.float32 or not np.isfinite(answer).all():
+        raise CheckFailed("the logits should be finite float32, as the model computes them")
+
+
+@register("02.6", hidden=True)
+def _model_facts_versions(answer):
+    opset, ir = answer["opset"], answer["ir_version"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (opset, ir)):
+        raise CheckFailed("opset and ir_version should be ints")
+    if not 18 <= opset <= 30 or not 3 <= ir <= 14:
+        raise CheckFailed("opset or ir_version is out of range (swapped?)")
+    if answer["input_name"] != "x":
+        raise CheckFailed("input_name is not the graph input's name")
+    if answer["op_counts"].get("Gemm") != 1 or answer["op_counts"].get("MaxPool") != 1:
+        raise CheckFailed("op_counts is incomplete")
+
+
+@register("02.7", hidden=True)
+def _answers_correct(answer):
+    # forward is traced; dynamic axes let sizes vary at run time; opset = operator versions.
+    if {k: v.strip().lower() for k, v in answer.items()} != {
+            "exported_method": "b", "dynamic_axes": "d", "opset": "a"}:
+        raise CheckFailed("at least one answer is wrong")
+
+
+@register("02.8", hidden=True)
+def _any_image_size_runs(answer):
+    dims = _dims(_load(answer).graph.input[0])
+    if dims[2] == dims[3]:
+        raise CheckFailed("height and width share one name, so the file only takes square "
+                          "images; give each its own dimension")
+    for shape in ((3, 96, 160), (3, 320, 256)):  # not square, not 224
+        (logits,) = _run(answer, 1, shape)
+        if logits.shape != (1, 1000):
+            raise CheckFailed(f"an image of size {shape[1:]} gave logits of shape {logits.shape}, "
+                              "not (1, 1000)")

@@ -1,0 +1,27 @@
+"""Hidden checks for notebook 00 (install check): grader only, never released."""
+from __future__ import annotations
+
+import importlib.metadata as metadata
+
+from ..checks import CheckFailed, register
+from ..install import installed_ort_versions
+
+
+@register("00.1", hidden=True)
+def _versions_match_installed(versions):
+    # onnxruntime's module comes from the distribution onnxruntime or onnxruntime-gpu.
+    installed = {"onnx": {metadata.version("onnx")},
+                 "onnxruntime": set(installed_ort_versions().values())}
+    for name in ("onnx", "onnxruntime"):
+        if str(versions[name]) not in installed[name]:
+            raise CheckFailed(f"the version given for {name} is not the one installed; "
+                              "read it from the module's __version__ attribute")
+
+
+@register("00.2", hidden=True)
+def _really_two_runtimes(outputs):
+    # outputs: a CapturedPair (answers.py) that knows whether the entries were one object
+    if getattr(outputs, "same_object", False):
+        raise CheckFailed("both entries are the same object: compare two different runtimes")
+    if getattr(outputs, "modules", ("", ""))[1].startswith("torch"):
+        raise CheckFailed("the second entry is a torch tensor: it should come from session.run")

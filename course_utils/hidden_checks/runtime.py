@@ -1,0 +1,30 @@
+"""Hidden checks for notebook 04 (runtime comparison): grader only, never released."""
+from __future__ import annotations
+
+from ..checks import CheckFailed, register
+
+
+@register("04.1", hidden=True)
+def _one_inter_op_thread(options):
+    if options.inter_op_num_threads != 1:
+        raise CheckFailed("inter-op threads should be 1: a single-path CNN gains nothing from "
+                          "running branches in parallel, and the extra pool competes for cores")
+
+
+@register("04.2", hidden=True)
+def _enough_samples(answer):
+    if min(len(answer["torch_ms"]), len(answer["ort_ms"])) < 10:
+        raise CheckFailed("too few timed runs for a median with a meaningful spread")
+
+
+@register("04.3", hidden=True)
+def _resnet18_flops(answer):
+    # a 224 px resnet18 run is 1.82 G multiply-adds; its FLOP count is twice that
+    if not 3.5e9 < float(answer["flops"]) < 3.8e9:
+        raise CheckFailed("use the FLOP count of one resnet18 run at batch 1, 224 px")
+
+
+@register("04.4", hidden=True)
+def _both_quantisations(answer):
+    if len(answer["rows"]) < 3:
+        raise CheckFailed("the table should hold fp32 and both int8 variants (dynamic and static)")
