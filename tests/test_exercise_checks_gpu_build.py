@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from course_utils import checks, install
-from course_utils.exercise_checks import providers as provider_checks
+from course_utils.hidden_checks import providers as provider_checks
 
 GPU_BUILD_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
