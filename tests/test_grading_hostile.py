@@ -60,7 +60,11 @@ def batch(tmp_path_factory):
     before = _digests(submissions)
     tmp_before = set(os.listdir("/tmp"))
     out_json, out_csv = base / "grades.json", base / "grades.csv"
-    script = ("import resource, sys\nfrom course_utils.cli import main\n"
+    # The grader must be this checkout's (sandboxed) one, never another course_utils that
+    # happens to be importable: the attacks below are real.
+    script = ("import resource, sys\nimport course_utils\n"
+              f"assert course_utils.__file__.startswith({str(ROOT)!r}), course_utils.__file__\n"
+              "import course_utils.sandbox\nfrom course_utils.cli import main\n"
               f"code = main(['grade', {str(submissions)!r}, '--json', {str(out_json)!r}, "
               f"'--csv', {str(out_csv)!r}, '--timeout', '30', '--jobs', '2'])\n"
               "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
@@ -68,7 +72,8 @@ def batch(tmp_path_factory):
     private_tmp = base / "tmp"  # the grader's own temporary folders go here
     private_tmp.mkdir()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=900, cwd=base, env={**os.environ, "TMPDIR": str(private_tmp)})
+                          timeout=900, cwd=base,
+                          env={**os.environ, "TMPDIR": str(private_tmp), "PYTHONPATH": str(ROOT)})
     rss_kb = int(next(line.split()[1] for line in done.stdout.splitlines()
                       if line.startswith("MAXRSS_KB")))
     grades = {Path(g["path"]).parent.name: g for g in json.loads(out_json.read_text())}
