@@ -220,7 +220,7 @@ def _label_log_axis(ax, most: int = 7):
         ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)) - 1,
                                               math.ceil(math.log10(high)) + 1)
                  for m in mantissas if low <= m * 10.0 ** e <= high]
-        if len(ticks) >= 3:
+        if len(ticks) >= 4:
             break
     ticks = ticks[::max(1, math.ceil(len(ticks) / most))]
     ax.set_yticks(ticks, [f"{t:g}" for t in ticks])

@@ -64,6 +64,8 @@ class Preset:
     isolate: bool  # one process per backend instead of turns
 
 
+#: Steady-state seconds per variant in ``bench --int8``.
+INT8_BUDGET_S = 0.5
 #: The shape whose speedup is the headline.
 HEADLINE_SHAPE = (1, 224)
 
@@ -179,10 +181,11 @@ def default_threads() -> int:
 def fair_session_options(threads: int, level: str = "all"):
     """``onnxruntime.SessionOptions`` matched to a PyTorch run with ``threads`` threads.
 
-    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``), one
-    inter-op thread, sequential execution, and no spinning: by default ONNX
-    Runtime's idle workers busy-wait after each run and steal the cores PyTorch
-    needs next.
+    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``),
+    sequential execution, and no spinning: by default ONNX Runtime's idle
+    workers busy-wait after each run and steal the cores PyTorch needs next.
+    ``inter_op_num_threads`` is set to 1 for the record only: ONNX Runtime
+    creates no inter-op pool in sequential mode, so it changes nothing there.
 
     Args:
         threads: intra-op thread count, >= 1.
@@ -537,41 +540,33 @@ def _prepare_model(name: str, folder: Path, sizes):
     return model, paths
 
 
-def _representative_images(count: int, size: int, seed: int):
-    """Images as a torchvision model sees them: smooth colour fields, ImageNet-normalised."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(count, 3, 7, 7, generator=generator)  # (n, 3, 7, 7) -> smooth
-    images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear")
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return ((images - mean) / std).numpy()
-
-
-def _int8_sweep(onnx_path, folder: Path, threads: int, hardware: dict) -> dict:
+def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict) -> dict:
     """Quantise one model with every recipe, time them against fp32, choose the winner."""
     from onnxruntime.quantization import quant_pre_process, quantize_dynamic, quantize_static
 
     from .quantization import (INT8_RECIPES, choose_recipe, compare_variants,
-                               make_calibration_reader, recipe_kwargs, summarize_int8)
+                               make_calibration_reader, recipe_kwargs, representative_images,
+                               summarize_int8)
+
+    import onnx
 
     prepared = folder / "int8-prep.onnx"
     quant_pre_process(str(onnx_path), str(prepared))
-    calibration = _representative_images(8, 224, seed=1)
+    input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+    calibration = representative_images(8, size, seed=1)
     paths = {"fp32": prepared}
     for name, recipe in INT8_RECIPES.items():
         out = folder / f"int8-{len(paths)}.onnx"
         if recipe["format"] == "dynamic":
             quantize_dynamic(prepared, out, **recipe_kwargs(name))
         else:
-            quantize_static(prepared, out, make_calibration_reader(calibration, "x", 4),
+            quantize_static(prepared, out, make_calibration_reader(calibration, input_name, 4),
                             **recipe_kwargs(name))
         paths[name] = out
-    rows = compare_variants(paths, _representative_images(1, 224, seed=2), threads=threads,
-                            min_repeats=6, max_repeats=60, budget_s=0.5)
+    rows = compare_variants(paths, representative_images(1, size, seed=2), threads=threads,
+                            min_repeats=6, max_repeats=60, budget_s=INT8_BUDGET_S)
     choice = choose_recipe(rows, dot_product_int8=hardware.get("int8_dot_product"))
-    return {"model_input": "batch 1, 224 px", "calibration": "8 representative images",
+    return {"model_input": f"batch 1, {size} px", "calibration": "8 representative images",
             "rows": rows, "choice": choice, "winner": choice["winner"],
             "sentences": summarize_int8(rows, choice)}
 
@@ -591,8 +586,8 @@ def _run_cli(args) -> int:
                            name=args.model.split(":")[-1])
         if args.int8:
             log.info("quantising with every recipe ...")
-            result.int8 = _int8_sweep(onnx_path[224] if 224 in onnx_path
-                                      else next(iter(onnx_path.values())), Path(folder),
+            size = result.headline["size"]
+            result.int8 = _int8_sweep(onnx_path[size], size, Path(folder),
                                       result.settings["threads"], result.hardware)
     hw, head = result.hardware, result.headline
     print(f"{hw.get('gpu') or hw['cpu']} | {result.settings['threads']} threads | "

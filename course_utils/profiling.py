@@ -65,13 +65,14 @@ def _shapes_after_inference(proto, input_shapes):
     return inferred, shapes
 
 
-def count_flops(model, input_shapes) -> int:
+def count_flops(model, input_shapes, op_types=None) -> int:
     """Floating-point operations of one run of an ONNX model at concrete input shapes.
 
     Args:
         model: a path to an ``.onnx`` file or an ``onnx.ModelProto`` (not modified).
         input_shapes: the shape of the first input, e.g. ``(1, 3, 224, 224)``, or a
             dict ``{input_name: shape}``; dynamic dimensions need a value here.
+        op_types: count only these operator types (default: all of them).
 
     Returns:
         2 x multiply-adds of every Conv, ConvTranspose, Gemm and MatMul node.
@@ -96,6 +97,8 @@ def count_flops(model, input_shapes) -> int:
     total = 0
     for node in graph.graph.node:
         if node.op_type not in _CONV_WEIGHT and node.op_type not in _MATMUL_A:
+            continue
+        if op_types is not None and node.op_type not in op_types:
             continue
         out = shapes.get(node.output[0])
         if node.op_type in _CONV_WEIGHT:

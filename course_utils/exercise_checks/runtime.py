@@ -56,10 +56,14 @@ def _matched_threads(options):
 
 
 @register("04.1", hidden=True)
-def _one_inter_op_thread(options):
-    if options.inter_op_num_threads != 1:
-        raise CheckFailed("inter-op threads should be 1: a single-path CNN gains nothing from "
-                          "running branches in parallel, and the extra pool competes for cores")
+def _sequential_execution(options):
+    import onnxruntime as ort
+
+    # inter_op_num_threads only matters in parallel mode, where its pool competes for cores
+    if options.execution_mode != ort.ExecutionMode.ORT_SEQUENTIAL:
+        raise CheckFailed("use sequential execution: a single-path CNN gains nothing from "
+                          "running branches in parallel, and the parallel mode's inter-op "
+                          "threads compete with the intra-op threads for the cores")
 
 
 # -- 04.2: the speedup from two medians --------------------------------------------------
