@@ -121,7 +121,7 @@ class Timing:
 
 
 def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=1000,
-                  budget_s=1.0, sync=None, timer=time.perf_counter) -> Timing:
+                  budget_s=1.0, sync=None, timer=time.perf_counter, collect=True) -> Timing:
     """Time ``fn()`` after ``warmup`` untimed calls; return every sample in milliseconds.
 
     Args:
@@ -132,6 +132,8 @@ def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=100
         sync: called after each ``fn()`` inside the timed region, e.g.
             ``torch.cuda.synchronize`` so that GPU work is finished, not just queued.
         timer: a monotonic clock in seconds (tests pass a fake one).
+        collect: run a full garbage collection first (callers that time in many
+            short turns collect once themselves; the collector stays off while timing).
 
     Example:
         >>> t = time_callable(lambda: sum(range(1000)), warmup=2, repeats=50)
@@ -152,7 +154,8 @@ def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=100
     if sync is not None:
         sync()  # nothing queued earlier may leak into the first sample
     gc_was_enabled = gc.isenabled()
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.disable()  # a collection mid-sample would be charged to the backend
     try:
         warm = [once() for _ in range(warmup)]
@@ -337,8 +340,10 @@ def _take_turns(calls, cfg, headline):
     headline shape.
     """
     samples, first, wanted = {}, {}, {}
+    gc.collect()  # once: a full collection per short turn would cost more than the turn
     for b, (fn, sync) in calls.items():
-        warm = time_callable(fn, sync=sync, warmup=max(1, cfg["warmup"]), repeats=1)
+        warm = time_callable(fn, sync=sync, warmup=max(1, cfg["warmup"]), repeats=1,
+                             collect=False)
         first[b], estimate = warm.warmup_ms[0], warm.warmup_ms[-1]
         n = math.ceil(cfg["budget_s"] * 1e3 / estimate) if estimate > 0 else cfg["max_repeats"]
         n = min(max(n, cfg["min_repeats"]), max(cfg["max_repeats"], cfg["min_repeats"]))
@@ -348,7 +353,8 @@ def _take_turns(calls, cfg, headline):
         for b, (fn, sync) in calls.items():  # a change in load hits every backend alike
             runs = min(cfg["round_runs"], wanted[b] - len(samples[b]))
             if runs > 0:
-                samples[b] += time_callable(fn, sync=sync, warmup=0, repeats=runs).samples_ms
+                samples[b] += time_callable(fn, sync=sync, warmup=0, repeats=runs,
+                                            collect=False).samples_ms
     return samples, first, wanted
 
 

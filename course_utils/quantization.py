@@ -21,7 +21,6 @@ per-channel U8S8 with ``reduce_range`` (7-bit weights) on such CPUs.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -164,12 +163,12 @@ def model_size_bytes(path) -> int:
 
 
 def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
-                     threads: int | None = None, rounds: int = 3, warmup: int = 2,
+                     threads: int | None = None, round_runs: int = 5, warmup: int = 2,
                      min_repeats: int = 10, max_repeats: int = 200, budget_s: float = 0.6,
                      input_name: str | None = None) -> list:
     """Size, latency and (optionally) accuracy of model variants, the first one the baseline.
 
-    The variants are timed in interleaved rounds with matched threads (see
+    The variants take turns of ``round_runs`` runs with matched threads (see
     :func:`course_utils.benchmark.fair_session_options`), so a change in machine
     load affects all of them alike.
 
@@ -178,7 +177,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
         timing_input: the array every variant is timed on.
         eval_input, labels: if given, accuracy = share of arg-max predictions equal to labels.
         threads: intra-op threads (default: physical cores).
-        rounds, warmup, min_repeats, max_repeats, budget_s: timing, per variant.
+        round_runs, warmup, min_repeats, max_repeats, budget_s: timing, per variant.
         input_name: the input's name (default: the model's first input).
 
     Returns:
@@ -187,7 +186,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     """
     import onnxruntime as ort
 
-    from .benchmark import default_threads, fair_session_options, summarize_times, time_callable
+    from .benchmark import _take_turns, default_threads, fair_session_options, summarize_times
 
     if not paths:
         raise ValueError("no variants to compare; pass {'fp32': path, 'int8 ...': path}")
@@ -195,16 +194,13 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     sessions = {name: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
                 for name, p in paths.items()}
     timing_input = np.asarray(timing_input, dtype=np.float32)
-    samples = {name: [] for name in paths}
-    for turn in range(max(1, rounds)):
-        for name, session in sessions.items():
-            feed = {input_name or session.get_inputs()[0].name: timing_input}
-            timing = time_callable(lambda: session.run(None, feed),  # noqa: B023 (used now)
-                                   warmup=warmup if turn == 0 else 1,
-                                   min_repeats=math.ceil(min_repeats / rounds),
-                                   max_repeats=math.ceil(max_repeats / rounds),
-                                   budget_s=budget_s / rounds)
-            samples[name] += timing.samples_ms
+    calls = {}
+    for name, session in sessions.items():
+        feed = {input_name or session.get_inputs()[0].name: timing_input}
+        calls[name] = ((lambda s=session, f=feed: s.run(None, f)), None)
+    cfg = {"warmup": warmup, "budget_s": budget_s, "min_repeats": min_repeats,
+           "max_repeats": max_repeats, "round_runs": max(1, round_runs), "headline_samples": 0}
+    samples, _, _ = _take_turns(calls, cfg, headline=False)
     rows = []
     for name, session in sessions.items():
         stats = summarize_times(samples[name])

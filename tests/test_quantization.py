@@ -94,7 +94,7 @@ def test_comparison_table(variants):
     x = rng.random((32, 1, 8, 8), dtype=np.float32)
     labels = rng.integers(0, 10, size=32)
     rows = compare_variants(variants, x[:8], eval_input=x, labels=labels, threads=1,
-                            rounds=2, warmup=1, min_repeats=4, max_repeats=6, budget_s=0.01)
+                            round_runs=2, warmup=1, min_repeats=4, max_repeats=6, budget_s=0.01)
     assert [r["variant"] for r in rows] == ["fp32", "int8 dynamic", "int8 static"]
     assert rows[0]["speedup"] == 1.0
     for row in rows:
