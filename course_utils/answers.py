@@ -179,7 +179,8 @@ def session_options_facts(options):
         except Exception:  # absent entries raise
             pass
     facts = {"intra_op_num_threads": int(options.intra_op_num_threads),
-             "inter_op_num_threads": int(options.inter_op_num_threads), "config": config}
+             "inter_op_num_threads": int(options.inter_op_num_threads),
+             "execution_mode": str(options.execution_mode).rsplit(".", 1)[-1], "config": config}
     try:
         import torch
 

@@ -2,41 +2,77 @@
 
 Covers: :class:`BenchmarkResult` (what ``benchmark`` returns and ``bench --json``
 writes, with the ``"headline"`` object), the derived figures of each record
-(GFLOP/s, share of the matmul peak, speedup over eager PyTorch with its
-quartile range), and the two matplotlib plots. Does not cover: taking the
-measurements (``benchmark.py``).
+(GFLOP/s, share of the theoretical peak and of the measured GEMM rate of the
+library that ran it, speedup over eager PyTorch with its bootstrap interval),
+the int8 verdict of ``bench --int8``, and the two matplotlib plots. Does not
+cover: taking the measurements (``benchmark.py``).
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "plot_latency", "plot_speedup"]
+__all__ = ["BenchmarkResult", "ratio_interval", "plot_latency", "plot_speedup"]
 
 log = logging.getLogger("course_utils.benchmark")
 
 
-def _add_derived(records, flops, peak):
-    """Add work per second, the share of the matmul peak and the speedup over eager PyTorch."""
+def ratio_interval(numerator_ms, denominator_ms, *, confidence: float = 0.95,
+                   resamples: int = 2000, seed: int = 0) -> tuple:
+    """Bootstrap interval of ``median(numerator) / median(denominator)``.
+
+    Each list is resampled with replacement on its own (the two backends' runs
+    are independent samples), the ratio of medians is taken for every
+    resample, and the central ``confidence`` share of those ratios is returned.
+    Seeded, so the same samples give the same interval.
+
+    Example:
+        >>> low, high = ratio_interval([10, 11, 12, 10, 11], [5, 5.5, 6, 5, 5.5])
+        >>> low <= 2.0 <= high
+        True
+    """
+    a = np.asarray(list(numerator_ms), dtype=float)
+    b = np.asarray(list(denominator_ms), dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("need timings of both backends for a ratio interval")
+    rng = np.random.default_rng(seed)
+    ratios = (np.median(rng.choice(a, (resamples, a.size)), axis=1)
+              / np.median(rng.choice(b, (resamples, b.size)), axis=1))
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def _add_derived(records, flops, peak, gemm=None):
+    """Add work per second, shares of the peaks and the speedup over eager PyTorch."""
+    gemm = gemm or {}
     eager = {(r["batch"], r["size"]): r for r in records if r["backend"] == "torch-eager"}
     for r in records:
         work = flops.get((r["batch"], r["size"]))
         r["flops"] = work
         r["gflops_per_s"] = work / 1e9 / (r["median_ms"] / 1e3) if work else None
         r["peak_share"] = r["gflops_per_s"] / peak if work and peak else None
+        library = gemm.get("torch" if r["backend"].startswith("torch") else "onnxruntime")
+        r["gemm_share"] = (r["gflops_per_s"] / library["best_gflops"]
+                           if work and library else None)
         base = eager.get((r["batch"], r["size"]))
         if base is None:
             r["speedup"] = r["speedup_low"] = r["speedup_high"] = None
             continue
-        # > 1: faster than eager PyTorch; the range pairs opposite quartiles (a cautious band)
+        # > 1: faster than eager PyTorch; the range is a 95 % bootstrap interval
         r["speedup"] = base["median_ms"] / r["median_ms"]
-        r["speedup_low"] = base["q1_ms"] / r["q3_ms"]
-        r["speedup_high"] = base["q3_ms"] / r["q1_ms"]
+        if "samples_ms" in base and "samples_ms" in r:
+            r["speedup_low"], r["speedup_high"] = ratio_interval(base["samples_ms"],
+                                                                 r["samples_ms"])
+        else:  # records without samples: pair opposite quartiles (a cautious band)
+            r["speedup_low"] = base["q1_ms"] / r["q3_ms"]
+            r["speedup_high"] = base["q3_ms"] / r["q1_ms"]
 
 
 # ---------------------------------------------------------------- results
@@ -49,7 +85,10 @@ class BenchmarkResult:
     records: list
     hardware: dict
     settings: dict
-    peak_gflops: float | None = None
+    peak_gflops: float | None = None  # the theoretical fp32 peak (see ``peak``)
+    peak: dict | None = None  # profiling.theoretical_peak: formula and assumptions
+    gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: measure_gemm_rate
+    int8: dict | None = None  # bench --int8: rows, the winning recipe and sentences
 
     @property
     def backends(self) -> list:
@@ -71,23 +110,34 @@ class BenchmarkResult:
 
     @property
     def headline(self) -> dict:
-        """Eager PyTorch against ONNX Runtime (level ``all`` if measured) at batch 1, 224 px."""
+        """Eager PyTorch against ONNX Runtime (level ``all`` if measured) at batch 1, 224 px.
+
+        The speedup is the ratio of the two medians, with its 95 % bootstrap
+        interval (``speedup_low``, ``speedup_high``) and the samples behind it.
+        """
         batch, size = (1, 224) if (1, 224) in self.shapes else self.shapes[0]
         ort_backends = [b for b in self.backends if b.startswith("ort-")]
         ort = "ort-all" if "ort-all" in ort_backends else (ort_backends or [None])[-1]
         torch_ms = self.find("torch-eager", batch, size)["median_ms"] \
             if "torch-eager" in self.backends else None
-        ort_ms = self.find(ort, batch, size)["median_ms"] if ort else None
+        record = self.find(ort, batch, size) if ort else {}
+        ort_ms = record.get("median_ms")
+        torch_n = self.find("torch-eager", batch, size)["n"] if torch_ms else None
         return {"model": self.model, "batch": batch, "size": size, "device": self.device,
                 "torch_ms": torch_ms, "ort_ms": ort_ms, "ort_backend": ort,
-                "speedup": torch_ms / ort_ms if torch_ms and ort_ms else None}
+                "speedup": torch_ms / ort_ms if torch_ms and ort_ms else None,
+                "speedup_low": record.get("speedup_low"),
+                "speedup_high": record.get("speedup_high"),
+                "interval": "95% bootstrap of the ratio of medians",
+                "n": {"torch": torch_n, "ort": record.get("n")}}
 
     def to_dict(self) -> dict:
         """Headline, hardware, settings, matmul peak and every record, ready for JSON."""
         return {"schema": "course_utils.bench/1", "model": self.model, "device": self.device,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "headline": self.headline,
                 "hardware": self.hardware, "settings": self.settings,
-                "peak_gflops": self.peak_gflops, "results": self.records}
+                "peak_gflops": self.peak_gflops, "peak": self.peak, "gemm": self.gemm,
+                "int8": self.int8, "results": self.records}
 
     def save_json(self, path) -> Path:
         """Write :meth:`to_dict` as JSON (parent folders are created)."""
@@ -97,22 +147,30 @@ class BenchmarkResult:
         return path
 
     def format_table(self) -> str:
-        """The records as fixed-width text, one line per (shape, backend)."""
+        """The records as fixed-width text, one line per (shape, backend).
+
+        ``% peak``: share of the theoretical fp32 peak; ``% GEMM``: share of the
+        measured matrix-multiply rate of the library that ran the row; ``95% CI``:
+        the bootstrap interval of the speedup over eager PyTorch.
+        """
         head = (f"{'backend':<13} {'batch':>5} {'size':>5} {'median ms':>10} {'IQR ms':>8} "
-                f"{'p90 ms':>8} {'n':>4} {'GFLOP/s':>8} {'% peak':>7} {'vs torch':>8} "
-                f"{'setup ms':>9}")
+                f"{'p90 ms':>8} {'n':>4} {'GFLOP/s':>8} {'% peak':>7} {'% GEMM':>7} "
+                f"{'vs torch':>8} {'95% CI':>11} {'setup ms':>9}")
         lines = [head, "-" * len(head)]
 
-        def num(value, spec):
-            return "-" if value is None else format(value, spec)
+        def num(value, spec, scale=1):
+            return "-" if value is None else format(scale * value, spec)
 
         for r in self.records:
-            share = None if r["peak_share"] is None else 100 * r["peak_share"]
+            band = (f"{r['speedup_low']:.2f}-{r['speedup_high']:.2f}"
+                    if r.get("speedup_low") is not None else "-")
             lines.append(f"{r['backend']:<13} {r['batch']:>5} {r['size']:>5} "
                          f"{r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['p90_ms']:>8.2f} "
-                         f"{r['n']:>4} {num(r['gflops_per_s'], '>8.1f')} {num(share, '>7.1f')} "
+                         f"{r['n']:>4} {num(r['gflops_per_s'], '>8.1f')} "
+                         f"{num(r['peak_share'], '>7.1f', 100)} "
+                         f"{num(r.get('gemm_share'), '>7.1f', 100)} "
                          f"{num(r['speedup'], '>7.2f') + 'x' if r['speedup'] else '       -'} "
-                         f"{num(r['setup_ms'], '>9.0f')}")
+                         f"{band:>11} {num(r['setup_ms'], '>9.0f')}")
         return "\n".join(lines)
 
 
@@ -143,11 +201,30 @@ def plot_latency(result: BenchmarkResult):
         ax.set_xticks(ticks, [str(t) for t in ticks])  # the measured values, not powers of 10
         ax.minorticks_off()
         if ax.lines:
+            _label_log_axis(ax)
+        if ax.lines:
             ax.legend(fontsize="small")
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"{result.model} on {result.hardware.get('gpu') or result.hardware['cpu']}")
     fig.tight_layout()
     return fig
+
+
+def _label_log_axis(ax, most: int = 7):
+    """Readable y ticks on a log axis that may span less than one power of ten."""
+    low, high = ax.get_ylim()
+    if low <= 0:
+        return
+    ticks = []
+    for mantissas in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)) - 1,
+                                              math.ceil(math.log10(high)) + 1)
+                 for m in mantissas if low <= m * 10.0 ** e <= high]
+        if len(ticks) >= 4:
+            break
+    ticks = ticks[::max(1, math.ceil(len(ticks) / most))]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_ylim(low, high)
 
 
 def plot_speedup(result: BenchmarkResult):
@@ -169,7 +246,8 @@ def plot_speedup(result: BenchmarkResult):
     ax.axhline(1.0, color="black", linewidth=1)
     ax.set_xticks(np.arange(len(shapes)) + width * (len(others) - 1) / 2,
                   [f"batch {b}\n{s} px" for b, s in shapes])
-    ax.set(ylabel="speedup over eager PyTorch (x)", title="> 1: faster than PyTorch")
+    ax.set(ylabel="speedup over eager PyTorch (x)",
+           title="> 1: faster than PyTorch (bars: 95% bootstrap interval)")
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig

@@ -4,16 +4,20 @@ Covers: timing hygiene (warm-up runs, ``time.perf_counter``, many repeats, the
 median with its spread), matched thread settings for both backends, the sweep
 over input sizes, batch sizes and ONNX Runtime's graph-optimisation levels (with
 ``torch.compile`` as an optional contender), the choice between CPU and GPU, the
-results as a table, JSON and plots, and the ``bench`` subcommand. Does not cover:
-counting FLOPs, the matmul peak, the hardware record or the per-operator profile
-(``profiling.py``), nor int8 models (``quantization.py``).
+results as a table, JSON and plots, and the ``bench`` subcommand (with
+``--int8``: the quantisation recipes of ``quantization.py`` on the same model).
+Does not cover: counting FLOPs, the peaks, the hardware record or the
+per-operator profile (``profiling.py``), nor the recipes themselves
+(``quantization.py``).
 
 Fair by construction: both backends get the same intra-op thread count, ONNX
 Runtime's idle threads do not spin (so they cannot steal a core from PyTorch),
 every configuration is warmed up first, session creation and compilation are
 recorded apart from the steady-state latency, and in one process the backends
-are measured in interleaved rounds so that a change in machine load hits all of
-them alike (``isolate=True`` instead gives each backend its own process).
+take turns in short rounds (a few runs each) so that a change in machine load
+hits all of them alike (``isolate=True`` instead gives each backend its own
+process). The headline shape (batch 1, 224 px) gets enough samples for a
+stable median, and every speedup comes with a bootstrap interval.
 """
 from __future__ import annotations
 
@@ -55,18 +59,26 @@ class Preset:
     min_repeats: int
     max_repeats: int
     budget_s: float  # steady-state time spent on one configuration (sets the repeats)
-    rounds: int  # in one process, the backends take turns this often per shape
+    round_runs: int  # in one process, the backends take turns of this many runs
+    headline_samples: int  # at least this many samples per backend at the headline shape
     isolate: bool  # one process per backend instead of turns
 
+
+#: Steady-state seconds per variant in ``bench --int8``.
+INT8_BUDGET_S = 0.5
+#: The shape whose speedup is the headline.
+HEADLINE_SHAPE = (1, 224)
 
 PRESETS = {
     # What notebook 04 runs: well under a minute on two idle cores.
     "quick": Preset(shapes=((1, 224), (1, 448), (8, 224)),
                     backends=("torch-eager", "ort-disabled", "ort-all"), warmup=2,
-                    min_repeats=6, max_repeats=60, budget_s=0.6, rounds=2, isolate=False),
+                    min_repeats=6, max_repeats=60, budget_s=0.6, round_runs=5,
+                    headline_samples=60, isolate=False),
     "full": Preset(shapes=((1, 224), (1, 448), (1, 896), (8, 224), (32, 224)),
                    backends=("torch-eager", "ort-disabled", "ort-basic", "ort-extended", "ort-all"),
-                   warmup=5, min_repeats=20, max_repeats=500, budget_s=3.0, rounds=3, isolate=True),
+                   warmup=5, min_repeats=20, max_repeats=500, budget_s=3.0, round_runs=5,
+                   headline_samples=200, isolate=True),
 }
 
 
@@ -109,7 +121,7 @@ class Timing:
 
 
 def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=1000,
-                  budget_s=1.0, sync=None, timer=time.perf_counter) -> Timing:
+                  budget_s=1.0, sync=None, timer=time.perf_counter, collect=True) -> Timing:
     """Time ``fn()`` after ``warmup`` untimed calls; return every sample in milliseconds.
 
     Args:
@@ -120,6 +132,8 @@ def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=100
         sync: called after each ``fn()`` inside the timed region, e.g.
             ``torch.cuda.synchronize`` so that GPU work is finished, not just queued.
         timer: a monotonic clock in seconds (tests pass a fake one).
+        collect: run a full garbage collection first (callers that time in many
+            short turns collect once themselves; the collector stays off while timing).
 
     Example:
         >>> t = time_callable(lambda: sum(range(1000)), warmup=2, repeats=50)
@@ -140,7 +154,8 @@ def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=100
     if sync is not None:
         sync()  # nothing queued earlier may leak into the first sample
     gc_was_enabled = gc.isenabled()
-    gc.collect()
+    if collect:
+        gc.collect()
     gc.disable()  # a collection mid-sample would be charged to the backend
     try:
         warm = [once() for _ in range(warmup)]
@@ -169,10 +184,11 @@ def default_threads() -> int:
 def fair_session_options(threads: int, level: str = "all"):
     """``onnxruntime.SessionOptions`` matched to a PyTorch run with ``threads`` threads.
 
-    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``), one
-    inter-op thread, sequential execution, and no spinning: by default ONNX
-    Runtime's idle workers busy-wait after each run and steal the cores PyTorch
-    needs next.
+    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``),
+    sequential execution, and no spinning: by default ONNX Runtime's idle
+    workers busy-wait after each run and steal the cores PyTorch needs next.
+    ``inter_op_num_threads`` is set to 1 for the record only: ONNX Runtime
+    creates no inter-op pool in sequential mode, so it changes nothing there.
 
     Args:
         threads: intra-op thread count, >= 1.
@@ -296,33 +312,50 @@ def _measure(backends, model, onnx_path, shapes, cfg, report):
         return prepared[key]
 
     try:
-        rounds = cfg["rounds"]
         for batch, size in shapes:
             generator = torch.Generator().manual_seed(0)
             x = torch.rand(batch, cfg["channels"], size, size, generator=generator)
             ready = {b: prepare(b, size) for b in backends}
             calls = {b: _make_call(b, ready[b][0], x, cfg["device"]) for b in backends}
-            samples, first = {b: [] for b in backends}, {}
             with torch.inference_mode():
-                for turn in range(rounds):  # interleaved: load changes hit every backend
-                    for b in backends:
-                        fn, sync = calls[b]
-                        timing = time_callable(
-                            fn, sync=sync, warmup=cfg["warmup"] if turn == 0 else 1,
-                            min_repeats=math.ceil(cfg["min_repeats"] / rounds),
-                            max_repeats=math.ceil(cfg["max_repeats"] / rounds),
-                            budget_s=cfg["budget_s"] / rounds)
-                        samples[b] += timing.samples_ms
-                        first.setdefault(b, timing.warmup_ms[0] if timing.warmup_ms else None)
+                samples, first, wanted = _take_turns(calls, cfg, (batch, size) == HEADLINE_SHAPE)
             for b in backends:
                 _, setup_ms, settings = ready[b]
                 if b == "torch-compile":
                     setup_ms = first[b]  # the first call compiles (again, for a new shape)
                 report({"backend": b, "device": cfg["device"], "batch": batch, "size": size,
                         **summarize_times(samples[b]), "first_call_ms": first[b],
-                        "setup_ms": setup_ms, **settings})
+                        "setup_ms": setup_ms, "samples_ms": [round(v, 4) for v in samples[b]],
+                        **settings})
     finally:
         torch.set_num_threads(previous)
+
+
+def _take_turns(calls, cfg, headline):
+    """Time every backend in turns of ``round_runs`` runs until each has its samples.
+
+    Returns ``(samples, first_call_ms, wanted)`` per backend. The number wanted
+    follows from the last warm-up call and the time budget, clipped to
+    ``[min_repeats, max_repeats]``, and is at least ``headline_samples`` at the
+    headline shape.
+    """
+    samples, first, wanted = {}, {}, {}
+    gc.collect()  # once: a full collection per short turn would cost more than the turn
+    for b, (fn, sync) in calls.items():
+        warm = time_callable(fn, sync=sync, warmup=max(1, cfg["warmup"]), repeats=1,
+                             collect=False)
+        first[b], estimate = warm.warmup_ms[0], warm.warmup_ms[-1]
+        n = math.ceil(cfg["budget_s"] * 1e3 / estimate) if estimate > 0 else cfg["max_repeats"]
+        n = min(max(n, cfg["min_repeats"]), max(cfg["max_repeats"], cfg["min_repeats"]))
+        wanted[b] = max(n, cfg["headline_samples"]) if headline else n
+        samples[b] = list(warm.samples_ms)
+    while any(len(samples[b]) < wanted[b] for b in calls):
+        for b, (fn, sync) in calls.items():  # a change in load hits every backend alike
+            runs = min(cfg["round_runs"], wanted[b] - len(samples[b]))
+            if runs > 0:
+                samples[b] += time_callable(fn, sync=sync, warmup=0, repeats=runs,
+                                            collect=False).samples_ms
+    return samples, first, wanted
 
 
 def _worker(backend, model, onnx_path, shapes, cfg, queue):
@@ -372,8 +405,9 @@ def _measure_isolated(backends, model, onnx_path, shapes, cfg, report):
 
 # ---------------------------------------------------------------- the sweep
 def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, threads=None,
-              device="cpu", channels=3, rounds=None, isolate=None, warmup=None, min_repeats=None,
-              max_repeats=None, budget_s=None, progress=True, name=None) -> "BenchmarkResult":
+              device="cpu", channels=3, round_runs=None, headline_samples=None, isolate=None,
+              warmup=None, min_repeats=None, max_repeats=None, budget_s=None, progress=True,
+              name=None) -> "BenchmarkResult":
     """Compare a PyTorch model with its ONNX export, fairly, over shapes and backends.
 
     Args:
@@ -386,14 +420,17 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
             ``ort-disabled``, ``ort-basic``, ``ort-extended``, ``ort-all``.
         threads: intra-op threads for every backend (default: physical cores).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (see :func:`choose_device`).
-        rounds: in one process, the backends take turns this many times per shape.
+        round_runs: in one process, the backends take turns of this many runs.
+        headline_samples: samples per backend at least, at batch 1, 224 px.
         isolate: one process per backend instead (the model must be picklable).
         warmup, min_repeats, max_repeats, budget_s: see :func:`time_callable`.
         progress: show a progress bar on stderr.
         name: the model's name in the results (default: its class name).
 
     Returns:
-        A :class:`BenchmarkResult` with one record per (backend, shape).
+        A :class:`BenchmarkResult` with one record per (backend, shape), the
+        theoretical fp32 peak (``peak``) and the measured GEMM rates of PyTorch
+        and ONNX Runtime (``gemm``).
 
     Example:
         >>> result = benchmark(model, "artifacts/resnet18.onnx", preset="quick")  # doctest: +SKIP
@@ -401,7 +438,7 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
     """
     from tqdm import tqdm
 
-    from .profiling import count_flops, describe_hardware, measure_matmul_peak
+    from .profiling import count_flops, describe_hardware, measure_gemm_rate, theoretical_peak
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; use one of {list(PRESETS)}")
@@ -425,13 +462,21 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
                                     "export the model first")
     device = resolve_device(device)
     cfg = {"threads": int(threads or default_threads()), "device": device, "channels": channels,
-           "rounds": 1 if isolate else max(1, rounds or chosen.rounds),  # a process can't turn
+           "round_runs": max(1, round_runs or chosen.round_runs),
+           "headline_samples": (chosen.headline_samples if headline_samples is None
+                                else int(headline_samples)),
            "warmup": chosen.warmup if warmup is None else warmup,
            "min_repeats": min_repeats or chosen.min_repeats,
            "max_repeats": max_repeats or chosen.max_repeats,
            "budget_s": budget_s or chosen.budget_s}
     before = _cpu_snapshot()  # busy neighbours skew timings: measure how busy they were
-    peak = measure_matmul_peak(threads=cfg["threads"], device=device)
+    libraries = ("torch", "onnxruntime") if device == "cpu" else ("torch",)
+
+    def gemm_rates():
+        return {lib: measure_gemm_rate(lib, threads=cfg["threads"], device=device)
+                for lib in libraries}
+
+    gemm = gemm_rates()
     records = []
     with tqdm(total=len(shapes) * len(backends), desc="benchmark", unit="config",
               disable=not progress, file=sys.stderr) as bar:
@@ -442,8 +487,11 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
 
         run = _measure_isolated if isolate else _measure
         run(backends, model, onnx_path, shapes, cfg, report)
-    # the best of two peak measurements: other load can only make a peak look lower
-    peak = max(peak, measure_matmul_peak(threads=cfg["threads"], device=device))
+    # the best of two measurements: other load can only make a GEMM rate look lower
+    gemm = {lib: max(rate, again, key=lambda r: r["best_gflops"])
+            for (lib, rate), again in zip(gemm.items(), gemm_rates().values())}
+    hardware = describe_hardware(device)
+    peak = theoretical_peak(hardware, cfg["threads"]) if device == "cpu" else None
     flops = {}
     for batch, size in shapes:
         try:
@@ -454,13 +502,13 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
             flops[batch, size] = None
     order = {b: i for i, b in enumerate(backends)}
     records.sort(key=lambda r: (shapes.index((r["batch"], r["size"])), order[r["backend"]]))
-    _add_derived(records, flops, peak)
+    _add_derived(records, flops, peak and peak["gflops"], gemm)
     return BenchmarkResult(model=name or type(model).__name__.lower(), device=device,
-                           records=records, hardware=describe_hardware(device),
+                           records=records, hardware=hardware, peak=peak, gemm=gemm,
                            settings={**cfg, "isolate": isolate, "preset": preset,
                                      "timer": "time.perf_counter", "statistic": "median",
                                      "others_cpu_share": _others_share(before, _cpu_snapshot())},
-                           peak_gflops=peak)
+                           peak_gflops=peak and peak["gflops"])
 
 
 def _cpu_snapshot():
@@ -498,10 +546,43 @@ def _prepare_model(name: str, folder: Path, sizes):
     return model, paths
 
 
+def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict) -> dict:
+    """Quantise one model with every recipe, time them against fp32, choose the winner."""
+    from onnxruntime.quantization import quant_pre_process, quantize_dynamic, quantize_static
+
+    from .quantization import (INT8_RECIPES, choose_recipe, compare_variants,
+                               make_calibration_reader, recipe_kwargs, representative_images,
+                               summarize_int8)
+
+    import onnx
+
+    prepared = folder / "int8-prep.onnx"
+    quant_pre_process(str(onnx_path), str(prepared))
+    input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+    calibration = representative_images(8, size, seed=1)
+    paths = {"fp32": prepared}
+    for name, recipe in INT8_RECIPES.items():
+        out = folder / f"int8-{len(paths)}.onnx"
+        if recipe["format"] == "dynamic":
+            quantize_dynamic(prepared, out, **recipe_kwargs(name))
+        else:
+            quantize_static(prepared, out, make_calibration_reader(calibration, input_name, 4),
+                            **recipe_kwargs(name))
+        paths[name] = out
+    rows = compare_variants(paths, representative_images(1, size, seed=2), threads=threads,
+                            min_repeats=6, max_repeats=60, budget_s=INT8_BUDGET_S)
+    choice = choose_recipe(rows, dot_product_int8=hardware.get("int8_dot_product"))
+    return {"model_input": f"batch 1, {size} px", "calibration": "8 representative images",
+            "rows": rows, "choice": choice, "winner": choice["winner"],
+            "sentences": summarize_int8(rows, choice)}
+
+
 def _run_cli(args) -> int:
     import tempfile
 
     device = resolve_device(args.device)
+    if args.int8 and device != "cpu":
+        raise RuntimeError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
     backends = list(PRESETS[args.preset].backends) + (["torch-compile"] if args.compile else [])
     sizes = [size for _, size in PRESETS[args.preset].shapes]
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
@@ -509,15 +590,36 @@ def _run_cli(args) -> int:
         result = benchmark(model, onnx_path, preset=args.preset, backends=backends,
                            threads=args.threads, device=device, isolate=args.isolate,
                            name=args.model.split(":")[-1])
+        if args.int8:
+            log.info("quantising with every recipe ...")
+            size = result.headline["size"]
+            result.int8 = _int8_sweep(onnx_path[size], size, Path(folder),
+                                      result.settings["threads"], result.hardware)
     hw, head = result.hardware, result.headline
     print(f"{hw.get('gpu') or hw['cpu']} | {result.settings['threads']} threads | "
-          f"torch {hw['torch']} | onnxruntime {hw['onnxruntime']} | "
-          f"matmul peak {result.peak_gflops:.0f} GFLOP/s")
+          f"torch {hw['torch']} | onnxruntime {hw['onnxruntime']}")
+    if result.peak:
+        print(f"theoretical fp32 peak {result.peak['gflops']:.0f} GFLOP/s = "
+              f"{result.peak['formula']}; assumed: {'; '.join(result.peak['assumptions'])}")
+    print("measured GEMM (best): " + ", ".join(
+        f"{lib} {rate['best_gflops']:.0f} GFLOP/s at {rate['size']}^3"
+        for lib, rate in (result.gemm or {}).items()))
     print(result.format_table())
     verdict = "faster" if head["speedup"] > 1 else "slower"
     print(f"headline: {head['model']} batch {head['batch']} at {head['size']} px on {device}: "
           f"PyTorch {head['torch_ms']:.2f} ms, ONNX Runtime ({head['ort_backend']}) "
-          f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict})")
+          f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict}; "
+          f"95% interval {head['speedup_low']:.2f}-{head['speedup_high']:.2f}, "
+          f"n={head['n']['torch']}/{head['n']['ort']})")
+    over = [r for r in result.records if (r["peak_share"] or 0) > 1]
+    if over:
+        print(f"measurement error: {len(over)} row(s) exceed the theoretical peak; the clock "
+              "or the FMA units assumed are too low for this CPU")
+    if result.int8:
+        from .quantization import format_variants
+
+        print(format_variants(result.int8["rows"]))
+        print("\n".join(result.int8["sentences"]))
     others = result.settings["others_cpu_share"]
     if others is not None and others > 0.1:
         print(f"note: other programs used {100 * others:.0f}% of this machine's CPU time while "
@@ -554,6 +656,10 @@ def add_cli(subparsers) -> None:
                         help="a torchvision model name or a spec such as package.module:factory")
     parser.add_argument("--compile", action="store_true",
                         help="add torch.compile as a contender (compile time reported as setup)")
+    parser.add_argument("--int8", action="store_true",
+                        help="also quantise the model with every int8 recipe (static QDQ and "
+                             "QOperator, uint8 and int8 activations, reduce_range, dynamic), "
+                             "time them against fp32 and say which one wins")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="one process per backend (default: only for --preset full)")
     parser.set_defaults(func=_run_cli)

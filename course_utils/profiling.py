@@ -2,10 +2,11 @@
 
 Covers: turning ONNX Runtime's profiler output (``SessionOptions.enable_profiling``)
 into a per-operator-type time table, counting a model's floating-point work from
-its ONNX graph, measuring this machine's single-precision matrix-multiply peak
-(so that a latency can be read as a share of what the hardware can do), and the
-hardware record kept with every benchmark. Does not cover: timing backends
-against each other (``benchmark.py``).
+its ONNX graph, the roofline's two ceilings (the theoretical fp32 peak from the
+cores, the clock and the vector units the CPU flags show, and the measured
+matrix-multiply rate of PyTorch and of ONNX Runtime), and the hardware record
+kept with every benchmark. Does not cover: timing backends against each other
+(``benchmark.py``).
 
 FLOPs follow the usual convention of two per multiply-add, counted for Conv,
 ConvTranspose, Gemm and MatMul (and their int8 forms); element-wise operators,
@@ -23,9 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["count_flops", "measure_matmul_peak", "profile_ops", "OpProfile", "describe_hardware"]
+__all__ = ["count_flops", "theoretical_peak", "measure_gemm_rate", "profile_ops", "OpProfile",
+           "describe_hardware"]
 
-_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+_FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
           "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
 _INT8_DOT = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
@@ -63,13 +65,14 @@ def _shapes_after_inference(proto, input_shapes):
     return inferred, shapes
 
 
-def count_flops(model, input_shapes) -> int:
+def count_flops(model, input_shapes, op_types=None) -> int:
     """Floating-point operations of one run of an ONNX model at concrete input shapes.
 
     Args:
         model: a path to an ``.onnx`` file or an ``onnx.ModelProto`` (not modified).
         input_shapes: the shape of the first input, e.g. ``(1, 3, 224, 224)``, or a
             dict ``{input_name: shape}``; dynamic dimensions need a value here.
+        op_types: count only these operator types (default: all of them).
 
     Returns:
         2 x multiply-adds of every Conv, ConvTranspose, Gemm and MatMul node.
@@ -94,6 +97,8 @@ def count_flops(model, input_shapes) -> int:
     total = 0
     for node in graph.graph.node:
         if node.op_type not in _CONV_WEIGHT and node.op_type not in _MATMUL_A:
+            continue
+        if op_types is not None and node.op_type not in op_types:
             continue
         out = shapes.get(node.output[0])
         if node.op_type in _CONV_WEIGHT:
@@ -134,7 +139,9 @@ def describe_hardware(device: str = "cpu") -> dict:
                 flags = set(value.split())
     except OSError:
         pass  # not Linux: model from platform, flags unknown
+    clock_ghz, clock_source = _cpu_clock()
     info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
+            "clock_ghz": clock_ghz, "clock_source": clock_source,
             "logical_cores": os.cpu_count(), "flags": {f: f in flags for f in _FLAGS},
             "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in _INT8_DOT),
             "os": platform.platform(), "python": platform.python_version(),
@@ -148,37 +155,174 @@ def describe_hardware(device: str = "cpu") -> dict:
     return info
 
 
-def measure_matmul_peak(threads: int | None = None, device: str = "cpu", size: int | None = None,
-                        repeats: int = 10) -> float:
-    """Best single-precision matrix-multiply rate of this machine in GFLOP/s.
+def _cpu_clock():
+    """(GHz, where it came from) of this CPU's clock; (None, reason) when nothing says."""
+    import re
 
-    A square ``size`` x ``size`` float32 product through PyTorch (MKL / oneDNN on
-    the CPU, cuBLAS on the GPU) with ``threads`` threads; the best of ``repeats``
-    runs, since a peak is what the hardware *can* reach. Not the datasheet peak:
-    that needs every core at full clock with ideal code.
-    """
-    import torch
-
-    size = size or (4096 if device == "cuda" else 1024)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
+    try:  # the highest clock the OS may run a core at (absent in most VMs)
+        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
+        return int(khz) / 1e6, "the maximum clock cpufreq reports"
+    except (OSError, ValueError):
+        pass
     try:
-        a, b = (torch.rand(size, size, device=device) for _ in range(2))
-        out = torch.empty(size, size, device=device)
-        best = math.inf
-        for i in range(repeats + 2):  # two warm-up products
-            if device == "cuda":
-                torch.cuda.synchronize()
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None, "no clock readable on this OS"
+    named = re.search(r"^model name\s*:.*@\s*([\d.]+)\s*GHz", text, re.MULTILINE)
+    if named:
+        return float(named.group(1)), "the base clock in the CPU's name (turbo may be higher)"
+    current = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.MULTILINE)
+    if current:
+        return float(current.group(1)) / 1e3, ("the clock /proc/cpuinfo reports "
+                                                 "(the turbo clock may be higher)")
+    return None, "no clock in /proc/cpuinfo or cpufreq"
+
+
+#: Clock used when the machine does not say; the result says it was assumed.
+ASSUMED_CLOCK_GHZ = 3.0
+#: FMA units per core assumed: two on every x86 core since Haswell / Zen 2 and on big Arm cores.
+ASSUMED_FMA_UNITS = 2
+
+
+def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=None,
+                     fma_units: int = ASSUMED_FMA_UNITS) -> dict:
+    """The fp32 peak this CPU could reach if every FMA unit did an FMA every cycle.
+
+    peak = cores x clock x FLOP per cycle, where FLOP per cycle = fp32 lanes of the
+    widest vector the flags show (512 bits with ``avx512f``, 256 with ``avx``,
+    128 with SSE2 or Arm ``asimd``) x 2 (an FMA is a multiply and an add) x the
+    FMA units per core. Without ``fma``, a separate multiply and add unit give
+    the same two FLOP per lane. Cores are ``min(threads, physical cores)``.
+
+    Args:
+        hardware: a :func:`describe_hardware` record (``flags``, ``physical_cores``,
+            ``clock_ghz``, ``clock_source``).
+        threads: threads the measurement used (default: every physical core).
+        clock_ghz: override the clock (GHz).
+        fma_units: FMA units per core; not visible in the flags, so assumed.
+
+    Returns:
+        ``{"gflops", "cores", "clock_ghz", "vector_bits", "flop_per_cycle",
+        "assumptions": [sentences], "formula": str}``.
+
+    Example:
+        >>> hw = {"flags": {"avx2": True, "fma": True}, "physical_cores": 2,
+        ...       "clock_ghz": 3.0, "clock_source": "a test"}
+        >>> theoretical_peak(hw)["gflops"]  # 2 cores x 3 GHz x 8 lanes x 2 x 2 units
+        192.0
+    """
+    flags = {name for name, has in hardware.get("flags", {}).items() if has}
+    assumptions = [f"{fma_units} FMA units per core (the flags do not show how many)"]
+    if "avx512f" in flags:
+        bits = 512
+        assumptions.append("512-bit vectors at full rate; some CPUs (AMD Zen 4) run them as "
+                           "two 256-bit halves, which halves this peak")
+    elif "avx" in flags:
+        bits = 256
+    elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):
+        bits = 128
+    else:
+        bits = 128
+        assumptions.append("128-bit vectors (no SIMD flags readable)")
+    if not hardware.get("flags_known", bool(flags)):
+        assumptions.append("instruction-set flags unreadable: vector width guessed")
+    cores = int(hardware.get("physical_cores") or 1)
+    if threads:
+        cores = min(cores, int(threads))
+    if clock_ghz is None:
+        clock_ghz = hardware.get("clock_ghz")
+        if clock_ghz:
+            assumptions.append(f"{clock_ghz:.2f} GHz, {hardware.get('clock_source', 'as given')}")
+        else:
+            clock_ghz = ASSUMED_CLOCK_GHZ
+            assumptions.append(f"the clock is not known ({hardware.get('clock_source', 'none')}); "
+                               f"{ASSUMED_CLOCK_GHZ} GHz assumed")
+    lanes = bits // 32
+    per_cycle = lanes * 2 * fma_units
+    return {"gflops": cores * float(clock_ghz) * per_cycle, "cores": cores,
+            "clock_ghz": float(clock_ghz), "vector_bits": bits, "flop_per_cycle": per_cycle,
+            "assumptions": assumptions,
+            "formula": f"{cores} cores x {float(clock_ghz):.2f} GHz x {per_cycle} FLOP/cycle "
+                       f"({lanes} fp32 lanes x 2 x {fma_units} FMA units)"}
+
+
+def _one_matmul_model(size: int):
+    """An ONNX model with one MatMul node: (size, size) @ (size, size)."""
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "ab"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+
+
+def measure_gemm_rate(library: str = "torch", *, threads: int | None = None, device: str = "cpu",
+                      size: int | None = None, repeats: int = 10) -> dict:
+    """Measured float32 matrix-multiply rate of PyTorch (``torch.mm``) or ONNX Runtime (MatMul).
+
+    A square ``size`` x ``size`` product does 2 size^3 FLOP on 3 size^2 floats, so
+    it needs at least ``size / 6`` FLOP per byte moved: at 1024 (the CPU default)
+    that is 171 FLOP per byte, far more than memory bandwidth limits, so the
+    rate is set by the arithmetic units and the library's kernel. ONNX Runtime
+    runs a one-node model with the benchmark's session options.
+
+    Args:
+        library: ``"torch"`` or ``"onnxruntime"``.
+        threads: intra-op threads (PyTorch's setting is restored afterwards).
+        device: ``"cpu"`` or ``"cuda"`` (ONNX Runtime: CPU only).
+        size: the matrices' side (default 1024 on the CPU, 4096 on a GPU).
+        repeats: timed products after two warm-up ones.
+
+    Returns:
+        ``{"library", "size", "best_gflops", "median_gflops", "flop_per_byte", "runs"}``.
+    """
+    import numpy as np
+
+    size = int(size or (4096 if device == "cuda" else 1024))
+    times = []
+    if library == "torch":
+        import torch
+
+        previous = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(int(threads))
+        try:
+            a, b = (torch.rand(size, size, device=device) for _ in range(2))
+            out = torch.empty(size, size, device=device)
+            for i in range(repeats + 2):  # two warm-up products
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                torch.mm(a, b, out=out)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+        finally:
+            torch.set_num_threads(previous)
+    elif library == "onnxruntime":
+        if device != "cpu":
+            raise ValueError("measure_gemm_rate times ONNX Runtime on the CPU only; "
+                             "use library='torch' for the GPU")
+        import onnxruntime as ort
+
+        from .benchmark import default_threads, fair_session_options
+
+        session = ort.InferenceSession(_one_matmul_model(size).SerializeToString(),
+                                       fair_session_options(threads or default_threads()),
+                                       providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(0)
+        feed = {n: rng.random((size, size), dtype=np.float32) for n in "ab"}
+        for _ in range(repeats + 2):
             start = time.perf_counter()
-            torch.mm(a, b, out=out)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            if i >= 2:
-                best = min(best, time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(previous)
-    return 2 * size**3 / best / 1e9
+            session.run(None, feed)
+            times.append(time.perf_counter() - start)
+    else:
+        raise ValueError(f"unknown library {library!r}; use 'torch' or 'onnxruntime'")
+    timed = times[2:]
+    work = 2 * size**3 / 1e9
+    return {"library": library, "size": size, "best_gflops": work / min(timed),
+            "median_gflops": work / statistics.median(timed), "flop_per_byte": size / 6,
+            "runs": len(timed)}
 
 
 @dataclass

@@ -1,29 +1,88 @@
-"""Around int8 quantisation with ONNX Runtime's own tools: calibration data, the CPU, the verdict.
+"""Around int8 quantisation with ONNX Runtime's own tools: recipes, calibration data, the verdict.
 
-Covers: a calibration-data reader over real arrays for ``quantize_static``, what
-this CPU offers for int8 arithmetic (VNNI and friends), a model's size on disk
-including its external-data file, and a fair side-by-side table of size,
-latency and accuracy for fp32 and int8 variants. Does not cover: the
-quantisation calls themselves; notebook 04 shows ``quantize_dynamic`` and
-``quantize_static`` in full.
+Covers: the quantisation recipes worth measuring (static QDQ or QOperator, uint8
+or int8 activations, ``reduce_range``, and dynamic quantisation as the
+counter-example for CNNs) as data that maps onto ``quantize_static`` /
+``quantize_dynamic`` arguments, a calibration-data reader over real arrays, what
+this CPU offers for int8 arithmetic (VNNI and friends), a model's size on disk,
+a fair side-by-side table of size, latency and accuracy, the choice of the
+recipe that wins, and sentences computed from that table. Does not cover: the
+quantisation calls in the lesson; notebook 04 shows ``quantize_static`` in full.
 
-Why int8 can be *slower*: an int8 model saves memory traffic and, on CPUs with
-dot-product instructions (x86 VNNI ``vpdpbusd``, AMX, Arm ``sdot``/``i8mm``), does four
-times the multiply-adds of an fp32 FMA per instruction. Without them, an x86 CPU needs
-three AVX2 instructions (``vpmaddubsw``, ``vpmaddwd``, ``vpaddd``) for 32 int8
-multiply-adds, barely more than fp32's 8 per FMA; the quantise/dequantise steps between
-layers, and for dynamic quantisation the activations' ranges measured at every run, can
-eat that gain and more.
+Why the recipe decides (ONNX Runtime's quantisation guide): on x86-64 the int8
+kernels multiply *unsigned* activations by *signed* weights (``vpmaddubsw`` with
+AVX2/AVX-512, ``vpdpbusd`` with VNNI), so U8S8 maps straight onto the hardware,
+and the guide warns that S8S8 in the QOperator format "will be slow on x86-64
+CPUs". Dynamic quantisation computes every activation's scale and zero point at
+run time, which the guide says "increase[s] the cost of inference"; it
+recommends static quantisation for CNNs and dynamic for RNNs and transformers.
+Without VNNI, ``vpmaddubsw`` can saturate its 16-bit sums, so the guide pairs
+per-channel U8S8 with ``reduce_range`` (7-bit weights) on such CPUs.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["make_calibration_reader", "describe_int8_support", "model_size_bytes",
-           "compare_variants", "format_variants"]
+__all__ = ["INT8_RECIPES", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
+           "model_size_bytes", "compare_variants", "format_variants", "choose_recipe",
+           "summarize_int8"]
+
+#: The recipes worth measuring, as data. Static recipes quantise weights per channel
+#: (int8, symmetric) and calibrate the activations; ``dynamic`` quantises activations
+#: at run time (Conv becomes ConvInteger, MatMul becomes MatMulInteger).
+INT8_RECIPES = {
+    "QDQ U8S8": {"format": "QDQ", "activations": "uint8", "reduce_range": False},
+    "QDQ U8S8 reduce_range": {"format": "QDQ", "activations": "uint8", "reduce_range": True},
+    "QDQ S8S8": {"format": "QDQ", "activations": "int8", "reduce_range": False},
+    "QOperator U8S8": {"format": "QOperator", "activations": "uint8", "reduce_range": False},
+    "QOperator S8S8": {"format": "QOperator", "activations": "int8", "reduce_range": False},
+    "dynamic": {"format": "dynamic", "activations": "uint8", "reduce_range": False},
+}
+
+
+def recipe_kwargs(recipe) -> dict:
+    """Keyword arguments of ``quantize_static`` (or ``quantize_dynamic``) for one recipe.
+
+    Args:
+        recipe: a name from :data:`INT8_RECIPES` or such a dict.
+
+    Example:
+        >>> sorted(recipe_kwargs("QDQ U8S8"))
+        ['activation_type', 'per_channel', 'quant_format', 'reduce_range', 'weight_type']
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    if isinstance(recipe, str):
+        if recipe not in INT8_RECIPES:
+            raise KeyError(f"unknown recipe {recipe!r}; choose from {list(INT8_RECIPES)}")
+        recipe = INT8_RECIPES[recipe]
+    if recipe["format"] == "dynamic":
+        return {"weight_type": QuantType.QInt8, "reduce_range": recipe["reduce_range"]}
+    return {"quant_format": getattr(QuantFormat, recipe["format"]),
+            "activation_type": QuantType.QUInt8 if recipe["activations"] == "uint8"
+            else QuantType.QInt8,
+            "weight_type": QuantType.QInt8, "per_channel": True,
+            "reduce_range": recipe["reduce_range"]}
+
+
+def representative_images(count: int, size: int = 224, seed: int = 0):
+    """Images as an ImageNet model sees them, for calibration where no real ones are at hand.
+
+    Smooth colour fields (bilinear up-sampling of 7x7 noise), scaled to [0, 1]
+    and normalised with ImageNet's channel means and deviations: the value
+    ranges a torchvision classifier's activations are calibrated for, unlike
+    uniform noise. Returns a float32 array ``(count, 3, size, size)``.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 7, 7, generator=generator)  # (n, 3, 7, 7)
+    images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear")
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return ((images - mean) / std).numpy()
 
 
 def make_calibration_reader(inputs, input_name: str, batch_size: int = 32):
@@ -76,13 +135,15 @@ def describe_int8_support(hardware: dict | None = None) -> dict:
                    "so whether int8 can pay off must be measured, not assumed")
     elif dot:
         summary = (f"{hardware['cpu']} has int8 dot-product instructions ({', '.join(dot)}): "
-                   "static int8 models usually run faster than fp32 here")
+                   "one instruction does four int8 multiply-adds per 32-bit lane, so the "
+                   "right static recipe can beat fp32; reduce_range is not needed here")
     else:
         simd = [f for f in ("avx2", "fma", "avx512f", "asimd") if f in present]
         summary = (f"{hardware['cpu']} has {', '.join(simd) or 'no wide SIMD'} but no int8 "
                    "dot-product instructions (no VNNI, AMX or Arm dot product): int8 "
-                   "arithmetic is barely faster than fp32 here, so int8 saves memory more "
-                   "than time and can be slower")
+                   "multiply-adds take three instructions, which can saturate, so "
+                   "per-channel U8S8 needs reduce_range here; whether int8 pays must be "
+                   "measured")
     return {"cpu": hardware["cpu"], "dot_product_int8": bool(dot), "flags": present,
             "summary": summary}
 
@@ -102,12 +163,12 @@ def model_size_bytes(path) -> int:
 
 
 def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
-                     threads: int | None = None, rounds: int = 3, warmup: int = 2,
+                     threads: int | None = None, round_runs: int = 5, warmup: int = 2,
                      min_repeats: int = 10, max_repeats: int = 200, budget_s: float = 0.6,
                      input_name: str | None = None) -> list:
     """Size, latency and (optionally) accuracy of model variants, the first one the baseline.
 
-    The variants are timed in interleaved rounds with matched threads (see
+    The variants take turns of ``round_runs`` runs with matched threads (see
     :func:`course_utils.benchmark.fair_session_options`), so a change in machine
     load affects all of them alike.
 
@@ -116,7 +177,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
         timing_input: the array every variant is timed on.
         eval_input, labels: if given, accuracy = share of arg-max predictions equal to labels.
         threads: intra-op threads (default: physical cores).
-        rounds, warmup, min_repeats, max_repeats, budget_s: timing, per variant.
+        round_runs, warmup, min_repeats, max_repeats, budget_s: timing, per variant.
         input_name: the input's name (default: the model's first input).
 
     Returns:
@@ -125,7 +186,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     """
     import onnxruntime as ort
 
-    from .benchmark import default_threads, fair_session_options, summarize_times, time_callable
+    from .benchmark import _take_turns, default_threads, fair_session_options, summarize_times
 
     if not paths:
         raise ValueError("no variants to compare; pass {'fp32': path, 'int8 ...': path}")
@@ -133,16 +194,13 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     sessions = {name: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
                 for name, p in paths.items()}
     timing_input = np.asarray(timing_input, dtype=np.float32)
-    samples = {name: [] for name in paths}
-    for turn in range(max(1, rounds)):
-        for name, session in sessions.items():
-            feed = {input_name or session.get_inputs()[0].name: timing_input}
-            timing = time_callable(lambda: session.run(None, feed),  # noqa: B023 (used now)
-                                   warmup=warmup if turn == 0 else 1,
-                                   min_repeats=math.ceil(min_repeats / rounds),
-                                   max_repeats=math.ceil(max_repeats / rounds),
-                                   budget_s=budget_s / rounds)
-            samples[name] += timing.samples_ms
+    calls = {}
+    for name, session in sessions.items():
+        feed = {input_name or session.get_inputs()[0].name: timing_input}
+        calls[name] = ((lambda s=session, f=feed: s.run(None, f)), None)
+    cfg = {"warmup": warmup, "budget_s": budget_s, "min_repeats": min_repeats,
+           "max_repeats": max_repeats, "round_runs": max(1, round_runs), "headline_samples": 0}
+    samples, _, _ = _take_turns(calls, cfg, headline=False)
     rows = []
     for name, session in sessions.items():
         stats = summarize_times(samples[name])
@@ -162,12 +220,114 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
 
 def format_variants(rows: list) -> str:
     """The rows of :func:`compare_variants` as fixed-width text."""
-    lines = [f"{'variant':<16} {'size':>9} {'median ms':>10} {'IQR ms':>8} {'n':>4} "
-             f"{'vs first':>8} {'accuracy':>9}", "-" * 70]
+    lines = [f"{'variant':<22} {'size':>9} {'median ms':>10} {'IQR ms':>8} {'n':>4} "
+             f"{'vs first':>8} {'accuracy':>9}", "-" * 76]
     for r in rows:
         size = r["size_bytes"]
         size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
         accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
-        lines.append(f"{r['variant']:<16} {size_text:>9} {r['median_ms']:>10.3f} "
+        lines.append(f"{r['variant']:<22} {size_text:>9} {r['median_ms']:>10.3f} "
                      f"{r['iqr_ms']:>8.3f} {r['n']:>4} {r['speedup']:>7.2f}x {accuracy:>9}")
     return "\n".join(lines)
+
+
+def _close_enough(row, baseline, tolerance):
+    if row.get("accuracy") is None or baseline.get("accuracy") is None:
+        return None  # not measured
+    return row["accuracy"] >= baseline["accuracy"] - tolerance
+
+
+def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float = 0.01) -> dict:
+    """The recipe to ship: the fastest int8 variant that keeps the accuracy, or fp32.
+
+    A variant is eligible when its accuracy (if measured) is within ``tolerance``
+    of the fp32 row. On a CPU without int8 dot-product instructions a U8S8
+    recipe without ``reduce_range`` is eligible only if its accuracy was
+    measured and held (ONNX Runtime's guide: its 16-bit sums can saturate).
+    fp32 wins when no eligible variant is faster than it.
+
+    Args:
+        rows: :func:`compare_variants` rows, fp32 first; names from :data:`INT8_RECIPES`
+            (other names are judged on speed and accuracy alone).
+        dot_product_int8: whether the CPU has VNNI/AMX/Arm dot product (None: unknown,
+            treated as absent).
+        tolerance: accuracy loss allowed, as a fraction (0.01 = one point).
+
+    Returns:
+        ``{"winner", "speedup", "median_ms", "eligible": [names], "excluded": {name: why}}``.
+    """
+    if len(rows) < 2:
+        raise ValueError("need the fp32 row and at least one int8 row to choose a recipe")
+    baseline, excluded, eligible = rows[0], {}, []
+    for row in rows[1:]:
+        recipe = INT8_RECIPES.get(row["variant"], {})
+        held = _close_enough(row, baseline, tolerance)
+        if held is False:
+            excluded[row["variant"]] = (f"accuracy {100 * row['accuracy']:.1f}% is more than "
+                                        f"{100 * tolerance:g} point(s) below fp32's "
+                                        f"{100 * baseline['accuracy']:.1f}%")
+        elif (not dot_product_int8 and recipe.get("activations") == "uint8"
+              and recipe.get("format") in ("QDQ", "QOperator") and not recipe["reduce_range"]
+              and held is None):
+            excluded[row["variant"]] = ("U8S8 without reduce_range can saturate on a CPU "
+                                        "without VNNI, and no accuracy was measured")
+        else:
+            eligible.append(row)
+    best = max(eligible, key=lambda r: r["speedup"], default=None)
+    if best is None or best["speedup"] <= 1:
+        best = baseline
+    return {"winner": best["variant"], "speedup": best["speedup"], "median_ms": best["median_ms"],
+            "eligible": [r["variant"] for r in eligible], "excluded": excluded}
+
+
+def _times(speedup: float) -> str:
+    return f"{speedup:.2f}x as fast as" if speedup >= 1 else f"{1 / speedup:.2f}x slower than"
+
+
+def summarize_int8(rows: list, choice: dict) -> list:
+    """Sentences about a quantisation table, each computed from its rows.
+
+    Args:
+        rows: :func:`compare_variants` rows, fp32 first.
+        choice: :func:`choose_recipe` of the same rows.
+
+    Returns:
+        A list of sentences: the verdict, then the comparisons the table allows
+        (uint8 against int8 activations, QDQ against QOperator, reduce_range,
+        dynamic against the best static recipe).
+    """
+    by_name = {r["variant"]: r for r in rows}
+    base = rows[0]
+    if choice["winner"] == base["variant"]:
+        best = max(rows[1:], key=lambda r: r["speedup"])
+        out = [f"No int8 recipe pays here: the fastest, {best['variant']}, runs "
+               f"{_times(best['speedup'])} {base['variant']} ({best['median_ms']:.2f} ms against "
+               f"{base['median_ms']:.2f} ms), so {base['variant']} stays."]
+    else:
+        win = by_name[choice["winner"]]
+        accuracy = ("" if win.get("accuracy") is None else
+                    f", accuracy {100 * win['accuracy']:.1f}% against "
+                    f"{100 * base['accuracy']:.1f}%")
+        out = [f"The recipe to ship is {win['variant']}: {win['median_ms']:.2f} ms against "
+               f"{base['median_ms']:.2f} ms for {base['variant']}, "
+               f"{_times(win['speedup'])} it{accuracy}."]
+    pairs = (("QDQ U8S8", "QDQ S8S8", "uint8 activations (U8S8) against int8 (S8S8), QDQ"),
+             ("QOperator U8S8", "QOperator S8S8", "U8S8 against S8S8, QOperator"),
+             ("QDQ U8S8", "QOperator U8S8", "QDQ against QOperator, U8S8"),
+             ("QDQ U8S8 reduce_range", "QDQ U8S8", "reduce_range against full-range weights"))
+    for first, second, what in pairs:
+        if first in by_name and second in by_name:
+            ratio = by_name[second]["median_ms"] / by_name[first]["median_ms"]
+            out.append(f"{what}: {by_name[first]['median_ms']:.2f} ms against "
+                       f"{by_name[second]['median_ms']:.2f} ms, the first "
+                       f"{_times(ratio)} the second.")
+    if "dynamic" in by_name:
+        dyn = by_name["dynamic"]
+        static = [r for r in rows[1:] if r["variant"] != "dynamic"]
+        best = max(static, key=lambda r: r["speedup"], default=None)
+        tail = (f"; the best static recipe ({best['variant']}) is "
+                f"{dyn['median_ms'] / best['median_ms']:.1f}x faster than dynamic"
+                if best and best["median_ms"] < dyn["median_ms"] else "")
+        out.append(f"Dynamic quantisation runs {_times(dyn['speedup'])} "
+                   f"{base['variant']}{tail}.")
+    return out

@@ -227,6 +227,9 @@ def test_derived_numbers_follow_from_the_records(tiny_result):
         assert r["speedup_low"] <= r["speedup"] <= r["speedup_high"]
         assert r["gflops_per_s"] == pytest.approx(r["flops"] / 1e9 / (r["median_ms"] / 1e3))
         assert r["peak_share"] == pytest.approx(r["gflops_per_s"] / tiny_result.peak_gflops)
+        library = "torch" if r["backend"].startswith("torch") else "onnxruntime"
+        assert r["gemm_share"] == pytest.approx(
+            r["gflops_per_s"] / tiny_result.gemm[library]["best_gflops"])
     # a batch of 2 is twice the work of a batch of 1
     one, two = (tiny_result.find("ort-all", batch, 16)["flops"] for batch in (1, 2))
     assert two == 2 * one
@@ -299,6 +302,46 @@ def test_bad_arguments_are_refused_before_any_work(tiny):
         bench.benchmark(model, paths, shapes=[(1, 224)])
 
 
+def test_turns_alternate_and_the_headline_gets_its_samples():
+    """Do the backends take turns of `round_runs` runs, with more samples at the headline shape?"""
+    order = []
+
+    def call(name):
+        return (lambda: order.append(name)), None
+
+    cfg = {"warmup": 1, "budget_s": 0.0, "min_repeats": 4, "max_repeats": 4, "round_runs": 2,
+           "headline_samples": 6}
+    samples, _, wanted = bench._take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
+    assert wanted == {"a": 6, "b": 6} and all(len(v) == 6 for v in samples.values())
+    timed = order[4:]  # after each backend's warm-up call and first timed call
+    assert timed == ["a", "a", "b", "b"] * 2 + ["a", "b"]
+    _, _, wanted = bench._take_turns({"a": call("a")}, cfg, headline=False)
+    assert wanted == {"a": 4}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ratio_interval_contains_the_point_estimate(seed):
+    """Does the bootstrap interval hold the ratio of medians, narrow with many samples?"""
+    from course_utils.bench_results import ratio_interval
+
+    rng = np.random.default_rng(seed)
+    slow = 30 * (1 + 0.1 * rng.standard_exponential(60))  # skewed, like real timings
+    fast = 15 * (1 + 0.1 * rng.standard_exponential(60))
+    point = np.median(slow) / np.median(fast)
+    low, high = ratio_interval(slow, fast)
+    assert low <= point <= high and high - low < 0.3 * point
+    assert ratio_interval(slow, fast) == (low, high)  # seeded: the same answer twice
+    few_low, few_high = ratio_interval(slow[:8], fast[:8])
+    assert few_high - few_low > high - low  # fewer samples, wider interval
+
+
+def test_headline_reports_the_interval(tiny_result):
+    """Does the headline carry the speedup, its interval and the sample counts?"""
+    head = tiny_result.headline
+    assert head["speedup_low"] <= head["speedup"] <= head["speedup_high"]
+    assert head["n"]["torch"] >= 4 and head["n"]["ort"] >= 4
+
+
 # ---------------------------------------------------------------- the bench command
 def test_cli_writes_json_and_plots(monkeypatch, tmp_path, tiny, capsys):
     """Does `bench --json --plots` print the table and headline and write the files?"""
@@ -306,14 +349,37 @@ def test_cli_writes_json_and_plots(monkeypatch, tmp_path, tiny, capsys):
 
     monkeypatch.setitem(bench.PRESETS, "quick", bench.Preset(
         shapes=((1, 16), (1, 24)), backends=("torch-eager", "ort-all"), warmup=1,
-        min_repeats=3, max_repeats=5, budget_s=0.01, rounds=1, isolate=False))
+        min_repeats=3, max_repeats=5, budget_s=0.01, round_runs=2, headline_samples=4,
+        isolate=False))
     monkeypatch.setattr(bench, "_prepare_model", lambda name, folder, sizes: tiny)
     code = main(["bench", "--preset", "quick", "--threads", "1", "--json",
                  str(tmp_path / "b.json"), "--plots", str(tmp_path / "plots")])
     out = capsys.readouterr().out
-    assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out
+    assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out and "95% interval" in out
+    assert "theoretical fp32 peak" in out and "measured GEMM" in out
     assert json.loads((tmp_path / "b.json").read_text())["headline"]["size"] == 16
     assert (tmp_path / "plots" / "bench-speedup.png").is_file()
+
+
+def test_cli_int8_names_the_winning_recipe(monkeypatch, tmp_path, tiny, capsys):
+    """Does `bench --int8` time every recipe and say in its JSON which one won?"""
+    from course_utils.cli import main
+    from course_utils.quantization import INT8_RECIPES
+
+    monkeypatch.setitem(bench.PRESETS, "quick", bench.Preset(
+        shapes=((1, 16),), backends=("torch-eager", "ort-all"), warmup=1, min_repeats=3,
+        max_repeats=4, budget_s=0.01, round_runs=2, headline_samples=4, isolate=False))
+    monkeypatch.setattr(bench, "_prepare_model", lambda name, folder, sizes: tiny)
+    monkeypatch.setattr(bench, "INT8_BUDGET_S", 0.01)
+    code = main(["bench", "--threads", "1", "--int8", "--json", str(tmp_path / "b.json")])
+    int8 = json.loads((tmp_path / "b.json").read_text())["int8"]
+    assert code == 0 and [r["variant"] for r in int8["rows"]] == ["fp32", *INT8_RECIPES]
+    assert int8["winner"] in ["fp32", *INT8_RECIPES]
+    fastest = max(int8["rows"][1:], key=lambda r: r["speedup"])
+    if int8["winner"] == "fp32":
+        assert fastest["speedup"] <= 1 or fastest["variant"] in int8["choice"]["excluded"]
+    out = capsys.readouterr().out
+    assert int8["sentences"][0] in out and "QOperator S8S8" in out
 
 
 def test_cli_cuda_without_gpu_is_one_line(capsys):
@@ -348,10 +414,13 @@ def test_check_04_1_matched_options():
     assert "spin" in _verdict("04.1", spinning).feedback
     mismatched = bench.fair_session_options(torch.get_num_threads() + 1)
     assert "match them" in _verdict("04.1", mismatched).feedback
-    two_pools = bench.fair_session_options(torch.get_num_threads())
-    two_pools.inter_op_num_threads = 4
-    assert _verdict("04.1", two_pools, hidden=False).passed
-    assert not _verdict("04.1", two_pools).passed
+    inter_op_only = bench.fair_session_options(torch.get_num_threads())
+    inter_op_only.inter_op_num_threads = 4  # unused in sequential mode: nothing to object to
+    assert _verdict("04.1", inter_op_only).passed
+    parallel = bench.fair_session_options(torch.get_num_threads())
+    parallel.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    assert _verdict("04.1", parallel, hidden=False).passed
+    assert "sequential" in _verdict("04.1", parallel).feedback
 
 
 def test_check_04_2_recomputes_the_median_ratio():

@@ -11,8 +11,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils.profiling import (OpProfile, count_flops, describe_hardware, measure_matmul_peak,
-                                    profile_ops)
+from course_utils.profiling import (OpProfile, count_flops, describe_hardware, measure_gemm_rate,
+                                    profile_ops, theoretical_peak)
 
 
 class Mixed(torch.nn.Module):
@@ -94,6 +94,15 @@ def test_flops_of_a_proto_and_a_dict_of_shapes(mixed):
     assert proto.SerializeToString() == before
 
 
+def test_flops_of_chosen_op_types_add_up(mixed):
+    """Do the counts of each operator type, taken apart, add up to the whole count?"""
+    _, path = mixed
+    shape = (2, 4, 10, 10)
+    parts = [count_flops(path, shape, op_types=(op,))
+             for op in ("Conv", "ConvTranspose", "Gemm", "MatMul")]
+    assert all(part > 0 for part in parts) and sum(parts) == count_flops(path, shape)
+
+
 def test_flops_refuse_unknown_inputs_and_wrong_ranks(mixed):
     """Are a wrong input name and a wrong rank refused with what the model has?"""
     _, path = mixed
@@ -130,11 +139,42 @@ def test_profile_sums_kernel_time_per_op_type(mixed):
     assert "ConvTranspose" in profile.format_table() and "others" in profile.format_table(top=2)
 
 
-def test_matmul_peak_is_a_positive_rate():
-    """Is the peak a positive GFLOP/s figure, with PyTorch's thread count left as it was?"""
+@pytest.mark.parametrize("flags, cores, threads, expected", [
+    ({"avx2": True, "avx": True, "fma": True}, 2, None, 2 * 3.0 * 8 * 2 * 2),  # 256-bit
+    ({"avx512f": True, "avx2": True, "avx": True, "fma": True}, 4, 2, 2 * 3.0 * 16 * 2 * 2),
+    ({"sse2": True}, 1, None, 1 * 3.0 * 4 * 2 * 2),  # 128-bit
+    ({"asimd": True}, 8, 4, 4 * 3.0 * 4 * 2 * 2),  # Arm NEON
+])
+def test_theoretical_peak_from_known_flags(flags, cores, threads, expected):
+    """Is the peak cores x clock x lanes x 2 x FMA units, the vector width read from the flags?"""
+    hardware = {"flags": flags, "flags_known": True, "physical_cores": cores, "clock_ghz": 3.0,
+                "clock_source": "a test"}
+    peak = theoretical_peak(hardware, threads)
+    assert peak["gflops"] == pytest.approx(expected)
+    assert str(peak["cores"]) in peak["formula"] and "FMA units" in peak["formula"]
+
+
+def test_unknown_clock_is_assumed_and_said():
+    """Without a clock, is one assumed, and does the result say which?"""
+    hardware = {"flags": {"avx2": True, "avx": True, "fma": True}, "flags_known": True,
+                "physical_cores": 1, "clock_ghz": None, "clock_source": "no clock"}
+    peak = theoretical_peak(hardware)
+    assert peak["clock_ghz"] == 3.0
+    assert any("not known" in a and "3.0 GHz assumed" in a for a in peak["assumptions"])
+    assert theoretical_peak(hardware, clock_ghz=2.0)["gflops"] == pytest.approx(2.0 * 32)
+
+
+@pytest.mark.parametrize("library", ["torch", "onnxruntime"])
+def test_gemm_rate_of_each_library(library):
+    """Is the GEMM rate a positive GFLOP/s figure, with PyTorch's thread count left as it was?"""
     before = torch.get_num_threads()
-    assert measure_matmul_peak(threads=1, size=128, repeats=2) > 0
+    rate = measure_gemm_rate(library, threads=1, size=128, repeats=2)
+    assert rate["library"] == library and rate["runs"] == 2
+    assert rate["best_gflops"] >= rate["median_gflops"] > 0
+    assert rate["flop_per_byte"] == pytest.approx(128 / 6)
     assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="torch"):
+        measure_gemm_rate("numpy")
 
 
 def test_hardware_record_names_cpu_flags_and_versions():

@@ -4,8 +4,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from course_utils.quantization import (compare_variants, describe_int8_support, format_variants,
-                                       make_calibration_reader, model_size_bytes)
+from course_utils.quantization import (INT8_RECIPES, choose_recipe, compare_variants,
+                                       describe_int8_support, format_variants,
+                                       make_calibration_reader, model_size_bytes, recipe_kwargs,
+                                       representative_images, summarize_int8)
 
 
 def _small_cnn(rng) -> onnx.ModelProto:
@@ -92,7 +94,7 @@ def test_comparison_table(variants):
     x = rng.random((32, 1, 8, 8), dtype=np.float32)
     labels = rng.integers(0, 10, size=32)
     rows = compare_variants(variants, x[:8], eval_input=x, labels=labels, threads=1,
-                            rounds=2, warmup=1, min_repeats=4, max_repeats=6, budget_s=0.01)
+                            round_runs=2, warmup=1, min_repeats=4, max_repeats=6, budget_s=0.01)
     assert [r["variant"] for r in rows] == ["fp32", "int8 dynamic", "int8 static"]
     assert rows[0]["speedup"] == 1.0
     for row in rows:
@@ -113,3 +115,89 @@ def test_static_int8_stays_close_to_fp32(variants):
 
     agreement = (run(variants["fp32"]).argmax(1) == run(variants["int8 static"]).argmax(1)).mean()
     assert agreement >= 0.9
+
+
+# ---------------------------------------------------------------- recipes and the verdict
+def _rows(ms: dict, accuracy: dict | None = None) -> list:
+    """Synthetic compare_variants rows: {variant: median ms}, fp32 first."""
+    accuracy = accuracy or {}
+    base = ms["fp32"]
+    return [{"variant": name, "median_ms": value, "speedup": base / value,
+             "accuracy": accuracy.get(name), "size_bytes": 1, "iqr_ms": 0.0, "p90_ms": value,
+             "n": 10} for name, value in ms.items()]
+
+
+TIMES = {"fp32": 20.0, "QDQ U8S8": 7.0, "QDQ U8S8 reduce_range": 7.5, "QDQ S8S8": 22.0,
+         "QOperator U8S8": 7.6, "QOperator S8S8": 160.0, "dynamic": 150.0}
+
+
+def test_recipe_kwargs_map_onto_the_quantisers():
+    """Does every recipe become the arguments ONNX Runtime's quantisers take?"""
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    qdq = recipe_kwargs("QDQ U8S8")
+    assert qdq["quant_format"] == QuantFormat.QDQ and qdq["per_channel"]
+    assert qdq["activation_type"] == QuantType.QUInt8 and qdq["weight_type"] == QuantType.QInt8
+    assert recipe_kwargs("QOperator S8S8")["activation_type"] == QuantType.QInt8
+    assert recipe_kwargs("QDQ U8S8 reduce_range")["reduce_range"]
+    assert "quant_format" not in recipe_kwargs("dynamic")
+    with pytest.raises(KeyError, match="QDQ U8S8"):
+        recipe_kwargs("QDQ U4S4")
+
+
+def test_fastest_recipe_wins_and_the_sentences_say_so():
+    """Is the fastest recipe chosen, and do the sentences follow the synthetic timings?"""
+    rows = _rows(TIMES)
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["winner"] == "QDQ U8S8" and choice["speedup"] == pytest.approx(20 / 7)
+    text = " ".join(summarize_int8(rows, choice))
+    assert "The recipe to ship is QDQ U8S8: 7.00 ms against 20.00 ms" in text
+    assert "2.86x as fast as" in text
+    assert "uint8 activations (U8S8) against int8 (S8S8), QDQ: 7.00 ms against 22.00 ms, " \
+           "the first 3.14x as fast as the second" in text
+    assert "Dynamic quantisation runs 7.50x slower than fp32" in text
+
+
+def test_sentences_turn_when_the_numbers_turn():
+    """With S8S8 faster than U8S8, do the sentences say that instead of the usual story?"""
+    rows = _rows({**TIMES, "QDQ S8S8": 5.0})
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["winner"] == "QDQ S8S8"
+    text = " ".join(summarize_int8(rows, choice))
+    assert "the first 1.40x slower than the second" in text  # U8S8 7 ms against S8S8 5 ms
+
+
+def test_fp32_stays_when_no_recipe_pays():
+    """When every int8 recipe is slower, is fp32 chosen and int8 said not to pay?"""
+    rows = _rows({name: (20.0 if name == "fp32" else 25.0 + i) for i, name in
+                  enumerate(TIMES)})
+    choice = choose_recipe(rows, dot_product_int8=False)
+    assert choice["winner"] == "fp32" and choice["speedup"] == 1.0
+    assert summarize_int8(rows, choice)[0].startswith("No int8 recipe pays here")
+
+
+def test_accuracy_loss_and_saturation_exclude_recipes():
+    """Is a recipe that loses accuracy passed over, and U8S8 without reduce_range on no VNNI?"""
+    accuracy = {name: 0.98 for name in TIMES}
+    rows = _rows(TIMES, {**accuracy, "QDQ U8S8": 0.95})
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["winner"] == "QDQ U8S8 reduce_range" and "QDQ U8S8" in choice["excluded"]
+    unmeasured = choose_recipe(_rows(TIMES), dot_product_int8=False)
+    assert unmeasured["winner"] == "QDQ U8S8 reduce_range"
+    assert "saturate" in unmeasured["excluded"]["QDQ U8S8"]
+    measured = choose_recipe(_rows(TIMES, accuracy), dot_product_int8=False)
+    assert measured["winner"] == "QDQ U8S8"  # its accuracy held, so it may run
+
+
+def test_every_recipe_is_in_the_table():
+    """Are the recipes the notebook and `bench --int8` measure the documented ones?"""
+    assert {"QDQ U8S8", "QDQ U8S8 reduce_range", "QDQ S8S8", "QOperator U8S8",
+            "QOperator S8S8", "dynamic"} == set(INT8_RECIPES)
+
+
+def test_representative_images_look_normalised():
+    """Are the calibration images ImageNet-normalised (mean near 0, both signs), not noise?"""
+    images = representative_images(4, 32, seed=0)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == np.float32
+    assert images.min() < 0 < images.max() and abs(images.mean()) < 1
+    assert np.abs(np.diff(images, axis=-1)).mean() < 0.5  # smooth (pixel noise: about 1.5)

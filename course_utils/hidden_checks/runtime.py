@@ -5,10 +5,12 @@ from ..checks import CheckFailed, register
 
 
 @register("04.1", hidden=True)
-def _one_inter_op_thread(options):
-    if options.inter_op_num_threads != 1:
-        raise CheckFailed("inter-op threads should be 1: a single-path CNN gains nothing from "
-                          "running branches in parallel, and the extra pool competes for cores")
+def _sequential_execution(options):
+    # inter_op_num_threads only matters in parallel mode, where its pool competes for cores
+    if getattr(options, "execution_mode", None) != "ORT_SEQUENTIAL":
+        raise CheckFailed("use sequential execution: a single-path CNN gains nothing from "
+                          "running branches in parallel, and the parallel mode's inter-op "
+                          "threads compete with the intra-op threads for the cores")
 
 
 @register("04.2", hidden=True)
