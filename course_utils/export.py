@@ -104,8 +104,8 @@ def _build_from_factory(module_name: str, attribute: str):
         try:
             target = getattr(target, part)
         except AttributeError:
-            names = [n for n in [*dir(module), *getattr(module, "__all__", [])]
-                     if not n.startswith("_")]
+            names = sorted({n for n in [*dir(module), *getattr(module, "__all__", [])]
+                            if not n.startswith("_")})
             close = difflib.get_close_matches(part, names, n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise ValueError(f"{module_name} has no attribute {attribute!r}; {hint}"

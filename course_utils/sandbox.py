@@ -208,6 +208,10 @@ class SandboxedKernel:
         self._context = zmq.Context()
         # Output is counted, never kept: no single message larger than the cap gets in.
         self._context.setsockopt(zmq.MAXMSGSIZE, self.limits.output_bytes + MiB)
+        # ...and few wait unread: a flood the grader reads slower than it arrives (a busy
+        # machine) must not pile up in the grader's memory. The kernel drops what does not
+        # fit; the cell still ends on its shell reply, and its count still passes the cap.
+        self._context.setsockopt(zmq.RCVHWM, 16)
         client = BlockingKernelClient(context=self._context)
         client.load_connection_info({**info, "ip": str(self.iodir / sock)})
         deadline = time.monotonic() + self.limits.start_seconds
@@ -238,7 +242,11 @@ class SandboxedKernel:
         if not self.alive():
             return CellResult("died")
         client = self.client
-        msg_id = client.execute(code, silent=silent, store_history=False, allow_stdin=False)
+        # One request at a time, so there is never a queue to abort: without
+        # stop_on_error=False a request sent just after an error can come back "aborted"
+        # (ipykernel aborts what arrives while it clears an error; seen on a busy machine).
+        msg_id = client.execute(code, silent=silent, store_history=False, allow_stdin=False,
+                                stop_on_error=False)
         poller = zmq.Poller()
         shell, iopub = client.shell_channel.socket, client.iopub_channel.socket
         poller.register(shell, zmq.POLLIN)
