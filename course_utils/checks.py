@@ -57,16 +57,32 @@ def register(exercise_id: str, *, hidden: bool = False):
     return decorate
 
 
+#: Check modules that failed to import: module name -> "ErrorType: message (line N)".
+_BROKEN: dict[str, str] = {}
+
+
 def _load_check_modules() -> None:
-    # Every module in exercise_checks/ registers its checks on import.
+    # Every module in exercise_checks/ registers its checks on import. One broken module
+    # (a syntax error in an edit) must not take every other notebook's checks down with it.
     global _LOADED
     if _LOADED:
         return
     from . import exercise_checks
 
     for info in pkgutil.iter_modules(exercise_checks.__path__):
-        importlib.import_module(f"{exercise_checks.__name__}.{info.name}")
+        name = f"{exercise_checks.__name__}.{info.name}"
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # SyntaxError, ImportError, anything at import time
+            line = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
+            _BROKEN[info.name] = f"{type(error).__name__}: {getattr(error, 'msg', error)}{line}"
     _LOADED = True
+
+
+def broken_check_modules() -> dict[str, str]:
+    """Check modules that failed to import, with why: {} when all loaded."""
+    _load_check_modules()
+    return dict(_BROKEN)
 
 
 def load_hidden_checks() -> None:
@@ -153,7 +169,14 @@ def check(exercise_id: str, answer: Any) -> None:
         >>> check("01.1", ["CPUExecutionProvider", "CUDAExecutionProvider"])  # doctest: +SKIP
         [pass] Exercise 01.1: public checks passed. The grader runs further checks.
     """
-    verdict = run_checks(exercise_id, answer)
+    try:
+        verdict = run_checks(exercise_id, answer)
+    except KeyError as error:  # an exercise without checks: a typo, or a broken module
+        broken = "; ".join(f"exercise_checks/{m}.py: {why}" for m, why in _BROKEN.items())
+        reason = (f"the course's checks could not be loaded ({broken}); your answer was not "
+                  "judged: tell your instructor" if broken else error.args[0])
+        print(f"[not checked] Exercise {exercise_id}: {reason}")
+        return
     if verdict.passed:
         print(f"[pass] Exercise {exercise_id}: public checks passed. "
               "The grader runs further checks.")

@@ -475,11 +475,16 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         >>> grades = grade_notebooks(["submissions/"], csv_path="grades.csv")  # doctest: +SKIP
         >>> print(grades[0].table())  # doctest: +SKIP
     """
-    from .checks import load_hidden_checks
+    from .checks import broken_check_modules, load_hidden_checks
     from .sandbox import KernelLimits, copy_library, require_bwrap
 
     if sandbox:
         require_bwrap()
+    broken = broken_check_modules()
+    if broken:
+        raise RuntimeError("the course's check modules do not load ("
+                           + "; ".join(f"exercise_checks/{m}.py: {why}" for m, why in broken.items())
+                           + "); fix them before grading, no verdict would be right")
     load_hidden_checks()
     sources = {p.stem: p for p in source_notebooks(root)}
     selected = select_shard(_submissions(paths), shard)

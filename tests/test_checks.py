@@ -103,3 +103,28 @@ def test_swapped_versions_fail_the_public_check_of_00_1(capsys):
     assert out.startswith("[try again] Exercise 00.1: the version stored under 'onnx' is onnxruntime's")
     checks.check("00.1", {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__})
     assert capsys.readouterr().out.startswith("[pass] Exercise 00.1")
+
+
+def test_a_broken_check_module_breaks_only_its_own_exercises(tmp_path):
+    """With a syntax error planted in one check module, do the other checks still run, and do
+    that module's exercises say in one line that they were not checked, with no traceback?"""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    shutil.copytree(ROOT / "course_utils", tmp_path / "course_utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    graphs = tmp_path / "course_utils" / "exercise_checks" / "graphs.py"
+    graphs.write_text(graphs.read_text() + "\ndef broken(:\n")
+    script = ("import onnx, onnxruntime\nfrom course_utils import check\n"
+              "check('00.1', {'onnx': onnx.__version__, 'onnxruntime': onnxruntime.__version__})\n"
+              "check('03.1', 'forward')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert lines[0].startswith("[pass] Exercise 00.1")
+    assert lines[1].startswith("[not checked] Exercise 03.1: the course's checks could not be loaded "
+                               "(exercise_checks/graphs.py: SyntaxError")
