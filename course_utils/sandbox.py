@@ -153,10 +153,12 @@ class SandboxedKernel:
                 "--unshare-cgroup-try"]
         if not self.as_root:
             args += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        # The private /tmp and home first: a virtual environment that lives under /tmp
+        # (a CI clone, say) is bound on top of them, not hidden by them.
+        args += ["--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
+                 "--perms", "0777", "--size", str(256 * MiB), "--tmpfs", HOME]
         args += _system_binds()
         args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
-                 "--perms", "0777", "--size", str(256 * MiB), "--tmpfs", HOME,
                  "--perms", "0755", "--dir", "/course", "--ro-bind", str(self.libdir), LIB,
                  "--bind", str(self.workdir), WORK, "--bind", str(self.iodir), IO,
                  "--chdir", WORK, "--clearenv"]

@@ -62,12 +62,15 @@ def batch(tmp_path_factory):
     out_json, out_csv = base / "grades.json", base / "grades.csv"
     # The grader must be this checkout's (sandboxed) one, never another course_utils that
     # happens to be importable: the attacks below are real.
-    script = ("import resource, sys\nimport course_utils\n"
+    script = ("import sys\nimport course_utils\n"
               f"assert course_utils.__file__.startswith({str(ROOT)!r}), course_utils.__file__\n"
               "import course_utils.sandbox\nfrom course_utils.cli import main\n"
               f"code = main(['grade', {str(submissions)!r}, '--json', {str(out_json)!r}, "
               f"'--csv', {str(out_csv)!r}, '--timeout', '30', '--jobs', '2'])\n"
-              "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+              # VmHWM is this process's own peak; ru_maxrss would carry over the peak of
+              # the (large) pytest process that started it, kept across fork and exec.
+              "peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+              "print('MAXRSS_KB', peak.split()[1])\n"
               "sys.exit(code)\n")
     private_tmp = base / "tmp"  # the grader's own temporary folders go here
     private_tmp.mkdir()
