@@ -4,7 +4,9 @@
 not be collected by nbval.
 """
 import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,17 @@ def free_port() -> int:
 def in_ci() -> bool:
     """True when running under CI (CI=true), where nothing may be skipped for lack of tools."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a process started with ``start_new_session=True`` and all it started (TERM, then KILL)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        process.wait()
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

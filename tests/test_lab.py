@@ -1,12 +1,12 @@
 """The main job: does what `make lab` starts serve the exercises, on loopback only?"""
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.request
 
 import pytest
+
+from conftest import stop_process_group
 
 
 def _get(url, token):
@@ -49,9 +49,4 @@ def test_make_lab_serves_the_exercises(root, free_port):
             with pytest.raises(OSError):
                 urllib.request.urlopen(f"http://{other}:{free_port}/api/status", timeout=2)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)

@@ -1,8 +1,6 @@
 """Does the student release hold what students need, and nothing the instructor keeps?"""
 import ast
 import json
-import os
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -13,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, stop_process_group
 from course_utils.build import BEGIN, END, source_notebooks
 from course_utils.release import write_release
 
@@ -189,10 +187,4 @@ def test_released_tree_runs_make_lab_and_its_public_checks(release, free_port):
         served = {item["name"] for item in listing["content"]}
         assert {p.name for p in (release / "exercises").glob("*.ipynb")} <= served
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process_group(process)

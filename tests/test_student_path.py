@@ -6,10 +6,8 @@ uses it the way a student does: menus, the keyboard, the outputs on screen.
 Nothing but 127.0.0.1 is reachable from the page (see ``browser_support``), and
 the test checks that JupyterLab asked for nothing else either.
 """
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -17,6 +15,7 @@ import urllib.request
 import pytest
 
 from browser_support import keep_screenshot, offline_browser, screenshot_on_failure
+from conftest import stop_process_group
 
 TOKEN = "course-browser-test"
 TIMEOUT_MS = 120_000  # a cold kernel start and check_install on a shared 2-core machine
@@ -53,12 +52,7 @@ def lab(root, free_port, tmp_path):
                 time.sleep(0.3)
         yield folder, f"http://127.0.0.1:{free_port}/lab/tree"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
     log = log_path.read_text()
     # Kernel starts must not warn about plain-text transport: make lab encrypts it
     # wherever pyzmq can (its wheels can).
