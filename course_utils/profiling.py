@@ -29,7 +29,8 @@ __all__ = ["count_flops", "theoretical_peak", "measure_gemm_rate", "profile_ops"
 
 _FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
           "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
-_INT8_DOT = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+#: CPU flags of int8 dot-product instructions (x86 VNNI and AMX, Arm dot product and i8mm).
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 # op type -> index of the weight input (Conv-like) or None (MatMul-like)
 _CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1}
@@ -131,19 +132,20 @@ def describe_hardware(device: str = "cpu") -> dict:
 
     cpu, flags = platform.processor() or platform.machine(), set()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                cpu = value.strip()
-            elif key.strip() in ("flags", "Features"):
-                flags = set(value.split())
+        cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass  # not Linux: model from platform, flags unknown
-    clock_ghz, clock_source = _cpu_clock()
+        cpuinfo = None  # not Linux: model from platform, flags and clock unknown
+    for line in (cpuinfo or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            cpu = value.strip()
+        elif key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+    clock_ghz, clock_source = _cpu_clock(cpuinfo)
     info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
             "clock_ghz": clock_ghz, "clock_source": clock_source,
             "logical_cores": os.cpu_count(), "flags": {f: f in flags for f in _FLAGS},
-            "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in _INT8_DOT),
+            "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
             "os": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "onnxruntime": ort.__version__, "onnx": onnx.__version__,
             "gpu": None}
@@ -155,8 +157,9 @@ def describe_hardware(device: str = "cpu") -> dict:
     return info
 
 
-def _cpu_clock():
-    """(GHz, where it came from) of this CPU's clock; (None, reason) when nothing says."""
+def _cpu_clock(text: str | None):
+    """(GHz, where it came from) of this CPU's clock, from cpufreq or the text of
+    /proc/cpuinfo (None where unreadable); (None, reason) when nothing says."""
     import re
 
     try:  # the highest clock the OS may run a core at (absent in most VMs)
@@ -164,9 +167,7 @@ def _cpu_clock():
         return int(khz) / 1e6, "the maximum clock cpufreq reports"
     except (OSError, ValueError):
         pass
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    if text is None:
         return None, "no clock readable on this OS"
     named = re.search(r"^model name\s*:.*@\s*([\d.]+)\s*GHz", text, re.MULTILINE)
     if named:

@@ -125,11 +125,11 @@ def describe_int8_support(hardware: dict | None = None) -> dict:
     Returns:
         ``{"cpu", "dot_product_int8": bool, "flags": [...], "summary": str}``.
     """
-    from .profiling import describe_hardware
+    from .profiling import INT8_DOT_FLAGS, describe_hardware
 
     hardware = hardware or describe_hardware()
     present = [name for name, has in hardware["flags"].items() if has]
-    dot = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm") if f in present]
+    dot = [f for f in INT8_DOT_FLAGS if f in present]
     if not hardware.get("flags_known"):
         summary = (f"{hardware['cpu']}: the instruction-set flags cannot be read on this OS, "
                    "so whether int8 can pay off must be measured, not assumed")

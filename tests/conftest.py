@@ -47,3 +47,11 @@ def stop_process_group(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture
+def broken_numpy_env(tmp_path) -> dict:
+    """An environment in which ``import numpy`` fails, as it does in a broken install."""
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "numpy" / "__init__.py").write_text('raise ImportError("numpy is broken on purpose")\n')
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}

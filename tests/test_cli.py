@@ -27,15 +27,10 @@ def test_module_entry_point_runs():
     assert result.returncode == 0 and "CPUExecutionProvider" in result.stdout
 
 
-def test_a_broken_dependency_leaves_one_line_per_command(root, tmp_path):
+def test_a_broken_dependency_leaves_one_line_per_command(root, broken_numpy_env):
     """With numpy failing to import, does `bench` say what is wrong in one line and exit 1?"""
-    import os
-
-    (tmp_path / "numpy").mkdir()
-    (tmp_path / "numpy" / "__init__.py").write_text('raise ImportError("numpy is broken on purpose")\n')
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "course_utils", "bench", "--preset", "quick"],
-                            cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                            cwd=root, env=broken_numpy_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("error: 'bench' cannot run here: ImportError: numpy is broken")
     assert "course_utils doctor" in result.stderr and "Traceback" not in result.stderr

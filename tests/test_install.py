@@ -60,23 +60,13 @@ def test_doctor_exit_status(monkeypatch, capsys, broken, code):
     assert ("pip install 'no-such-package-xyz==1.0'" in out) == broken
 
 
-def _blocked_numpy(tmp_path):
-    """A PYTHONPATH entry whose numpy fails to import, as a broken install does."""
-    package = tmp_path / "numpy"
-    package.mkdir()
-    (package / "__init__.py").write_text('raise ImportError("numpy is broken on purpose")\n')
-    return str(tmp_path)
-
-
-def test_doctor_reports_a_broken_numpy_without_a_traceback(root, tmp_path):
+def test_doctor_reports_a_broken_numpy_without_a_traceback(root, broken_numpy_env):
     """With numpy failing to import, does `doctor` name it, give the fix and exit 1, with no traceback?"""
-    import os
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTHONPATH": _blocked_numpy(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "course_utils", "doctor", "--no-smoke-test"],
-                            cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                            cwd=root, env=broken_numpy_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "numpy is broken on purpose" in result.stdout

@@ -22,22 +22,24 @@ def _versions_dict(versions):
         raise CheckFailed(f"the dict lacks the key(s) {sorted(missing)}")
 
 
+def _installed_versions() -> dict[str, set[str]]:
+    """The installed version(s) of each module's distributions (onnxruntime may come from
+    onnxruntime or onnxruntime-gpu); an empty set where none is installed."""
+    try:
+        onnx_versions = {metadata.version("onnx")}
+    except metadata.PackageNotFoundError:
+        onnx_versions = set()
+    return {"onnx": onnx_versions, "onnxruntime": set(installed_ort_versions().values())}
+
+
 @register("00.1")
 def _versions_not_swapped(versions):
     # A mix-up anyone can make; telling it says nothing a student should find alone.
-    try:
-        onnx_version = metadata.version("onnx")
-    except metadata.PackageNotFoundError:
-        return  # the install report above already names the missing package
-    ort_versions = list(installed_ort_versions().values())  # onnxruntime or onnxruntime-gpu
-    if not ort_versions:
-        return
-    installed = {"onnx": onnx_version, "onnxruntime": ort_versions[0]}
-    if installed["onnx"] == installed["onnxruntime"]:
-        return  # the same version number for both: a swap cannot be told apart
+    installed = _installed_versions()
     for key, other in (("onnx", "onnxruntime"), ("onnxruntime", "onnx")):
-        if str(versions[key]) == installed[other]:
-            raise CheckFailed(f"the version stored under '{key}' is {other}'s ({installed[other]}), "
+        value = str(versions[key])
+        if value in installed[other] - installed[key]:  # the same number for both: no telling
+            raise CheckFailed(f"the version stored under '{key}' is {other}'s ({value}), "
                               f"not {key}'s: use the __version__ of the {key} module (swapped?)")
 
 

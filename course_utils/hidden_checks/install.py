@@ -1,17 +1,13 @@
 """Hidden checks for notebook 00 (install check): grader only, never released."""
 from __future__ import annotations
 
-import importlib.metadata as metadata
-
 from ..checks import CheckFailed, register
-from ..install import installed_ort_versions
+from ..exercise_checks.install import _installed_versions
 
 
 @register("00.1", hidden=True)
 def _versions_match_installed(versions):
-    # onnxruntime's module comes from the distribution onnxruntime or onnxruntime-gpu.
-    installed = {"onnx": {metadata.version("onnx")},
-                 "onnxruntime": set(installed_ort_versions().values())}
+    installed = _installed_versions()  # onnxruntime or onnxruntime-gpu both count
     for name in ("onnx", "onnxruntime"):
         if str(versions[name]) not in installed[name]:
             raise CheckFailed(f"the version given for {name} is not the one installed; "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
+from ..exercise_checks.deployment import _tiny_model_bytes
 from ..exercise_checks.providers import _NVIDIA
 from ..providers import PROVIDER_TARGETS
 
@@ -28,17 +29,11 @@ def _session_providers(priority):
     import warnings
 
     import onnxruntime as ort
-    from onnx import TensorProto, helper
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
     requested = [p for p in priority if p in ort.get_available_providers()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        session = ort.InferenceSession(model.SerializeToString(), providers=requested)
+        session = ort.InferenceSession(_tiny_model_bytes(), providers=requested)
     return session.get_providers()
 
 
