@@ -294,7 +294,8 @@ def encode(spec: AnswerSpec, value, out_dir: Path | None = None, workdir: Path |
     return tree, encoder.arrays
 
 
-def _write(out_dir: Path, payload: dict, arrays: dict) -> None:
+def write_answer(out_dir: Path, payload: dict, arrays: dict) -> None:
+    """Write an answer as ``answer.json`` plus one ``.npy`` per array (what ``decode`` reads)."""
     import numpy as np
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -315,15 +316,15 @@ def capture(exercise_id: str, variable: str, kind: str, extract: str | None, out
         namespace = get_ipython().user_ns
         if variable not in namespace:
             payload = {"undefined": variable}
-            _write(out, payload, {})
+            write_answer(out, payload, {})
             return
         spec = AnswerSpec(exercise_id, variable, kind, extract)
         tree, arrays = encode(spec, namespace[variable])
-        _write(out, {"value": tree}, arrays)
+        write_answer(out, {"value": tree}, arrays)
     except CaptureError as error:
-        _write(out, {"error": str(error)}, {})
+        write_answer(out, {"error": str(error)}, {})
     except BaseException as error:  # whatever the answer does, report it as data
-        _write(out, {"error": f"reading the answer raised {type(error).__name__}"}, {})
+        write_answer(out, {"error": f"reading the answer raised {type(error).__name__}"}, {})
 
 
 def probe(variable: str, io_dir: str) -> None:
@@ -337,12 +338,12 @@ def probe(variable: str, io_dir: str) -> None:
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
-            _write(io / "out", {"raised": type(error).__name__}, {})
+            write_answer(io / "out", {"raised": type(error).__name__}, {})
             return
         tree, arrays = encode(AnswerSpec("probe", "result"), result)
-        _write(io / "out", {"value": tree}, arrays)
+        write_answer(io / "out", {"value": tree}, arrays)
     except BaseException as error:
-        _write(io / "out", {"error": f"{type(error).__name__}"}, {})
+        write_answer(io / "out", {"error": f"{type(error).__name__}"}, {})
 
 
 # ------------------------------------------------------------------ decoding (checks side)

@@ -104,6 +104,15 @@ def _headers(source: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def exercise_in(source: str) -> str | None:
+    """The id of the first ``# Exercise NN.M (P points): ...`` header in a cell's source, or None."""
+    for line in source.splitlines():
+        match = _HEADER.match(line)
+        if match:
+            return match.group(1)
+    return None
+
+
 def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
     """Return the exercises of a source notebook, validating every marker.
 

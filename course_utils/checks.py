@@ -38,7 +38,6 @@ class Verdict:
     exercise: str
     passed: bool
     feedback: str
-    hidden_run: bool = False
 
 
 def register(exercise_id: str, *, hidden: bool = False):
@@ -125,7 +124,7 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
     try:
         data = prepare(exercise_id, answer)
     except CaptureError as error:
-        return Verdict(exercise_id, False, str(error), include_hidden)
+        return Verdict(exercise_id, False, str(error))
     return run_checks_on_data(exercise_id, data, include_hidden=include_hidden)
 
 
@@ -142,16 +141,15 @@ def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = 
         try:
             fn(answer)
         except CheckFailed as failure:
-            return Verdict(exercise_id, False, str(failure), include_hidden)
+            return Verdict(exercise_id, False, str(failure))
         except Exception as error:  # a check must never show a traceback wall
             return Verdict(
                 exercise_id,
                 False,
                 f"could not check this answer ({type(answer).__name__}: "
                 f"{type(error).__name__}: {error}); re-read what the exercise asks for",
-                include_hidden,
             )
-    return Verdict(exercise_id, True, "all checks passed", include_hidden)
+    return Verdict(exercise_id, True, "all checks passed")
 
 
 def check(exercise_id: str, answer: Any) -> None:

@@ -5,8 +5,8 @@ merging included). Each submission runs in its own sandbox (``sandbox.py``): a
 copy of the notebook in a private work folder, a kernel that cannot see the
 grader, the course's notebooks, solutions, hidden checks or other submissions.
 The kernel only ever returns data: right after an exercise's cell, the grader
-reads the exercise's declared answer as data (``answers.py``) and runs the
-public and hidden checks in its own process. When an exercise fails (an error,
+reads the exercise's declared answer as data and runs the public and hidden
+checks in its own process (``verdicts.py``). When an exercise fails (an error,
 a time-out, a failed check) the reference solution is replayed, after the
 answer was captured, so that later exercises are graded on their own; a kernel
 that is stopped or dies is replaced by a fresh one with every earlier cell
@@ -15,11 +15,9 @@ replayed. Does not cover: the checks themselves (``exercise_checks/``,
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -27,21 +25,16 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import ROOT, _HEADER, parse_exercises, source_notebooks
+from .build import ROOT, exercise_in, parse_exercises, source_notebooks
 from .grade_results import merge_parts, payload, select_shard, write_results
+from .verdicts import NOT_ATTEMPTED, read_verdict, status_text
 
 __all__ = ["grade_notebooks", "merge_parts", "NotebookGrade", "ExerciseGrade"]
 
 log = logging.getLogger(__name__)
 
-NOT_ATTEMPTED = "not attempted"
 #: Submissions larger than this are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 20 * 2**20
-#: Answer files copied out of a sandbox may be at most this large.
-MAX_ANSWER_FILE_BYTES = 512 * 2**20
-_MAX_JSON_BYTES = 16 * 2**20
-_CAPTURE_SECONDS = 60
-_PROBE_SECONDS = 20
 
 
 @dataclass
@@ -102,89 +95,7 @@ def _identify(nb, path: Path, sources: dict[str, Path]) -> str:
 
 
 def _exercise_of(cell) -> str | None:
-    for line in cell.source.splitlines():
-        match = _HEADER.match(line)
-        if match:
-            return match.group(1)
-    return cell.metadata.get("course_utils", {}).get("exercise")
-
-
-# ---------------------------------------------------------------- reading what a sandbox wrote
-
-def _open_dir(path: Path, parent_fd=None) -> int:
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
-
-
-def _read_regular(dir_fd: int, name: str, cap: int) -> bytes:
-    """Read a regular file (no link) from a folder the sandbox can write, at most ``cap`` bytes."""
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{name} is not a regular file")
-        if info.st_size > cap:
-            raise ValueError(f"{name} is larger than {cap // 2**20} MiB")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > cap:
-                raise ValueError(f"{name} is larger than {cap // 2**20} MiB")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _copy_out(root: Path, relative: str, dest: Path) -> Path:
-    """Copy root/relative (no links, no '..') to dest/relative; return the copy."""
-    parts = Path(relative).parts
-    if not parts or Path(relative).is_absolute() or ".." in parts:
-        raise ValueError("the answer's path leaves the notebook's folder")
-    fd = _open_dir(root)
-    try:
-        for part in parts[:-1]:
-            next_fd = _open_dir(Path(part), fd)
-            os.close(fd)
-            fd = next_fd
-        data = _read_regular(fd, parts[-1], MAX_ANSWER_FILE_BYTES)
-    finally:
-        os.close(fd)
-    target = dest.joinpath(*parts)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return target
-
-
-def _load_capture(folder: Path, file_path, function):
-    """Decode answer.json written by a capture in the sandbox: data only, bounded sizes."""
-    import io
-
-    import numpy as np
-
-    from .answers import ANSWER_FILE, MAX_ARRAY_BYTES, CaptureError, decode
-
-    fd = _open_dir(folder)
-    try:
-        payload = json.loads(_read_regular(fd, ANSWER_FILE, _MAX_JSON_BYTES).decode("utf-8"))
-
-        def load_array(name):
-            if "/" in name or not name.endswith(".npy"):
-                raise CaptureError("the captured answer is malformed")
-            return np.load(io.BytesIO(_read_regular(fd, name, MAX_ARRAY_BYTES + 2**16)),
-                           allow_pickle=False)
-
-        if not isinstance(payload, dict):
-            raise CaptureError("the captured answer is malformed")
-        if "value" in payload:
-            return "value", decode(payload["value"], load_array, file_path, function)
-        return ("undefined", str(payload["undefined"])) if "undefined" in payload else (
-            "raised" if "raised" in payload else "error",
-            str(payload.get("raised") or payload.get("error"))[:300])
-    finally:
-        os.close(fd)
+    return exercise_in(cell.source) or cell.metadata.get("course_utils", {}).get("exercise")
 
 
 # ---------------------------------------------------------------- grading one submission
@@ -227,110 +138,12 @@ class _Run:
 
     def capture(self, exercise_id: str):
         """Read the exercise's answer from the kernel, as data, and run every check on it."""
-        from .answers import CaptureError, answer_spec
-        from .checks import Verdict, run_checks_on_data
-
-        spec = answer_spec(exercise_id)
-        kernel = self.kernel
-        out = kernel.prepare_io("capture")
-        code = (f"__import__('course_utils.answers', fromlist=['capture']).capture("
-                f"{spec.exercise!r}, {spec.variable!r}, {spec.kind!r}, {spec.extract!r}, "
-                f"{kernel.io_path + '/capture'!r})")
-        result = kernel.run(code, _CAPTURE_SECONDS, silent=True)
-        if result.status != "ok":
-            return Verdict(exercise_id, False, f"could not read `{spec.variable}` after the cell "
-                           f"({_status_text(result, _CAPTURE_SECONDS)})")
-        dest = self.capture_dir / exercise_id
-        copies = []
-
-        def file_path(node):
-            if "$file" in node:
-                try:
-                    copies.append(_copy_out(kernel.workdir, str(node["$file"]), dest))
-                    return copies[-1]
-                except (OSError, ValueError) as error:
-                    raise CaptureError(f"the file of the answer could not be read: {error}") from None
-            given = str(node.get("$missing_file") or node.get("$outside_file") or "missing")
-            if "$outside_file" in node:
-                raise CaptureError(f"{given} is outside the notebook's folder; save the file "
-                                   "next to the notebook (e.g. in artifacts/)")
-            return dest / "missing" / given.lstrip("/")
-
-        try:
-            kind, value = _load_capture(out, file_path, lambda name: _Probe(self, name))
-        except CaptureError as error:
-            return Verdict(exercise_id, False, str(error))
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-            return Verdict(exercise_id, False,
-                           f"the answer could not be read as data ({type(error).__name__})")
-        if kind == "undefined":
-            return Verdict(exercise_id, False, f"{NOT_ATTEMPTED}: `{value}` is not defined after "
-                           "the exercise's cell")
-        if kind != "value":
-            return Verdict(exercise_id, False, f"the answer could not be read as data: {value}")
-        if spec.kind == "file" and isinstance(value, (str, os.PathLike)) and value not in copies:
-            # Only a file copied out of the work folder may reach a check: a path written
-            # into the data by hand must never open a file on the grader's side.
-            value = dest / "missing" / os.fspath(value).lstrip("/")
-        verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
-        for prefix in (str(dest / "missing") + "/", str(dest) + "/"):
-            verdict.feedback = verdict.feedback.replace(prefix, "")
-        return verdict
+        return read_verdict(self.kernel, exercise_id, self.capture_dir)
 
     def close(self):
         if self.kernel is not None:
             self.kernel.kill()
         shutil.rmtree(self.capture_dir, ignore_errors=True)
-
-
-class _Probe:
-    """A function answer: each call runs the student's function in the kernel, on the check's inputs."""
-
-    def __init__(self, run: _Run, variable: str):
-        self.run, self.variable = run, variable
-
-    def __call__(self, *args, **kwargs):
-        from .answers import AnswerSpec, _write, encode
-        from .checks import CheckFailed
-
-        kernel = self.run.kernel
-        if kernel is None or not kernel.alive():
-            raise CheckFailed("the function could not be called: the kernel stopped")
-        kernel.prepare_io("probe")
-        tree, arrays = encode(AnswerSpec("probe", "args"), (list(args), dict(kwargs)))
-        _write(kernel.iodir / "probe" / "in", {"value": tree}, arrays)
-        kernel._own(kernel.iodir / "probe" / "in")
-        (kernel.iodir / "probe" / "out").mkdir()
-        kernel._own(kernel.iodir / "probe" / "out")
-        code = (f"__import__('course_utils.answers', fromlist=['probe']).probe("
-                f"{self.variable!r}, {kernel.io_path + '/probe'!r})")
-        result = kernel.run(code, _PROBE_SECONDS, silent=True)
-        if result.status != "ok":
-            raise CheckFailed(f"calling `{self.variable}` did not finish "
-                              f"({_status_text(result, _PROBE_SECONDS)})")
-        kind, value = _load_capture(kernel.iodir / "probe" / "out", lambda node: None, None)
-        if kind == "raised":
-            raise FunctionRaised(f"the function raised {value}")
-        if kind != "value":
-            raise CheckFailed(f"the function's result could not be read as data: {value}")
-        return value
-
-
-_Probe.__name__ = "function"  # what feedback calls the answer's type
-
-
-class FunctionRaised(Exception):
-    """The student's function raised (the type name only crosses the boundary)."""
-
-
-def _status_text(result, limit) -> str:
-    if result.status == "timeout":
-        return f"the cell ran longer than {limit:.0f} s and was stopped"
-    if result.status == "flood":
-        return f"the cell printed more than {result.output_bytes // 2**20} MiB and was stopped"
-    if result.status == "died":
-        return "the kernel died (a crash, os._exit or the memory limit?)"
-    return f"the cell raised {result.ename}: {result.evalue[:200]}"
 
 
 def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str, *,
@@ -387,10 +200,12 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str,
             result = run.run_cell(cell.source)
             if exercise is None:
                 if result.status in ("timeout", "flood", "died"):
-                    grade.notes.append(f"code cell {number}: {_status_text(result, run.timeout)}; "
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.timeout)}; "
                                        "graded on in a fresh kernel, without this cell")
-                else:
-                    run.replay.append(cell.source)
+                    continue
+                if result.status == "error":  # later exercises may fail because of it
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.timeout)}")
+                run.replay.append(cell.source)
                 continue
             if result.status == "ok":
                 verdict = run.capture(exercise)
@@ -398,9 +213,9 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str,
             elif result.status == "error" and result.ename == "NotImplementedError":
                 passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
             elif result.status == "timeout":
-                passed, feedback = False, f"{_status_text(result, run.timeout)} (an endless loop?)"
+                passed, feedback = False, f"{status_text(result, run.timeout)} (an endless loop?)"
             else:
-                passed, feedback = False, _status_text(result, run.timeout)
+                passed, feedback = False, status_text(result, run.timeout)
             verdicts[exercise] = (passed, feedback)  # the last verdict counts
             run.replay.append(references[exercise])
             if not passed and run.kernel.alive():

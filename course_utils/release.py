@@ -31,6 +31,7 @@ _INSTRUCTOR_ONLY = {
     "course_utils/hidden_checks",   # the grader's checks and their answer constants
     "course_utils/grading.py",      # the grader
     "course_utils/sandbox.py",      # the grader's sandbox
+    "course_utils/verdicts.py",     # the grader's reading of answers and running of hidden checks
     "course_utils/grade_results.py",  # the grader's JSON/CSV, shards and merge
     "course_utils/release.py",      # this module
 }

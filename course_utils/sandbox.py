@@ -127,7 +127,8 @@ class SandboxedKernel:
     def io_path(self) -> str:
         return IO if self.sandboxed else str(self.iodir)
 
-    def _own(self, path: Path) -> None:
+    def grant(self, path: Path) -> None:
+        """Let the kernel write ``path`` (its uid owns it)."""
         if self.sandboxed and self.as_root:
             os.chown(path, self.uid, self.uid)
 
@@ -140,7 +141,7 @@ class SandboxedKernel:
             else:
                 shutil.rmtree(folder)
         folder.mkdir()
-        self._own(folder)
+        self.grant(folder)
         return folder
 
     def _command(self, connection: str) -> list[str]:
@@ -189,8 +190,8 @@ class SandboxedKernel:
         if self.sandboxed and self.as_root:
             _reap_uid(self.uid)  # nothing of an earlier sandbox with this uid may remain
         self.iodir.mkdir(parents=True, exist_ok=True)
-        self._own(self.iodir)
-        self._own(self.workdir)
+        self.grant(self.iodir)
+        self.grant(self.workdir)
         key = uuid.uuid4().hex
         sock = f"k{uuid.uuid4().hex[:8]}"
         ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
@@ -200,7 +201,7 @@ class SandboxedKernel:
                 "signature_scheme": "hmac-sha256", "kernel_name": "python3"}
         connection = self.iodir / "kernel.json"
         connection.write_text(json.dumps(info), encoding="utf-8")
-        self._own(connection)
+        self.grant(connection)
         env = None if self.sandboxed else {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         self.proc = subprocess.Popen(
             self._command(f"{self.io_path}/kernel.json"), stdin=subprocess.DEVNULL,

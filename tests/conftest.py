@@ -55,3 +55,10 @@ def broken_numpy_env(tmp_path) -> dict:
     (tmp_path / "numpy").mkdir()
     (tmp_path / "numpy" / "__init__.py").write_text('raise ImportError("numpy is broken on purpose")\n')
     return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+def pytest_configure(config):
+    """With nbval, check every reference answer with the grader's checks (see nbval_answers.py)."""
+    from nbval_answers import AnswerChecks
+
+    config.pluginmanager.register(AnswerChecks(), "course-answer-checks")

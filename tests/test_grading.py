@@ -131,29 +131,87 @@ def test_points_table_lists_every_exercise(capsys):
     assert "00.1" in out and "01.3" in out and out.strip().splitlines()[-1].startswith("total")
 
 
+def _half_solved(folder: Path) -> dict[str, list[str]]:
+    """Each exercises notebook with every second exercise solved (the first left as shipped).
+
+    Returns the solved exercise ids per notebook. The reference answers themselves
+    are checked, all of them, during nbval's run of solutions/ (``nbval_answers.py``).
+    """
+    import nbformat
+
+    solved = {}
+    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        reference = {c.metadata["course_utils"]["exercise"]: c.source
+                     for c in nbformat.read(ROOT / "solutions" / path.name, as_version=4).cells
+                     if "exercise" in c.metadata.get("course_utils", {})}
+        cells = [c for c in nb.cells if "exercise" in c.metadata.get("course_utils", {})]
+        solved[path.stem] = []
+        for index, cell in enumerate(cells):
+            if index % 2:
+                cell.source = reference[cell.metadata["course_utils"]["exercise"]]
+                solved[path.stem].append(cell.metadata["course_utils"]["exercise"])
+        nbformat.write(nb, folder / path.name)
+    return solved
+
+
 @pytest.fixture(scope="module")
-def course_sets():
-    """Grade every solutions and every exercises notebook once, two at a time."""
-    grades = grade_notebooks([ROOT / "solutions", ROOT / "exercises"], timeout=300, jobs=2)
-    return ([g for g in grades if "solutions" in Path(g.path).parts],
-            [g for g in grades if "exercises" in Path(g.path).parts])
+def course_set(tmp_path_factory):
+    """Grade each course notebook once, half solved, in the sandbox, two at a time."""
+    folder = tmp_path_factory.mktemp("half-solved")
+    solved = _half_solved(folder)
+    return grade_notebooks([folder], timeout=300, jobs=2), solved
 
 
-def test_every_solution_scores_full_marks(course_sets):
-    """Does every solutions notebook (outputs already present) score full marks?"""
-    solutions, _ = course_sets
-    assert len(solutions) == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    for grade in solutions:
-        failed = [(e.exercise, e.feedback) for e in grade.exercises if not e.passed]
-        assert not failed and grade.points == grade.max_points > 0, (grade.path, failed)
+def test_every_course_notebook_is_graded_in_the_sandbox(course_set):
+    """Do solved exercises of the real notebooks score full marks through the sandbox, and the
+    untouched ones 0 'not attempted', with no other cell failing on the way?"""
+    grades, solved = course_set
+    assert sorted(g.notebook for g in grades) == sorted(solved)
+    for grade in grades:
+        assert grade.error is None and not grade.notes, grade.table()
+        assert [e.exercise for e in grade.exercises if e.passed] == solved[grade.notebook], grade.table()
+        for e in grade.exercises:
+            if e.passed:
+                assert e.points == e.max_points > 0, grade.table()
+            else:
+                assert e.feedback == "not attempted: the cell still raises NotImplementedError", grade.table()
 
 
-def test_every_fresh_exercises_notebook_scores_zero(course_sets):
-    """Does every untouched exercises notebook score 0, 'not attempted', without crashing?"""
-    _, exercises = course_sets
-    for grade in exercises:
-        assert grade.error is None and grade.points == 0 and grade.exercises, grade.path
-        assert all(e.feedback.startswith("not attempted") for e in grade.exercises), grade.table()
+def test_first_exercise_of_each_notebook_is_left_undone(course_set):
+    """Does each notebook stop at its first exercise as shipped (the cells before it run cleanly)?"""
+    grades, solved = course_set
+    for grade in grades:
+        first = grade.exercises[0]
+        assert not first.passed and first.exercise not in solved[grade.notebook], grade.table()
+
+
+def test_a_reference_answer_that_fails_its_checks_fails_nbval(tmp_path):
+    """Does nbval's run of a solutions notebook fail when a reference answer fails the grader's checks?"""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    name = "01-execution-providers.ipynb"
+    shutil.copy(ROOT / "notebooks" / name, tmp_path / "notebooks" / name)
+    nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("course_utils", {}).get("exercise") == "01.2")
+    cell.source += "\npriority = list(reversed(priority))  # after check(): the output stays the same"
+    nbformat.write(nb, tmp_path / "solutions" / name)
+    (tmp_path / "conftest.py").write_text(  # what tests/conftest.py does for make test
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
+        "def pytest_configure(config):\n"
+        "    from nbval_answers import AnswerChecks\n"
+        "    config.pluginmanager.register(AnswerChecks(), 'course-answer-checks')\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "solutions", "--nbval", "-q",
+                             "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "1 failed" in result.stdout, result.stdout[-2000:]
+    assert "the reference answer of exercise 01.2 fails the grader's checks" in result.stdout
 
 
 def test_shards_merged_equal_one_run(tmp_path):

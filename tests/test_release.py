@@ -67,7 +67,8 @@ def test_release_leaves_out_answers_grader_and_sources(release):
     """Are notebooks/, solutions/, tests/, the grader and its hidden checks all absent?"""
     for absent in ["notebooks", "solutions", "tests", ".ci", "course_utils/hidden_checks",
                    "course_utils/grading.py", "course_utils/sandbox.py",
-                   "course_utils/grade_results.py", "course_utils/release.py"]:
+                   "course_utils/grade_results.py", "course_utils/release.py",
+                   "course_utils/verdicts.py"]:
         assert not (release / absent).exists(), absent
     names = sorted(p.name for p in (release / "exercises").glob("*.ipynb"))
     assert names == sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
