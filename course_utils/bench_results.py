@@ -18,39 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "ratio_interval", "plot_latency", "plot_speedup"]
+from .timing import ratio_interval
+
+__all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
 
 log = logging.getLogger("course_utils.benchmark")
 
 
-def ratio_interval(numerator_ms, denominator_ms, *, confidence: float = 0.95,
-                   resamples: int = 2000, seed: int = 0) -> tuple:
-    """Bootstrap interval of ``median(numerator) / median(denominator)``.
+def add_derived_figures(records, flops, peak, gemm=None):
+    """Add work per second, shares of the peaks and the speedup over eager PyTorch.
 
-    Each list is resampled with replacement on its own (the two backends' runs
-    are independent samples), the ratio of medians is taken for every
-    resample, and the central ``confidence`` share of those ratios is returned.
-    Seeded, so the same samples give the same interval.
-
-    Example:
-        >>> low, high = ratio_interval([10, 11, 12, 10, 11], [5, 5.5, 6, 5, 5.5])
-        >>> low <= 2.0 <= high
-        True
+    Args:
+        records: the benchmark's records (dicts), changed in place.
+        flops: ``{(batch, size): FLOPs or None}``.
+        peak: the theoretical fp32 peak in GFLOP/s, or None.
+        gemm: ``{library: measure_gemm_rate record}`` (optional).
     """
-    a = np.asarray(list(numerator_ms), dtype=float)
-    b = np.asarray(list(denominator_ms), dtype=float)
-    if a.size == 0 or b.size == 0:
-        raise ValueError("need timings of both backends for a ratio interval")
-    rng = np.random.default_rng(seed)
-    ratios = (np.median(rng.choice(a, (resamples, a.size)), axis=1)
-              / np.median(rng.choice(b, (resamples, b.size)), axis=1))
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def _add_derived(records, flops, peak, gemm=None):
-    """Add work per second, shares of the peaks and the speedup over eager PyTorch."""
     gemm = gemm or {}
     eager = {(r["batch"], r["size"]): r for r in records if r["backend"] == "torch-eager"}
     for r in records:

@@ -61,7 +61,8 @@ def register(exercise_id: str, *, hidden: bool = False):
 _BROKEN: dict[str, str] = {}
 
 
-def _load_check_modules() -> None:
+def load_check_modules() -> None:
+    """Import every check module once (each registers its checks and answers on import)."""
     # Every module in exercise_checks/ registers its checks on import. One broken module
     # (a syntax error in an edit) must not take every other notebook's checks down with it.
     global _LOADED
@@ -81,14 +82,14 @@ def _load_check_modules() -> None:
 
 def broken_check_modules() -> dict[str, str]:
     """Check modules that failed to import, with why: {} when all loaded."""
-    _load_check_modules()
+    load_check_modules()
     return dict(_BROKEN)
 
 
 def load_hidden_checks() -> None:
     """Import ``hidden_checks/`` (the grader's side); a clear error where it is absent."""
     global _HIDDEN_LOADED
-    _load_check_modules()
+    load_check_modules()
     if _HIDDEN_LOADED:
         return
     try:
@@ -103,7 +104,7 @@ def load_hidden_checks() -> None:
 
 def known_exercises() -> list[str]:
     """Return the sorted exercise ids that have at least one check."""
-    _load_check_modules()
+    load_check_modules()
     return sorted(_REGISTRY)
 
 
@@ -116,7 +117,7 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
     """
     from .answers import CaptureError, prepare
 
-    _load_check_modules()
+    load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(
             f"no checks are registered for exercise {exercise_id!r} "
@@ -133,7 +134,7 @@ def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = 
     """Run the checks of one exercise on an answer already turned into data."""
     if include_hidden:
         load_hidden_checks()
-    _load_check_modules()
+    load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no checks are registered for exercise {exercise_id!r}")
     for fn, hidden in _REGISTRY[exercise_id]:

@@ -13,30 +13,46 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
+__all__ = ["split_digits", "load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
+
+
+def split_digits(test_size: float = 0.25, seed: int = 0):
+    """Return ``(x_train, x_test, y_train, y_test)`` of scikit-learn's digits as numpy arrays.
+
+    The one split every notebook and check uses: stratified, fixed by ``seed``.
+    Features are the 64 pixels of each image, float32 in 0..16 (as scikit-learn
+    gives them), shape ``(n, 64)``; labels are integers.
+
+    Example:
+        >>> x_train, x_test, y_train, y_test = split_digits()
+        >>> x_test.shape, float(x_test.max())
+        ((450, 64), 16.0)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    features, targets = load_digits(return_X_y=True)
+    return train_test_split(features.astype(np.float32), targets, test_size=test_size,
+                            random_state=seed, stratify=targets)
 
 
 def load_digits_split(test_size: float = 0.25, seed: int = 0):
-    """Return ``(x_train, x_test, y_train, y_test)`` from scikit-learn's digits.
+    """Return ``(x_train, x_test, y_train, y_test)`` of :func:`split_digits` as tensors.
 
     Images are float32 of shape ``(n, 1, 8, 8)`` scaled to [0, 1]; labels are
-    int64. The split is stratified and fixed by ``seed``: 1,347 train and 450
-    test images with the defaults.
+    int64. 1,347 train and 450 test images with the defaults.
 
     Example:
         >>> x_train, x_test, y_train, y_test = load_digits_split()
         >>> tuple(x_test.shape), int(y_test.max())
         ((450, 1, 8, 8), 9)
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    x_train, x_test, y_train, y_test = split_digits(test_size, seed)
 
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=test_size, random_state=seed, stratify=digits.target
-    )
-    return (torch.from_numpy(x_train), torch.from_numpy(x_test),
+    def images(x):
+        return torch.from_numpy((x / 16).reshape(-1, 1, 8, 8))  # (n, 1, 8, 8) in [0, 1]
+
+    return (images(x_train), images(x_test),
             torch.from_numpy(y_train).long(), torch.from_numpy(y_test).long())
 
 

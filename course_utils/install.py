@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .hardware import cpu_name
+
 __all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
            "netron_build_date", "read_pyproject", "smoke_test"]
 
@@ -202,16 +204,6 @@ def _package_rows() -> list[PackageStatus]:
     return rows
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _gpu_description() -> str:
     try:
         import torch
@@ -279,7 +271,7 @@ def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) ->
     system = {
         "Python": platform.python_version(),
         "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "CPU": f"{_cpu_name()}, {os.cpu_count()} logical cores",
+        "CPU": f"{cpu_name()}, {os.cpu_count()} logical cores",
         "GPU": _gpu_description(),
     }
     report = InstallReport(system, _package_rows())

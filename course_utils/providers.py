@@ -13,6 +13,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InvalidArgumentError, MissingFileError
+
 __all__ = ["list_providers", "make_session", "ProviderInfo", "PROVIDER_TARGETS"]
 
 #: What each provider targets (hardware / vendor). Providers unknown to this table
@@ -110,7 +112,7 @@ def make_session(path, prefer: list[str] | None = None, options=None):
             by_lower = {k.lower(): k for k in known}  # "CudaExecutionProvider" -> CUDA's
             close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
             hint = f"did you mean {by_lower[close[0]]!r}? " if close else ""
-            raise ValueError(f"{name!r} is not an ONNX Runtime execution provider; {hint}"
+            raise InvalidArgumentError(f"{name!r} is not an ONNX Runtime execution provider; {hint}"
                              f"valid names: {', '.join(known)}")
     chosen = [name for name in prefer if name in available]
     missing = [name for name in prefer if name not in available]
@@ -125,7 +127,7 @@ def make_session(path, prefer: list[str] | None = None, options=None):
     if isinstance(path, (str, Path)):
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no ONNX model at {path}; export one first "
+            raise MissingFileError(f"no ONNX model at {path}; export one first "
                                     "(python -m course_utils export torchvision:resnet18 model.onnx)")
         path = str(path)
     return ort.InferenceSession(path, sess_options=options, providers=chosen)

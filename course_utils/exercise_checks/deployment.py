@@ -7,6 +7,7 @@ import numpy as np
 
 from ..answers import SessionOptionsFacts, register_answer, session_options_facts
 from ..checks import CheckFailed, register
+from ..sessions import INTRA_OP_SPINNING
 
 register_answer("05.1", "serving_options", extract=session_options_facts)
 register_answer("05.2", "http_labels")
@@ -14,7 +15,6 @@ register_answer("05.3", "size_ratio")
 register_answer("05.4", "skl_onnx_path", kind="file")
 register_answer("05.5", "exported_methods")
 
-_SPINNING = "session.intra_op.allow_spinning"
 _SKLEARN_METHODS = {"predict", "predict_proba", "decision_function", "transform",
                     "predict_log_proba", "score", "fit"}
 
@@ -42,7 +42,7 @@ def _options_type_and_spinning(options):
     if not isinstance(options, SessionOptionsFacts):
         raise CheckFailed(f"expected an onnxruntime.SessionOptions, got {type(options).__name__}")
     try:
-        value = options.get_session_config_entry(_SPINNING)
+        value = options.get_session_config_entry(INTRA_OP_SPINNING)
     except RuntimeError:
         raise CheckFailed("intra-op spinning is still on: add the session config entry that "
                           "controls it (see the prose above the exercise)") from None
@@ -92,12 +92,9 @@ def _ratio_is_number(ratio):
 # 05.4: scikit-learn pipeline to ONNX -------------------------------------------------
 
 def _digits_held_out():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from ..digits import split_digits
 
-    x, y = load_digits(return_X_y=True)
-    _, x_test, _, y_test = train_test_split(x.astype(np.float32), y, test_size=0.25,
-                                            random_state=0, stratify=y)
+    _, x_test, _, y_test = split_digits()
     return x_test, y_test
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from course_utils.answers import register_answer
 from course_utils.checks import CheckFailed, register
+from course_utils.onnx_files import load_onnx_file
 
 register_answer("02.1", "resnet_path", kind="file")
 register_answer("02.2", "torchscript_path", kind="file")
@@ -25,8 +26,6 @@ register_answer("02.8", "any_size_path", kind="file")
 
 def _load(answer):
     """The ONNX model at the answer's path (graph only), or a hint."""
-    import onnx
-
     if not isinstance(answer, (str, Path)):
         raise CheckFailed(f"expected the path of the .onnx file (a str or Path), got "
                           f"{type(answer).__name__}")
@@ -34,8 +33,8 @@ def _load(answer):
     if not path.is_file():
         raise CheckFailed(f"there is no file at {path}; did the export cell run?")
     try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception:
+        return load_onnx_file(path, load_weights=False)
+    except (OSError, ValueError):
         raise CheckFailed(f"{path.name} is not a readable ONNX file; export it again") from None
 
 

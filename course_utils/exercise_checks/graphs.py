@@ -13,6 +13,7 @@ from pathlib import Path
 
 from course_utils.answers import onnx_model_bytes, register_answer
 from course_utils.checks import CheckFailed, register
+from course_utils.onnx_files import load_onnx_file
 
 register_answer("03.1", "method_name")
 register_answer("03.2", "optimized_path", kind="file")
@@ -38,8 +39,6 @@ def _method_is_a_name(method_name):
 # --- 03.2: the extended-level graph -----------------------------------------------------
 
 def _load_answer_model(optimized_path):
-    import onnx
-
     if not isinstance(optimized_path, (str, Path)):
         raise CheckFailed(f"store the path of the saved file (str or Path), "
                           f"got {type(optimized_path).__name__}")
@@ -48,8 +47,8 @@ def _load_answer_model(optimized_path):
         raise CheckFailed(f"there is no file at {path}: ONNX Runtime writes it when the session "
                           "is created, after optimized_model_filepath is set")
     try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # a truncated or foreign file
+        return load_onnx_file(path, load_weights=False)
+    except (OSError, ValueError) as error:  # a truncated or foreign file
         raise CheckFailed(f"{path.name} is not an ONNX model ({type(error).__name__})") from None
 
 
