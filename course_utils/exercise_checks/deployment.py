@@ -19,8 +19,11 @@ _SKLEARN_METHODS = {"predict", "predict_proba", "decision_function", "transform"
                     "predict_log_proba", "score", "fit"}
 
 
-def _tiny_model_bytes() -> bytes:
-    # Identity on a (batch, 2) float tensor: enough to prove options make a session.
+def make_tiny_model_bytes() -> bytes:
+    """A one-node ONNX model (Identity on a (batch, 2) float tensor), serialised.
+
+    Enough to prove that session options make a working session.
+    """
     import onnx
     from onnx import TensorProto, helper
 
@@ -56,7 +59,8 @@ def _options_type_and_spinning(options):
 
 # 05.2: labels over HTTP -------------------------------------------------------------
 
-def _test_labels(n: int) -> np.ndarray:
+def load_test_labels(n: int) -> np.ndarray:
+    """The labels of the first ``n`` held-out digits (of :func:`load_digits_split`)."""
     from ..digits import load_digits_split
 
     return load_digits_split()[3][:n].numpy()
@@ -91,14 +95,16 @@ def _ratio_is_number(ratio):
 
 # 05.4: scikit-learn pipeline to ONNX -------------------------------------------------
 
-def _digits_held_out():
+def load_digits_held_out():
+    """The held-out digits as 64 pixel features and labels (of :func:`split_digits`)."""
     from ..digits import split_digits
 
     _, x_test, _, y_test = split_digits()
     return x_test, y_test
 
 
-def _session(path):
+def make_check_session(path):
+    """A CPU-only ONNX Runtime session of the file at ``path``."""
     import onnxruntime as ort
 
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -110,7 +116,7 @@ def _skl_file_runs(path):
         raise CheckFailed(f"expected the path of the .onnx file, got {type(path).__name__}")
     if not Path(path).is_file():
         raise CheckFailed(f"no file at {path}: save the converted model first")
-    session = _session(path)
+    session = make_check_session(path)
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].type != "tensor(float)" or inputs[0].shape[-1] != 64:
         raise CheckFailed("expected one float input of 64 features per row, got "

@@ -38,7 +38,8 @@ def _method_is_a_name(method_name):
 
 # --- 03.2: the extended-level graph -----------------------------------------------------
 
-def _load_answer_model(optimized_path):
+def load_optimized_model(optimized_path):
+    """The saved optimised model (graph only), or a hint on what is wrong with the answer."""
     if not isinstance(optimized_path, (str, Path)):
         raise CheckFailed(f"store the path of the saved file (str or Path), "
                           f"got {type(optimized_path).__name__}")
@@ -54,7 +55,7 @@ def _load_answer_model(optimized_path):
 
 @register("03.2")
 def _has_fused_ops(optimized_path):
-    model = _load_answer_model(optimized_path)
+    model = load_optimized_model(optimized_path)
     domains = {node.domain for node in model.graph.node}
     if not domains & {"com.microsoft", "com.microsoft.nchwc"}:
         raise CheckFailed("this graph holds only standard ONNX ops, as the export did: set the "
@@ -96,7 +97,7 @@ def _bytes_is_a_count(saved_bytes):
 _HAND_OPS = ["Conv", "BatchNormalization", "Relu"]
 
 
-def _hand_model(answer):
+def load_hand_model(answer):
     """The answer's ModelProto, rebuilt from the bytes the capture took (or a hint)."""
     import numpy as np
     import onnx
@@ -115,7 +116,7 @@ def _hand_model(answer):
 def _hand_model_is_valid(answer):
     import onnx
 
-    hand_model = _hand_model(answer)
+    hand_model = load_hand_model(answer)
     try:
         onnx.checker.check_model(hand_model, full_check=True)
     except onnx.checker.ValidationError as error:
