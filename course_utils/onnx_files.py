@@ -15,7 +15,11 @@ from pathlib import Path
 from .errors import CourseError, MissingFileError
 
 __all__ = ["load_onnx_file", "as_model_proto", "count_ops", "model_size_bytes",
-           "external_locations", "MissingFileError", "OnnxFileError"]
+           "external_locations", "FolderGivenError", "OnnxFileError"]
+
+
+class FolderGivenError(CourseError, IsADirectoryError):
+    """A folder was given where a model file was expected."""
 
 
 class OnnxFileError(CourseError, ValueError):
@@ -67,8 +71,9 @@ def load_onnx_file(path, *, load_weights: bool = True):
         The ``onnx.ModelProto``.
 
     Raises:
-        MissingFileError: no file at ``path``, a folder there, or its external
-            weights file is missing (a ``FileNotFoundError`` too).
+        MissingFileError: no file at ``path``, or its external weights file is
+            missing (a ``FileNotFoundError`` too).
+        FolderGivenError: ``path`` is a folder (an ``IsADirectoryError`` too).
         OnnxFileError: the file is empty, truncated, or not an ONNX model (a
             ``ValueError`` too).
     """
@@ -77,7 +82,7 @@ def load_onnx_file(path, *, load_weights: bool = True):
 
     path = Path(path)
     if path.is_dir():
-        raise MissingFileError(f"{path} is a folder, not an .onnx file; "
+        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
                                 "pass the path of the model file inside it")
     if not path.exists():
         nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
