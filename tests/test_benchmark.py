@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from course_utils import benchmark as bench
-from course_utils import sessions, timing
+from course_utils import sessions
+from course_utils import timing as timing_module
 from course_utils.checks import run_checks
 
 
@@ -33,7 +34,7 @@ class FakeClock:
 def test_warmup_runs_are_made_but_not_timed():
     """Are the warm-up calls made, kept apart, and left out of the statistics?"""
     clock = FakeClock([1.0, 0.5] + [0.010] * 5)  # two slow cold calls, then 10 ms each
-    timing = timing.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
+    timing = timing_module.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
     assert clock.calls == 7
     assert timing.warmup_ms == pytest.approx([1000.0, 500.0])
     assert timing.samples_ms == pytest.approx([10.0] * 5)
@@ -44,7 +45,7 @@ def test_statistics_on_a_synthetic_timer():
     """Are median, quartiles, IQR and p90 those of the samples (linear interpolation)?"""
     durations_ms = [7, 3, 10, 1, 5, 9, 2, 8, 6, 4]  # 1..10 ms, shuffled
     clock = FakeClock([d / 1e3 for d in durations_ms])
-    stats = timing.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
+    stats = timing_module.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
     # sorted 1..10: position p/100 * 9 -> q1 at 2.25, median at 4.5, q3 at 6.75, p90 at 8.1
     assert stats["n"] == 10
     assert stats["median_ms"] == pytest.approx(5.5)
@@ -58,7 +59,7 @@ def test_statistics_on_a_synthetic_timer():
 
 def test_one_outlier_moves_the_mean_not_the_median():
     """Does the median shrug off one descheduled run that drags the mean?"""
-    stats = timing.summarize_times([10.0] * 19 + [500.0])
+    stats = timing_module.summarize_times([10.0] * 19 + [500.0])
     assert stats["median_ms"] == pytest.approx(10.0)
     assert stats["mean_ms"] == pytest.approx(34.5)
 
@@ -67,7 +68,7 @@ def test_one_outlier_moves_the_mean_not_the_median():
 def test_repeats_fill_the_time_budget_within_bounds(budget_s, expected):
     """Are the repeats sized from the last warm-up run and clipped to [min, max]?"""
     clock = FakeClock([0.010] * 100)
-    timing = timing.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
+    timing = timing_module.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
                                  max_repeats=50, timer=clock)
     assert len(timing.samples_ms) == expected
 
@@ -81,7 +82,7 @@ def test_sync_runs_inside_the_timed_region():
         syncs.append(clock.now)
         clock.now += 0.004  # waiting for the device
 
-    timing = timing.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
+    timing = timing_module.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
     assert timing.samples_ms == pytest.approx([5.0] * 3)
     assert len(syncs) == 1 + 4  # once before anything, then after every call
 
@@ -94,16 +95,16 @@ def test_garbage_collector_is_restored():
         raise RuntimeError("fails on purpose")
 
     with pytest.raises(RuntimeError):
-        timing.time_callable(boom, warmup=0, repeats=1)
+        timing_module.time_callable(boom, warmup=0, repeats=1)
     assert gc.isenabled()
 
 
 def test_bad_repeat_counts_are_refused():
     """Is a request for no timed runs refused with the numbers named?"""
     with pytest.raises(ValueError, match="repeats=0"):
-        timing.time_callable(lambda: None, repeats=0)
+        timing_module.time_callable(lambda: None, repeats=0)
     with pytest.raises(ValueError, match="no timings"):
-        timing.summarize_times([])
+        timing_module.summarize_times([])
 
 
 def test_share_of_cpu_used_by_other_programs():
@@ -312,11 +313,11 @@ def test_turns_alternate_and_the_headline_gets_its_samples():
 
     cfg = {"warmup": 1, "budget_s": 0.0, "min_repeats": 4, "max_repeats": 4, "round_runs": 2,
            "headline_samples": 6}
-    samples, _, wanted = timing.take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
+    samples, _, wanted = timing_module.take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
     assert wanted == {"a": 6, "b": 6} and all(len(v) == 6 for v in samples.values())
     timed = order[4:]  # after each backend's warm-up call and first timed call
     assert timed == ["a", "a", "b", "b"] * 2 + ["a", "b"]
-    _, _, wanted = timing.take_turns({"a": call("a")}, cfg, headline=False)
+    _, _, wanted = timing_module.take_turns({"a": call("a")}, cfg, headline=False)
     assert wanted == {"a": 4}
 
 
