@@ -10,7 +10,6 @@ cover: taking the measurements (``benchmark.py``).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ import numpy as np
 from .timing import ratio_interval
 
 __all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
-
-log = logging.getLogger("course_utils.benchmark")
 
 
 def add_derived_figures(records, flops, peak, gemm=None):

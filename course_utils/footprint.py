@@ -14,13 +14,10 @@ wheels; a CPU-only build would be smaller).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 __all__ = ["DistributionSize", "Footprint", "measure_footprint",
            "format_footprints", "plot_footprints", "GPU_WHEEL_PREFIXES"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ running the model (see ``verify.py``) or drawing it
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formatting import format_size
@@ -98,10 +98,6 @@ class ModelSummary:
         """Names of the symbolic dimensions of the inputs, e.g. ``["batch"]``."""
         names = [d for t in self.inputs for d in t.shape if isinstance(d, str)]
         return list(dict.fromkeys(names))
-
-    def as_dict(self) -> dict:
-        """The summary as plain data (for JSON)."""
-        return asdict(self)
 
     def __str__(self) -> str:
         size = "in memory" if self.file_size is None else format_size(self.file_size)
