@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .formatting import format_table
 from .timing import ratio_interval
 
 __all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
@@ -133,25 +134,23 @@ class BenchmarkResult:
         measured matrix-multiply rate of the library that ran the row; ``95% CI``:
         the bootstrap interval of the speedup over eager PyTorch.
         """
-        head = (f"{'backend':<13} {'batch':>5} {'size':>5} {'median ms':>10} {'IQR ms':>8} "
-                f"{'p90 ms':>8} {'n':>4} {'GFLOP/s':>8} {'% peak':>7} {'% GEMM':>7} "
-                f"{'vs torch':>8} {'95% CI':>11} {'setup ms':>9}")
-        lines = [head, "-" * len(head)]
-
         def num(value, spec, scale=1):
             return "-" if value is None else format(scale * value, spec)
 
+        rows = []
         for r in self.records:
             band = (f"{r['speedup_low']:.2f}-{r['speedup_high']:.2f}"
                     if r.get("speedup_low") is not None else "-")
-            lines.append(f"{r['backend']:<13} {r['batch']:>5} {r['size']:>5} "
-                         f"{r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['p90_ms']:>8.2f} "
-                         f"{r['n']:>4} {num(r['gflops_per_s'], '>8.1f')} "
-                         f"{num(r['peak_share'], '>7.1f', 100)} "
-                         f"{num(r.get('gemm_share'), '>7.1f', 100)} "
-                         f"{num(r['speedup'], '>7.2f') + 'x' if r['speedup'] else '       -'} "
-                         f"{band:>11} {num(r['setup_ms'], '>9.0f')}")
-        return "\n".join(lines)
+            rows.append([r["backend"], r["batch"], r["size"], f"{r['median_ms']:.2f}",
+                         f"{r['iqr_ms']:.2f}", f"{r['p90_ms']:.2f}", r["n"],
+                         num(r["gflops_per_s"], ".1f"), num(r["peak_share"], ".1f", 100),
+                         num(r.get("gemm_share"), ".1f", 100),
+                         num(r["speedup"], ".2f") + "x" if r["speedup"] else "-", band,
+                         num(r["setup_ms"], ".0f")])
+        return "\n".join(format_table(
+            ["backend", "batch", "size", "median ms", "IQR ms", "p90 ms", "n", "GFLOP/s",
+             "% peak", "% GEMM", "vs torch", "95% CI", "setup ms"], rows,
+            align="<" + ">" * 12, widths=[13, 5, 5, 10, 8, 8, 4, 8, 7, 7, 8, 11, 9], rule="-"))
 
 
 def plot_latency(result: BenchmarkResult):

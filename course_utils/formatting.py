@@ -14,8 +14,8 @@ def format_table(header, rows, *, align: str, widths=None, gap: str = " ",
     """The lines of a fixed-width text table: header, optional rule, one line per row.
 
     Cells are strings formatted by the caller (``f"{ms:.2f}"``); this only pads
-    them. A left-aligned last column is not padded, so lines carry no trailing
-    blanks.
+    them. A left-aligned last column is not padded (a line ends where its text
+    ends, unless that last cell is empty).
 
     Args:
         header: the column titles.

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from .formatting import format_table
 from .onnx_files import as_model_proto, count_ops, external_locations, load_onnx_file
 from .providers import make_session
 from .sessions import OPTIMIZATION_LEVELS
@@ -109,16 +110,12 @@ class GraphComparison:
         labels = list(self.op_counts)
         ops = sorted({op for counts in self.op_counts.values() for op in counts},
                      key=lambda op: (-max(c[op] for c in self.op_counts.values()), op))
-        width = max([len(op) for op in ops] + [len("nodes")])
-        cols = [max(len(label), 5) for label in labels]
-        header = f"{'op type':<{width}}  " + "  ".join(f"{l:>{w}}" for l, w in zip(labels, cols))
-        lines = [header, "-" * len(header)]
-        for op in ops:
-            lines.append(f"{op:<{width}}  " + "  ".join(
-                f"{self.op_counts[l][op] or '.':>{w}}" for l, w in zip(labels, cols)))
-        lines.append("-" * len(header))
-        lines.append(f"{'nodes':<{width}}  " + "  ".join(
-            f"{self.node_counts[l]:>{w}}" for l, w in zip(labels, cols)))
+        rows = [[op, *(self.op_counts[label][op] or "." for label in labels)] for op in ops]
+        rows.append(["nodes", *(self.node_counts[label] for label in labels)])
+        lines = format_table(["op type", *labels], rows, align="<" + ">" * len(labels),
+                             widths=[max([len(op) for op in ops] + [len("nodes")])]
+                             + [max(len(label), 5) for label in labels], gap="  ", rule="-")
+        lines.insert(-1, lines[1])  # a rule above the total too
         return "\n".join(lines)
 
     def __str__(self) -> str:

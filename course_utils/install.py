@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .formatting import format_table
 from .hardware import cpu_name
 
 __all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
@@ -59,11 +60,13 @@ class InstallReport:
     def __str__(self) -> str:
         lines = [f"{key:<10} {value}" for key, value in self.system.items()]
         lines.append("")
-        lines.append(f"{'package':<14} {'course pin':<12} {'installed':<12} status")
+        rows = []
         for p in self.packages:
             status = p.status + (" (instructors only)" if p.optional and p.status != "ok" else "")
             fix = f"   fix: {p.fix}" if p.fix else ""
-            lines.append(f"{p.name:<14} {p.required:<12} {p.found or '-':<12} {status}{fix}")
+            rows.append([p.name, p.required, p.found or "-", status + fix])
+        lines += format_table(["package", "course pin", "installed", "status"], rows,
+                              align="<<<<", widths=[14, 12, 12, 0])
         lines.append("")
         for warning in self.warnings:
             lines.append(f"warning: {warning}")

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import InvalidArgumentError
+from .formatting import format_table
 
 __all__ = ["compare_outputs", "convert_to_numpy", "ParityReport", "OutputComparison",
            "DEFAULT_RTOL", "DEFAULT_ATOL"]
@@ -140,9 +141,7 @@ class ParityReport:
             table.append((r.runtime, "-" if r.batch is None else str(r.batch), r.output,
                           str(tuple(r.shape)), _sci(r.max_abs), _sci(r.max_rel), worst,
                           "pass" if r.passed else "FAIL"))
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-        lines = [header] + ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
-                            for row in table]
+        lines = [header, *format_table(table[0], table[1:], align="<" * len(table[0]), gap="  ")]
         lines += [f"warning: {text}" for text in self.warnings] + [self.verdict()]
         return "\n".join(lines)
 

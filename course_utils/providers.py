@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidArgumentError, MissingFileError
+from .formatting import format_table
 
 __all__ = ["list_providers", "make_session", "ProviderInfo", "PROVIDER_TARGETS"]
 
@@ -75,8 +76,10 @@ def list_providers() -> list[ProviderInfo]:
 def format_providers(rows: list[ProviderInfo]) -> str:
     """Render the providers table as fixed-width text."""
     width = max(len(r.name) for r in rows)
-    lines = [f"{'provider':<{width}}  {'here?':<5}  targets", "-" * (width + 60)]
-    lines += [f"{r.name:<{width}}  {'yes' if r.available else 'no':<5}  {r.target}" for r in rows]
+    lines = format_table(["provider", "here?", "targets"],
+                         [[r.name, "yes" if r.available else "no", r.target] for r in rows],
+                         align="<<<", widths=[width, 5, 0], gap="  ")
+    lines.insert(1, "-" * (width + 60))  # as wide as the longest description
     return "\n".join(lines)
 
 
