@@ -67,7 +67,7 @@ class BenchmarkResult:
     hardware: dict
     settings: dict
     peak_gflops: float | None = None  # the theoretical fp32 peak (see ``peak``)
-    peak: dict | None = None  # profiling.theoretical_peak: formula and assumptions
+    peak: dict | None = None  # hardware.theoretical_peak: formula and assumptions
     gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: measure_gemm_rate
     int8: dict | None = None  # bench --int8: rows, the winning recipe and sentences
 

@@ -35,9 +35,9 @@ from .errors import InvalidArgumentError, MissingFileError
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
 from .profiling import count_flops, measure_gemm_rate
-from .sessions import (SPINNING_KEYS, OPTIMIZATION_LEVELS, default_threads,  # noqa: F401
-                       fair_session_options, resolve_device)
-from .timing import summarize_times, take_turns  # noqa: F401  (notebook 04 imports it here)
+from .sessions import (OPTIMIZATION_LEVELS, SPINNING_KEYS, default_threads, fair_session_options,
+                       resolve_device)
+from .timing import summarize_times, take_turns
 
 __all__ = ["benchmark", "BenchmarkResult", "PRESETS", "BACKENDS", "plot_latency", "plot_speedup"]
 

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .hardware import describe_hardware, theoretical_peak  # noqa: F401  (notebook 04 imports them here)
 from .onnx_files import load_onnx_file
 from .sessions import default_threads, fair_session_options
 from .formatting import format_table

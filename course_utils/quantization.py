@@ -158,7 +158,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     """Size, latency and (optionally) accuracy of model variants, the first one the baseline.
 
     The variants take turns of ``round_runs`` runs with matched threads (see
-    :func:`course_utils.benchmark.fair_session_options`), so a change in machine
+    :func:`course_utils.sessions.fair_session_options`), so a change in machine
     load affects all of them alike.
 
     Args:

@@ -15,7 +15,7 @@ import os
 from .errors import CourseError, InvalidArgumentError
 
 __all__ = ["default_threads", "fair_session_options", "choose_device", "resolve_device",
-           "OPTIMIZATION_LEVELS", "INTRA_OP_SPINNING", "SPINNING_KEYS"]
+           "OPTIMIZATION_LEVELS", "INTRA_OP_SPINNING", "SPINNING_KEYS", "DeviceError"]
 
 #: Level name used in the course -> the ``onnxruntime.GraphOptimizationLevel`` member.
 OPTIMIZATION_LEVELS = {

@@ -121,10 +121,11 @@ def take_turns(calls, cfg, headline=False):
         headline: the configuration whose ratio is the headline, so it gets at
             least ``headline_samples`` samples per backend.
 
-    Returns ``(samples, first_call_ms, wanted)`` per backend. The number wanted
-    follows from the last warm-up call and the time budget, clipped to
-    ``[min_repeats, max_repeats]``, and is at least ``headline_samples`` at the
-    headline shape.
+    Returns:
+        ``(samples, first_call_ms, wanted)``, each a dict by backend name. The
+        number wanted follows from the last warm-up call and the time budget,
+        clipped to ``[min_repeats, max_repeats]``, and is at least
+        ``headline_samples`` for the headline.
     """
     samples, first, wanted = {}, {}, {}
     gc.collect()  # once: a full collection per short turn would cost more than the turn
