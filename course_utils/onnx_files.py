@@ -1,6 +1,6 @@
 """Reading ONNX files: one loader with one clear error, the op histogram and the size on disk.
 
-Covers: :func:`load_onnx_file` (every module and check that reads an ``.onnx``
+Covers: :func:`load_onnx_file` (every module and check that parses an ``.onnx``
 file goes through it, so a missing, empty, truncated or foreign file always
 gets the same explanation), :func:`as_model_proto` (a path or a ModelProto),
 :func:`count_ops` (the one op histogram) and :func:`model_size_bytes` (the
