@@ -267,6 +267,7 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
         if not Path(_onnx_for(onnx_path, size)).is_file():
             raise MissingFileError(f"no ONNX file at {_onnx_for(onnx_path, size)}; "
                                     "export the model first")
+    _check_threads(threads)
     device = resolve_device(device)
     cfg = {"threads": int(threads or default_threads()), "device": device, "channels": channels,
            "round_runs": max(1, round_runs or chosen.round_runs),
@@ -316,6 +317,12 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
                                      "timer": "time.perf_counter", "statistic": "median",
                                      "others_cpu_share": _others_share(before, _cpu_snapshot())},
                            peak_gflops=peak and peak["gflops"])
+
+
+def _check_threads(threads) -> None:
+    if threads is not None and int(threads) < 1:
+        raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
+                                   f"every physical core ({default_threads()})")
 
 
 def _cpu_snapshot():
@@ -385,6 +392,7 @@ def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict
 def _run_cli(args) -> int:
     import tempfile
 
+    _check_threads(args.threads)  # before minutes of exporting
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
         raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")

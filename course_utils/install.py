@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import MissingDependencyError
 from .formatting import format_table
 from .hardware import cpu_name
 
@@ -98,7 +99,8 @@ def read_pyproject(path: Path = _PYPROJECT) -> dict:
     """The course's ``pyproject.toml`` as a dict ({} when there is none).
 
     Raises:
-        ImportError: on Python 3.10 without ``tomli`` (``pip install tomli``).
+        MissingDependencyError: on Python 3.10 without ``tomli`` (``pip install tomli``;
+            an ``ImportError`` too).
     """
     try:
         import tomllib
@@ -106,7 +108,7 @@ def read_pyproject(path: Path = _PYPROJECT) -> dict:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise ImportError("reading pyproject.toml on Python 3.10 needs tomli: "
+            raise MissingDependencyError("reading pyproject.toml on Python 3.10 needs tomli: "
                               "pip install tomli (or use Python 3.11+)") from None
     if not path.exists():
         return {}
