@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from .graph_opt import name_fusion
-from .onnx_files import as_model_proto
+from .onnx_files import load_model_proto
 
 __all__ = ["draw_graph"]
 
@@ -137,7 +137,7 @@ def draw_graph(models, *, max_nodes: int = 200, layer_height: float = 0.42):
         models = {Path(models).name if isinstance(models, (str, Path)) else "model": models}
     if not models:
         raise ValueError("draw_graph() needs at least one model")
-    loaded = {label: as_model_proto(model) for label, model in models.items()}
+    loaded = {label: load_model_proto(model) for label, model in models.items()}
     depth = max(max(_layers(m.graph)[0][:max_nodes], default=0) + 1 for m in loaded.values())
     figure, axes = plt.subplots(1, len(loaded), squeeze=False,
                                 figsize=(3.2 * len(loaded), min(layer_height * (depth + 2) + 0.6, 60)))

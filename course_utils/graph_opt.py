@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .formatting import format_table
-from .onnx_files import as_model_proto, count_ops, external_locations, load_onnx_file
+from .onnx_files import load_model_proto, count_ops, list_external_data, load_onnx_file
 from .providers import make_session
 from .sessions import OPTIMIZATION_LEVELS
 
@@ -33,7 +33,7 @@ __all__ = ["save_optimized_model", "compare_graphs", "GraphComparison", "name_fu
 
 
 def _has_external_data(path: Path) -> bool:
-    return bool(external_locations(load_onnx_file(path, load_weights=False)))
+    return bool(list_external_data(load_onnx_file(path, load_weights=False)))
 
 
 def save_optimized_model(model_path, level: str, out_path=None) -> Path:
@@ -234,7 +234,7 @@ def name_fused_ops(original, optimized) -> Counter:
         original: path or ModelProto of the graph before optimisation.
         optimized: path or ModelProto of the graph after.
     """
-    original, optimized = as_model_proto(original), as_model_proto(optimized)
+    original, optimized = load_model_proto(original), load_model_proto(optimized)
     producers = {}
     for index, node in enumerate(original.graph.node):
         for name in node.output:

@@ -1,7 +1,7 @@
 """What this machine is: CPU model, instruction-set flags, clock, cores, and its fp32 peak.
 
-Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`cpu_name`,
-:func:`cpu_flags`), the hardware record kept with every benchmark
+Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`read_cpu_name`,
+:func:`read_cpu_flags`), the hardware record kept with every benchmark
 (:func:`describe_hardware`), the int8 dot-product flags (``INT8_DOT_FLAGS``) and
 the theoretical fp32 peak from cores, clock and vector width
 (:func:`theoretical_peak`). Does not cover: measuring anything (the GEMM rate
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .sessions import default_threads
 
-__all__ = ["read_cpuinfo", "cpu_name", "cpu_flags", "describe_hardware", "theoretical_peak",
+__all__ = ["read_cpuinfo", "read_cpu_name", "read_cpu_flags", "describe_hardware", "theoretical_peak",
            "INT8_DOT_FLAGS", "ASSUMED_CLOCK_GHZ", "ASSUMED_FMA_UNITS"]
 
 _FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
@@ -43,7 +43,7 @@ def _cpuinfo_field(text: str | None, names) -> str | None:
     return None
 
 
-def cpu_name(cpuinfo: str | None = None) -> str:
+def read_cpu_name(cpuinfo: str | None = None) -> str:
     """The CPU's model name (from ``/proc/cpuinfo`` where there is one).
 
     Args:
@@ -53,7 +53,7 @@ def cpu_name(cpuinfo: str | None = None) -> str:
     return _cpuinfo_field(text, ("model name",)) or platform.processor() or platform.machine()
 
 
-def cpu_flags(cpuinfo: str | None = None) -> set:
+def read_cpu_flags(cpuinfo: str | None = None) -> set:
     """The instruction-set flags (x86 ``flags``, Arm ``Features``); empty when unknown.
 
     Args:
@@ -70,7 +70,7 @@ def describe_hardware(device: str = "cpu") -> dict:
     import torch
 
     cpuinfo = read_cpuinfo()
-    cpu, flags = cpu_name(cpuinfo), cpu_flags(cpuinfo)
+    cpu, flags = read_cpu_name(cpuinfo), read_cpu_flags(cpuinfo)
     clock_ghz, clock_source = _cpu_clock(cpuinfo)
     info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
             "clock_ghz": clock_ghz, "clock_source": clock_source,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formatting import format_size
-from .onnx_files import count_ops, external_locations, load_onnx_file, model_size_bytes
+from .onnx_files import count_ops, list_external_data, load_onnx_file, model_size_bytes
 
 __all__ = ["summarize_model", "ModelSummary", "TensorInfo"]
 
@@ -127,7 +127,7 @@ def _run_checker(model, path: Path | None, file_size: int | None) -> str:
     import onnx
 
     target, full = model, True
-    if path is not None and external_locations(model):
+    if path is not None and list_external_data(model):
         if file_size is not None and file_size < 2**31:
             # Shape inference reads constant inputs (e.g. a Reshape's shape) from the
             # tensors themselves, so external weights must be in memory.

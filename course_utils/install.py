@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import MissingDependencyError
 from .formatting import format_table
-from .hardware import cpu_name
+from .hardware import read_cpu_name
 
 __all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
            "netron_build_date", "read_pyproject", "smoke_test"]
@@ -276,7 +276,7 @@ def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) ->
     system = {
         "Python": platform.python_version(),
         "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "CPU": f"{cpu_name()}, {os.cpu_count()} logical cores",
+        "CPU": f"{read_cpu_name()}, {os.cpu_count()} logical cores",
         "GPU": _gpu_description(),
     }
     report = InstallReport(system, _package_rows())

@@ -2,7 +2,7 @@
 
 Covers: :func:`load_onnx_file` (every module and check that parses an ``.onnx``
 file goes through it, so a missing, empty, truncated or foreign file always
-gets the same explanation), :func:`as_model_proto` (a path or a ModelProto),
+gets the same explanation), :func:`load_model_proto` (a path or a ModelProto),
 :func:`count_ops` (the one op histogram) and :func:`model_size_bytes` (the
 file plus its external weights). Does not cover: summarising a model for
 people (``inspection.py``) or changing it (``graph_opt.py``, ``export.py``).
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from .errors import CourseError, MissingFileError
 
-__all__ = ["load_onnx_file", "as_model_proto", "count_ops", "model_size_bytes",
-           "external_locations", "FolderGivenError", "OnnxFileError"]
+__all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
+           "list_external_data", "FolderGivenError", "OnnxFileError"]
 
 
 class FolderGivenError(CourseError, IsADirectoryError):
@@ -109,7 +109,7 @@ def load_onnx_file(path, *, load_weights: bool = True):
     return model
 
 
-def external_locations(model) -> list[str]:
+def list_external_data(model) -> list[str]:
     """File names of the external weights files the model refers to."""
     from onnx.external_data_helper import uses_external_data
 
@@ -127,7 +127,7 @@ def external_locations(model) -> list[str]:
 def _load_external_weights(model, path: Path) -> None:
     from onnx.external_data_helper import load_external_data_for_model
 
-    for location in external_locations(model):
+    for location in list_external_data(model):
         if not (path.parent / location).is_file():
             raise MissingFileError(
                 f"{path.name} keeps its weights in a separate file {location!r}, which is not "
@@ -136,7 +136,7 @@ def _load_external_weights(model, path: Path) -> None:
     load_external_data_for_model(model, str(path.parent))
 
 
-def as_model_proto(model):
+def load_model_proto(model):
     """The ``onnx.ModelProto`` of a path (graph only, weights not read) or a ModelProto.
 
     Raises:
@@ -178,7 +178,7 @@ def count_ops(model) -> Counter:
         [('Conv', 20), ('Relu', 17)]
     """
     counts: Counter = Counter()
-    _count_graph(as_model_proto(model).graph, counts)
+    _count_graph(load_model_proto(model).graph, counts)
     return counts
 
 
@@ -191,4 +191,4 @@ def model_size_bytes(path) -> int:
     path = Path(path)
     model = load_onnx_file(path, load_weights=False)
     return path.stat().st_size + sum((path.parent / location).stat().st_size
-                                     for location in external_locations(model))
+                                     for location in list_external_data(model))

@@ -1,5 +1,5 @@
 """Tests for course_utils/hardware.py: reading /proc/cpuinfo once, for every report."""
-from course_utils.hardware import cpu_flags, cpu_name
+from course_utils.hardware import read_cpu_flags, read_cpu_name
 
 X86 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -18,12 +18,12 @@ Features\t: fp asimd asimddp i8mm
 
 def test_name_and_flags_come_from_the_first_cpu():
     """Are the model name and the flags read from /proc/cpuinfo text (x86 and Arm)?"""
-    assert cpu_name(X86) == "AMD EPYC 9R14 96-Core Processor"
-    assert {"avx2", "avx512_vnni"} <= cpu_flags(X86)
-    assert cpu_flags(ARM) == {"fp", "asimd", "asimddp", "i8mm"}
+    assert read_cpu_name(X86) == "AMD EPYC 9R14 96-Core Processor"
+    assert {"avx2", "avx512_vnni"} <= read_cpu_flags(X86)
+    assert read_cpu_flags(ARM) == {"fp", "asimd", "asimddp", "i8mm"}
 
 
 def test_no_cpuinfo_still_names_the_cpu():
     """Without a model name line (Arm, or no /proc at all), is there still a name and no flags?"""
-    assert cpu_name(ARM)  # falls back to platform's processor or machine name
-    assert cpu_flags("") == set()
+    assert read_cpu_name(ARM)  # falls back to platform's processor or machine name
+    assert read_cpu_flags("") == set()
