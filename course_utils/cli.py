@@ -4,7 +4,8 @@ Covers: argument parsing, and the two kinds of failure: an expected one (a
 :class:`~course_utils.errors.CourseError`: a missing file, a bad argument, a
 tool that is not installed) prints one ``error: ...`` line and exits 1; any
 other exception is a bug in the course package and is shown with its
-traceback (exit 1 too), so that it can be reported. Does not cover: the work itself; each subcommand lives in the
+traceback (exit 1 too), so that it can be reported. Does not cover: the work
+itself; each subcommand lives in the
 module that owns its concern and registers itself through ``add_cli``.
 """
 from __future__ import annotations

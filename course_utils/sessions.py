@@ -65,12 +65,14 @@ def fair_session_options(threads: int, level: str = "all"):
         raise InvalidArgumentError(f"unknown optimisation level {level!r}; "
                          f"use one of {list(OPTIMIZATION_LEVELS)}")
     if int(threads) < 1:
-        raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); 0 would let ONNX Runtime pick")
+        raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); "
+                                   "0 would let ONNX Runtime pick")
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION_LEVELS[level])
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                               OPTIMIZATION_LEVELS[level])
     for key in SPINNING_KEYS:
         options.add_session_config_entry(key, "0")
     return options

@@ -179,7 +179,8 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
 
     unknown = set(runtimes) - {"onnxruntime", "reference"}
     if unknown:
-        raise InvalidArgumentError(f"unknown runtime(s) {sorted(unknown)}; choose from 'onnxruntime', 'reference'")
+        raise InvalidArgumentError(f"unknown runtime(s) {sorted(unknown)}; "
+                                   "choose from 'onnxruntime', 'reference'")
     proto = load_onnx_file(onnx_path)  # one clear error for missing/empty/truncated files
     if isinstance(model, str):
         model = load_model_spec(model)
@@ -193,7 +194,8 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     out_names = [o.name for o in session.get_outputs()]
     in_args = session.get_inputs()
     if inputs is not None:
-        given = [convert_to_numpy(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+        given = [convert_to_numpy(x)
+                 for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
         batch = int(given[0].shape[0]) if given and given[0].ndim else None
         feeds = [(batch, dict(zip([a.name for a in in_args], given)))]
     else:

@@ -13,7 +13,8 @@ def test_sizes_are_si(n, text):
 
 def test_table_pads_columns_but_not_a_left_aligned_last_one():
     """Are columns aligned as asked, the rule as wide as the header, the last column unpadded?"""
-    lines = format_table(["op type", "ms", "note"], [["Conv", "12.50", "fused"], ["Add", "0.10", "x"]],
+    lines = format_table(["op type", "ms", "note"],
+                         [["Conv", "12.50", "fused"], ["Add", "0.10", "x"]],
                          align="<><", gap="  ", rule="-")
     assert lines == ["op type     ms  note", "--------------------", "Conv     12.50  fused",
                      "Add       0.10  x"]
