@@ -18,8 +18,7 @@ from pathlib import Path
 from .sessions import default_threads
 
 __all__ = ["read_cpuinfo", "read_cpu_name", "read_cpu_flags", "describe_hardware",
-           "theoretical_peak",
-           "INT8_DOT_FLAGS", "ASSUMED_CLOCK_GHZ", "ASSUMED_FMA_UNITS"]
+           "theoretical_peak", "INT8_DOT_FLAGS", "ASSUMED_CLOCK_GHZ", "ASSUMED_FMA_UNITS"]
 
 _FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
           "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
