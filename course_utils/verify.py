@@ -15,7 +15,7 @@ import math
 
 from .errors import InvalidArgumentError
 from .onnx_files import load_onnx_file
-from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,  # noqa: F401
+from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
                      compare_outputs, convert_to_numpy)
 from .providers import make_session
 from .sessions import fair_session_options
