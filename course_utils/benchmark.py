@@ -32,9 +32,13 @@ from pathlib import Path
 
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
 from .errors import InvalidArgumentError, MissingFileError
+from .export import export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
 from .profiling import count_flops, measure_gemm_rate
+from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
+                           make_calibration_reader, recipe_kwargs, representative_images,
+                           summarize_int8)
 from .sessions import (OPTIMIZATION_LEVELS, SPINNING_KEYS, default_threads, fair_session_options,
                        resolve_device)
 from .timing import summarize_times, take_turns
@@ -349,8 +353,6 @@ def _others_share(before, after, cpus=None):
 
 def _prepare_model(name: str, folder: Path, sizes):
     """A seeded torchvision model (random weights, nothing downloads), exported once per size."""
-    from .export import export_model, load_model_spec
-
     model = load_model_spec(name if ":" in name else f"torchvision:{name}")
     paths = {}
     for size in sorted(set(sizes)):
@@ -363,10 +365,6 @@ def _prepare_model(name: str, folder: Path, sizes):
 def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict) -> dict:
     """Quantise one model with every recipe, time them against fp32, choose the winner."""
     from onnxruntime.quantization import quant_pre_process, quantize_dynamic, quantize_static
-
-    from .quantization import (INT8_RECIPES, choose_recipe, compare_variants,
-                               make_calibration_reader, recipe_kwargs, representative_images,
-                               summarize_int8)
 
     prepared = folder / "int8-prep.onnx"
     quant_pre_process(str(onnx_path), str(prepared))
@@ -429,8 +427,6 @@ def _run_cli(args) -> int:
         print(f"measurement error: {len(over)} row(s) exceed the theoretical peak; the clock "
               "or the FMA units assumed are too low for this CPU")
     if result.int8:
-        from .quantization import format_variants
-
         print(format_variants(result.int8["rows"]))
         print("\n".join(result.int8["sentences"]))
     others = result.settings["others_cpu_share"]

@@ -20,6 +20,8 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .answers import CaptureError, prepare
+
 __all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks"]
 
 _REGISTRY: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
@@ -115,8 +117,6 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
     ``answers.py``). ``include_hidden`` needs ``hidden_checks/`` (instructors'
     copies only); students' copies raise a clear RuntimeError.
     """
-    from .answers import CaptureError, prepare
-
     load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 from .errors import CourseError, InvalidArgumentError, MissingDependencyError
+from .inspection import summarize_model
 from .onnx_files import load_onnx_file
 
 __all__ = ["export_model", "load_model_spec", "ExportError", "ModelSpecError"]
@@ -336,8 +337,6 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _cli_export(args) -> int:
-    from .inspection import summarize_model
-
     path = export_model(args.spec, args.out, example_batch=args.example_batch,
                         input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
                         dynamic_batch=not args.static_batch, opset=args.opset,

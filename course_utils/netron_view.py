@@ -36,6 +36,7 @@ import urllib.parse
 from pathlib import Path
 
 from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .install import NETRON_UI_LIFETIME_DAYS, netron_build_date
 from .netron_page import HOST, ModelServer, find_netron_ui
 
 __all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer", "NetronError"]
@@ -211,8 +212,6 @@ def _hub_notice() -> str | None:
 
 def _age_notice() -> str | None:
     import datetime as dt
-
-    from .install import NETRON_UI_LIFETIME_DAYS, netron_build_date
 
     built = netron_build_date()
     if built is None:

@@ -14,6 +14,7 @@ import difflib
 import math
 
 from .errors import InvalidArgumentError
+from .export import load_model_spec
 from .onnx_files import load_onnx_file
 from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
                      compare_outputs, convert_to_numpy)
@@ -175,7 +176,6 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     import numpy as np
     import torch
 
-    from .export import load_model_spec
 
     unknown = set(runtimes) - {"onnxruntime", "reference"}
     if unknown:
