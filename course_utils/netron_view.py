@@ -35,8 +35,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from . import install
 from .errors import CourseError, InvalidArgumentError, MissingFileError
-from .install import NETRON_UI_LIFETIME_DAYS, netron_build_date
 from .netron_page import HOST, ModelServer, find_netron_ui
 
 __all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer", "NetronError"]
@@ -213,13 +213,13 @@ def _hub_notice() -> str | None:
 def _age_notice() -> str | None:
     import datetime as dt
 
-    built = netron_build_date()
+    built = install.netron_build_date()
     if built is None:
         return None
-    age = (dt.date.today() - built).days
-    if age <= NETRON_UI_LIFETIME_DAYS:
+    age, lifetime = (dt.date.today() - built).days, install.NETRON_UI_LIFETIME_DAYS
+    if age <= lifetime:
         return None
-    return (f"This Netron UI was built {age} days ago; after {NETRON_UI_LIFETIME_DAYS} days it only "
+    return (f"This Netron UI was built {age} days ago; after {lifetime} days it only "
             "shows 'Please update to the newest version'. Run `pip install --upgrade netron` "
             "and restart the kernel, or drop the .onnx file on https://netron.app (the file stays "
             "in your browser), or use the static picture (draw_graph).")
