@@ -16,12 +16,17 @@ import torch.nn as nn
 __all__ = ["split_digits", "load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
 
 
-def split_digits(test_size: float = 0.25, seed: int = 0):
+def split_digits(test_size: float = 0.25, seed: int = 0, *, form: str = "features"):
     """Return ``(x_train, x_test, y_train, y_test)`` of scikit-learn's digits as numpy arrays.
 
     The one split every notebook and check uses: stratified, fixed by ``seed``.
-    Features are the 64 pixels of each image, float32 in 0..16 (as scikit-learn
-    gives them), shape ``(n, 64)``; labels are integers.
+
+    Args:
+        test_size: the held-out share.
+        seed: the split's random state.
+        form: ``"features"``: the 64 pixels of each image, float32 in 0..16, as
+            scikit-learn gives them, shape ``(n, 64)``; ``"images"``: float32 in
+            [0, 1], shape ``(n, 1, 8, 8)``.
 
     Example:
         >>> x_train, x_test, y_train, y_test = split_digits()
@@ -31,9 +36,15 @@ def split_digits(test_size: float = 0.25, seed: int = 0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    features, targets = load_digits(return_X_y=True)
-    return train_test_split(features.astype(np.float32), targets, test_size=test_size,
-                            random_state=seed, stratify=targets)
+    if form not in ("features", "images"):
+        raise ValueError(f"form must be 'features' or 'images', got {form!r}")
+    digits = load_digits()
+    if form == "images":
+        data = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
+    else:
+        data = digits.data.astype(np.float32)  # (1797, 64)
+    return train_test_split(data, digits.target, test_size=test_size, random_state=seed,
+                            stratify=digits.target)
 
 
 def load_digits_split(test_size: float = 0.25, seed: int = 0):
@@ -47,12 +58,8 @@ def load_digits_split(test_size: float = 0.25, seed: int = 0):
         >>> tuple(x_test.shape), int(y_test.max())
         ((450, 1, 8, 8), 9)
     """
-    x_train, x_test, y_train, y_test = split_digits(test_size, seed)
-
-    def images(x):
-        return torch.from_numpy((x / 16).reshape(-1, 1, 8, 8))  # (n, 1, 8, 8) in [0, 1]
-
-    return (images(x_train), images(x_test),
+    x_train, x_test, y_train, y_test = split_digits(test_size, seed, form="images")
+    return (torch.from_numpy(x_train), torch.from_numpy(x_test),
             torch.from_numpy(y_train).long(), torch.from_numpy(y_test).long())
 
 
