@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .answers import CaptureError, prepare
+from .errors import MissingDependencyError
 
 __all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks"]
 
@@ -97,7 +98,7 @@ def load_hidden_checks() -> None:
     try:
         from . import hidden_checks
     except ImportError:
-        raise RuntimeError("the hidden checks are not part of this copy of course_utils; "
+        raise MissingDependencyError("the hidden checks are not part of this copy of course_utils; "
                            "they run only where the instructor grades") from None
     for info in pkgutil.iter_modules(hidden_checks.__path__):
         importlib.import_module(f"{hidden_checks.__name__}.{info.name}")
@@ -115,7 +116,7 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
 
     The answer is first turned into data as the grader captures it (see
     ``answers.py``). ``include_hidden`` needs ``hidden_checks/`` (instructors'
-    copies only); students' copies raise a clear RuntimeError.
+    copies only); students' copies raise a clear MissingDependencyError (an ImportError).
     """
     load_check_modules()
     if exercise_id not in _REGISTRY:
