@@ -99,7 +99,7 @@ def load_hidden_checks() -> None:
         from . import hidden_checks
     except ImportError:
         raise MissingDependencyError("the hidden checks are not part of this copy of course_utils; "
-                           "they run only where the instructor grades") from None
+                                     "they run only where the instructor grades") from None
     for info in pkgutil.iter_modules(hidden_checks.__path__):
         importlib.import_module(f"{hidden_checks.__name__}.{info.name}")
     _HIDDEN_LOADED = True
