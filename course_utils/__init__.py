@@ -18,7 +18,7 @@ _EXPORTS = {
     "list_providers": "providers",
     "make_session": "providers",
     "export_model": "export",
-    "compare_outputs": "verify",
+    "compare_outputs": "parity",
     "summarize_model": "inspection",
     "serve_netron": "netron_view",
     "show_netron": "netron_view",

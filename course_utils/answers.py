@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import CourseError
+
 __all__ = ["register_answer", "AnswerSpec", "Facts", "Opaque", "encode", "decode", "capture",
            "probe", "ANSWER_FILE", "CaptureError"]
 
@@ -38,7 +40,7 @@ _MAX_ITEMS = 200_000
 _ANSWERS: dict[str, "AnswerSpec"] = {}
 
 
-class CaptureError(ValueError):
+class CaptureError(CourseError, ValueError):
     """An answer that cannot be turned into data; the message is a hint for the student."""
 
 
@@ -78,10 +80,7 @@ def register_answer(exercise_id: str, variable: str, kind: str = "data",
 
 
 def answer_spec(exercise_id: str) -> AnswerSpec:
-    """The declared answer of an exercise (loads the check modules)."""
-    from .checks import _load_check_modules
-
-    _load_check_modules()
+    """The declared answer of an exercise (``checks.load_check_modules()`` must have run)."""
     try:
         return _ANSWERS[exercise_id]
     except KeyError:
@@ -173,7 +172,9 @@ def session_options_facts(options):
     if not isinstance(options, ort.SessionOptions):
         return options
     config = {}
-    for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+    from .sessions import SPINNING_KEYS
+
+    for key in SPINNING_KEYS:
         try:
             config[key] = str(options.get_session_config_entry(key))
         except Exception:  # absent entries raise

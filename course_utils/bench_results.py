@@ -10,7 +10,6 @@ cover: taking the measurements (``benchmark.py``).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -18,39 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BenchmarkResult", "ratio_interval", "plot_latency", "plot_speedup"]
+from .formatting import format_table
+from .timing import ratio_interval
 
-log = logging.getLogger("course_utils.benchmark")
+__all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
 
 
-def ratio_interval(numerator_ms, denominator_ms, *, confidence: float = 0.95,
-                   resamples: int = 2000, seed: int = 0) -> tuple:
-    """Bootstrap interval of ``median(numerator) / median(denominator)``.
+def add_derived_figures(records, flops, peak, gemm=None):
+    """Add work per second, shares of the peaks and the speedup over eager PyTorch.
 
-    Each list is resampled with replacement on its own (the two backends' runs
-    are independent samples), the ratio of medians is taken for every
-    resample, and the central ``confidence`` share of those ratios is returned.
-    Seeded, so the same samples give the same interval.
-
-    Example:
-        >>> low, high = ratio_interval([10, 11, 12, 10, 11], [5, 5.5, 6, 5, 5.5])
-        >>> low <= 2.0 <= high
-        True
+    Args:
+        records: the benchmark's records (dicts), changed in place.
+        flops: ``{(batch, size): FLOPs or None}``.
+        peak: the theoretical fp32 peak in GFLOP/s, or None.
+        gemm: ``{library: measure_gemm_rate record}`` (optional).
     """
-    a = np.asarray(list(numerator_ms), dtype=float)
-    b = np.asarray(list(denominator_ms), dtype=float)
-    if a.size == 0 or b.size == 0:
-        raise ValueError("need timings of both backends for a ratio interval")
-    rng = np.random.default_rng(seed)
-    ratios = (np.median(rng.choice(a, (resamples, a.size)), axis=1)
-              / np.median(rng.choice(b, (resamples, b.size)), axis=1))
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def _add_derived(records, flops, peak, gemm=None):
-    """Add work per second, shares of the peaks and the speedup over eager PyTorch."""
     gemm = gemm or {}
     eager = {(r["batch"], r["size"]): r for r in records if r["backend"] == "torch-eager"}
     for r in records:
@@ -86,7 +67,7 @@ class BenchmarkResult:
     hardware: dict
     settings: dict
     peak_gflops: float | None = None  # the theoretical fp32 peak (see ``peak``)
-    peak: dict | None = None  # profiling.theoretical_peak: formula and assumptions
+    peak: dict | None = None  # hardware.theoretical_peak: formula and assumptions
     gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: measure_gemm_rate
     int8: dict | None = None  # bench --int8: rows, the winning recipe and sentences
 
@@ -153,25 +134,23 @@ class BenchmarkResult:
         measured matrix-multiply rate of the library that ran the row; ``95% CI``:
         the bootstrap interval of the speedup over eager PyTorch.
         """
-        head = (f"{'backend':<13} {'batch':>5} {'size':>5} {'median ms':>10} {'IQR ms':>8} "
-                f"{'p90 ms':>8} {'n':>4} {'GFLOP/s':>8} {'% peak':>7} {'% GEMM':>7} "
-                f"{'vs torch':>8} {'95% CI':>11} {'setup ms':>9}")
-        lines = [head, "-" * len(head)]
-
         def num(value, spec, scale=1):
             return "-" if value is None else format(scale * value, spec)
 
+        rows = []
         for r in self.records:
             band = (f"{r['speedup_low']:.2f}-{r['speedup_high']:.2f}"
                     if r.get("speedup_low") is not None else "-")
-            lines.append(f"{r['backend']:<13} {r['batch']:>5} {r['size']:>5} "
-                         f"{r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['p90_ms']:>8.2f} "
-                         f"{r['n']:>4} {num(r['gflops_per_s'], '>8.1f')} "
-                         f"{num(r['peak_share'], '>7.1f', 100)} "
-                         f"{num(r.get('gemm_share'), '>7.1f', 100)} "
-                         f"{num(r['speedup'], '>7.2f') + 'x' if r['speedup'] else '       -'} "
-                         f"{band:>11} {num(r['setup_ms'], '>9.0f')}")
-        return "\n".join(lines)
+            rows.append([r["backend"], r["batch"], r["size"], f"{r['median_ms']:.2f}",
+                         f"{r['iqr_ms']:.2f}", f"{r['p90_ms']:.2f}", r["n"],
+                         num(r["gflops_per_s"], ".1f"), num(r["peak_share"], ".1f", 100),
+                         num(r.get("gemm_share"), ".1f", 100),
+                         num(r["speedup"], ".2f") + "x" if r["speedup"] else "-", band,
+                         num(r["setup_ms"], ".0f")])
+        return "\n".join(format_table(
+            ["backend", "batch", "size", "median ms", "IQR ms", "p90 ms", "n", "GFLOP/s",
+             "% peak", "% GEMM", "vs torch", "95% CI", "setup ms"], rows,
+            align="<" + ">" * 12, widths=[13, 5, 5, 10, 8, 8, 4, 8, 7, 7, 8, 11, 9], rule="-"))
 
 
 def plot_latency(result: BenchmarkResult):

@@ -1,14 +1,14 @@
 """Fair latency measurements of PyTorch against ONNX Runtime, and ``python -m course_utils bench``.
 
-Covers: timing hygiene (warm-up runs, ``time.perf_counter``, many repeats, the
-median with its spread), matched thread settings for both backends, the sweep
-over input sizes, batch sizes and ONNX Runtime's graph-optimisation levels (with
-``torch.compile`` as an optional contender), the choice between CPU and GPU, the
-results as a table, JSON and plots, and the ``bench`` subcommand (with
+Covers: the sweep over input sizes, batch sizes and ONNX Runtime's
+graph-optimisation levels (with ``torch.compile`` as an optional contender),
+in one process or one process per backend, and the ``bench`` subcommand (with
 ``--int8``: the quantisation recipes of ``quantization.py`` on the same model).
-Does not cover: counting FLOPs, the peaks, the hardware record or the
-per-operator profile (``profiling.py``), nor the recipes themselves
-(``quantization.py``).
+Does not cover: the timing primitives (``timing.py``), the matched session
+settings and the device choice (``sessions.py``), the hardware record and the
+peak (``hardware.py``), counting FLOPs and the GEMM rate (``profiling.py``),
+the results' table, JSON and plots (``bench_results.py``), nor the recipes
+themselves (``quantization.py``).
 
 Fair by construction: both backends get the same intra-op thread count, ONNX
 Runtime's idle threads do not spin (so they cannot steal a core from PyTorch),
@@ -23,30 +23,31 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gc
-import json
 import logging
-import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
+from .errors import InvalidArgumentError, MissingFileError
+from .export import export_model, load_model_spec
+from .hardware import describe_hardware, theoretical_peak
+from .onnx_files import load_onnx_file
+from .profiling import count_flops, measure_gemm_rate
+from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
+                           make_calibration_reader, recipe_kwargs, representative_images,
+                           summarize_int8)
+from .sessions import (OPTIMIZATION_LEVELS, SPINNING_KEYS, default_threads, fair_session_options,
+                       resolve_device)
+from .timing import summarize_times, take_turns
 
-from .bench_results import BenchmarkResult, _add_derived, plot_latency, plot_speedup
-
-__all__ = ["benchmark", "time_callable", "summarize_times", "fair_session_options",
-           "resolve_device", "choose_device", "default_threads",
-           "BenchmarkResult", "Timing", "PRESETS", "plot_latency", "plot_speedup"]
+__all__ = ["benchmark", "BenchmarkResult", "PRESETS", "BACKENDS", "plot_latency", "plot_speedup"]
 
 log = logging.getLogger(__name__)
 
-#: Graph-optimisation levels by their short names, as in the results.
-LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-          "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-BACKENDS = ("torch-eager", "torch-compile") + tuple(f"ort-{level}" for level in LEVELS)
+BACKENDS = ("torch-eager", "torch-compile") + tuple(f"ort-{level}" for level in OPTIMIZATION_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -80,166 +81,6 @@ PRESETS = {
                    warmup=5, min_repeats=20, max_repeats=500, budget_s=3.0, round_runs=5,
                    headline_samples=200, isolate=True),
 }
-
-
-# ---------------------------------------------------------------- timing
-def summarize_times(samples_ms) -> dict:
-    """Median, quartiles, IQR, p90, mean, min and max of timings in milliseconds.
-
-    Percentiles use numpy's default linear interpolation.
-
-    Example:
-        >>> summarize_times([1, 2, 3, 4, 100])["median_ms"]
-        3.0
-    """
-    values = np.asarray(list(samples_ms), dtype=float)
-    if values.size == 0:
-        raise ValueError("no timings to summarise; run the function at least once (repeats >= 1)")
-    q1, median, q3, p90 = np.percentile(values, [25, 50, 75, 90])
-    return {"n": int(values.size), "median_ms": float(median), "q1_ms": float(q1),
-            "q3_ms": float(q3), "iqr_ms": float(q3 - q1), "p90_ms": float(p90),
-            "mean_ms": float(values.mean()), "min_ms": float(values.min()),
-            "max_ms": float(values.max())}
-
-
-@dataclass
-class Timing:
-    """Timed samples of one configuration; warm-up runs are kept apart."""
-
-    samples_ms: list
-    warmup_ms: list = field(default_factory=list)
-
-    @property
-    def stats(self) -> dict:
-        """:func:`summarize_times` of the timed samples."""
-        return summarize_times(self.samples_ms)
-
-    @property
-    def median_ms(self) -> float:
-        """The median of the timed samples."""
-        return self.stats["median_ms"]
-
-
-def time_callable(fn, *, warmup=3, repeats=None, min_repeats=10, max_repeats=1000,
-                  budget_s=1.0, sync=None, timer=time.perf_counter, collect=True) -> Timing:
-    """Time ``fn()`` after ``warmup`` untimed calls; return every sample in milliseconds.
-
-    Args:
-        fn: the work, called without arguments.
-        warmup: calls before timing starts (first-call allocations, lazy init).
-        repeats: timed calls; if None, as many as fit in ``budget_s`` judged from
-            the last warm-up call, clipped to ``[min_repeats, max_repeats]``.
-        sync: called after each ``fn()`` inside the timed region, e.g.
-            ``torch.cuda.synchronize`` so that GPU work is finished, not just queued.
-        timer: a monotonic clock in seconds (tests pass a fake one).
-        collect: run a full garbage collection first (callers that time in many
-            short turns collect once themselves; the collector stays off while timing).
-
-    Example:
-        >>> t = time_callable(lambda: sum(range(1000)), warmup=2, repeats=50)
-        >>> len(t.samples_ms), len(t.warmup_ms)
-        (50, 2)
-    """
-    if warmup < 0 or (repeats is not None and repeats < 1) or min_repeats < 1:
-        raise ValueError(f"need warmup >= 0 and at least one timed run "
-                         f"(got warmup={warmup}, repeats={repeats}, min_repeats={min_repeats})")
-
-    def once() -> float:
-        start = timer()
-        fn()
-        if sync is not None:
-            sync()
-        return (timer() - start) * 1e3
-
-    if sync is not None:
-        sync()  # nothing queued earlier may leak into the first sample
-    gc_was_enabled = gc.isenabled()
-    if collect:
-        gc.collect()
-    gc.disable()  # a collection mid-sample would be charged to the backend
-    try:
-        warm = [once() for _ in range(warmup)]
-        if repeats is None:
-            estimate = warm[-1] if warm else 0.0
-            wanted = math.ceil(budget_s * 1e3 / estimate) if estimate > 0 else max_repeats
-            repeats = int(min(max(wanted, min_repeats), max(max_repeats, min_repeats)))
-        samples = [once() for _ in range(repeats)]
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return Timing(samples, warm)
-
-
-# ---------------------------------------------------------------- settings
-def default_threads() -> int:
-    """Physical cores of this machine (hyper-threads rarely help dense maths)."""
-    try:
-        import psutil
-        cores = psutil.cpu_count(logical=False)
-    except ImportError:
-        cores = None
-    return int(cores or os.cpu_count() or 1)
-
-
-def fair_session_options(threads: int, level: str = "all"):
-    """``onnxruntime.SessionOptions`` matched to a PyTorch run with ``threads`` threads.
-
-    ``threads`` intra-op threads (PyTorch: ``torch.set_num_threads``),
-    sequential execution, and no spinning: by default ONNX Runtime's idle
-    workers busy-wait after each run and steal the cores PyTorch needs next.
-    ``inter_op_num_threads`` is set to 1 for the record only: ONNX Runtime
-    creates no inter-op pool in sequential mode, so it changes nothing there.
-
-    Args:
-        threads: intra-op thread count, >= 1.
-        level: graph optimisation, one of ``disabled``, ``basic``, ``extended``, ``all``.
-    """
-    import onnxruntime as ort
-
-    if level not in LEVELS:
-        raise ValueError(f"unknown optimisation level {level!r}; use one of {list(LEVELS)}")
-    if int(threads) < 1:
-        raise ValueError(f"threads must be >= 1 (got {threads}); 0 would let ONNX Runtime pick")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return options
-
-
-def choose_device(requested: str, *, torch_cuda: bool, ort_providers) -> str:
-    """Decide ``"cpu"`` or ``"cuda"`` from what is requested and what is installed.
-
-    ``auto`` picks the GPU only when both PyTorch sees CUDA and ONNX Runtime has
-    the CUDA provider: comparing a GPU PyTorch with a CPU ONNX Runtime is not a
-    runtime comparison.
-    """
-    cuda_ok = torch_cuda and "CUDAExecutionProvider" in list(ort_providers)
-    if requested == "cpu" or (requested == "auto" and not cuda_ok):
-        return "cpu"
-    if requested not in ("auto", "cuda"):
-        raise ValueError(f"unknown device {requested!r}; use 'cpu', 'cuda' or 'auto'")
-    if not torch_cuda:
-        raise RuntimeError("device 'cuda' asked for, but torch.cuda.is_available() is False; "
-                           "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, "
-                           "or use --device cpu")
-    if not cuda_ok:
-        raise RuntimeError("device 'cuda' asked for, but this onnxruntime has no "
-                           f"CUDAExecutionProvider (available: {list(ort_providers)}); "
-                           "pip install onnxruntime-gpu (same version) instead of onnxruntime")
-    return "cuda"
-
-
-def resolve_device(requested: str = "auto") -> str:
-    """:func:`choose_device` for this machine."""
-    import onnxruntime as ort
-    import torch
-
-    return choose_device(requested, torch_cuda=torch.cuda.is_available(),
-                         ort_providers=ort.get_available_providers())
 
 
 # ---------------------------------------------------------------- one backend
@@ -288,8 +129,7 @@ def _prepare_backend(backend, model, onnx_path, threads, device):
     used = session.get_session_options()
     return session, setup_ms, {"threads": used.intra_op_num_threads,
                                "inter_op_threads": used.inter_op_num_threads,
-                               "spinning": used.get_session_config_entry(
-                                   "session.intra_op.allow_spinning")}
+                               "spinning": used.get_session_config_entry(SPINNING_KEYS[0])}
 
 
 def _onnx_for(onnx_path, size):
@@ -318,7 +158,7 @@ def _measure(backends, model, onnx_path, shapes, cfg, report):
             ready = {b: prepare(b, size) for b in backends}
             calls = {b: _make_call(b, ready[b][0], x, cfg["device"]) for b in backends}
             with torch.inference_mode():
-                samples, first, wanted = _take_turns(calls, cfg, (batch, size) == HEADLINE_SHAPE)
+                samples, first, wanted = take_turns(calls, cfg, (batch, size) == HEADLINE_SHAPE)
             for b in backends:
                 _, setup_ms, settings = ready[b]
                 if b == "torch-compile":
@@ -329,33 +169,6 @@ def _measure(backends, model, onnx_path, shapes, cfg, report):
                         **settings})
     finally:
         torch.set_num_threads(previous)
-
-
-def _take_turns(calls, cfg, headline):
-    """Time every backend in turns of ``round_runs`` runs until each has its samples.
-
-    Returns ``(samples, first_call_ms, wanted)`` per backend. The number wanted
-    follows from the last warm-up call and the time budget, clipped to
-    ``[min_repeats, max_repeats]``, and is at least ``headline_samples`` at the
-    headline shape.
-    """
-    samples, first, wanted = {}, {}, {}
-    gc.collect()  # once: a full collection per short turn would cost more than the turn
-    for b, (fn, sync) in calls.items():
-        warm = time_callable(fn, sync=sync, warmup=max(1, cfg["warmup"]), repeats=1,
-                             collect=False)
-        first[b], estimate = warm.warmup_ms[0], warm.warmup_ms[-1]
-        n = math.ceil(cfg["budget_s"] * 1e3 / estimate) if estimate > 0 else cfg["max_repeats"]
-        n = min(max(n, cfg["min_repeats"]), max(cfg["max_repeats"], cfg["min_repeats"]))
-        wanted[b] = max(n, cfg["headline_samples"]) if headline else n
-        samples[b] = list(warm.samples_ms)
-    while any(len(samples[b]) < wanted[b] for b in calls):
-        for b, (fn, sync) in calls.items():  # a change in load hits every backend alike
-            runs = min(cfg["round_runs"], wanted[b] - len(samples[b]))
-            if runs > 0:
-                samples[b] += time_callable(fn, sync=sync, warmup=0, repeats=runs,
-                                            collect=False).samples_ms
-    return samples, first, wanted
 
 
 def _worker(backend, model, onnx_path, shapes, cfg, queue):
@@ -438,17 +251,15 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
     """
     from tqdm import tqdm
 
-    from .profiling import count_flops, describe_hardware, measure_gemm_rate, theoretical_peak
-
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; use one of {list(PRESETS)}")
+        raise InvalidArgumentError(f"unknown preset {preset!r}; use one of {list(PRESETS)}")
     chosen = PRESETS[preset]
     isolate = chosen.isolate if isolate is None else bool(isolate)
     shapes = [tuple(int(v) for v in s) for s in (shapes or chosen.shapes)]
     backends = list(backends or chosen.backends)
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
-        raise ValueError(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
+        raise InvalidArgumentError(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
     onnx_path = ({int(k): str(v) for k, v in onnx_path.items()} if isinstance(onnx_path, dict)
                  else str(onnx_path))
     missing = sorted({size for _, size in shapes} - set(onnx_path)) \
@@ -458,8 +269,9 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
                        f"{sorted(onnx_path)}: export one per size, or one with dynamic H and W")
     for size in {size for _, size in shapes}:
         if not Path(_onnx_for(onnx_path, size)).is_file():
-            raise FileNotFoundError(f"no ONNX file at {_onnx_for(onnx_path, size)}; "
+            raise MissingFileError(f"no ONNX file at {_onnx_for(onnx_path, size)}; "
                                     "export the model first")
+    _check_threads(threads)
     device = resolve_device(device)
     cfg = {"threads": int(threads or default_threads()), "device": device, "channels": channels,
            "round_runs": max(1, round_runs or chosen.round_runs),
@@ -502,13 +314,19 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
             flops[batch, size] = None
     order = {b: i for i, b in enumerate(backends)}
     records.sort(key=lambda r: (shapes.index((r["batch"], r["size"])), order[r["backend"]]))
-    _add_derived(records, flops, peak and peak["gflops"], gemm)
+    add_derived_figures(records, flops, peak and peak["gflops"], gemm)
     return BenchmarkResult(model=name or type(model).__name__.lower(), device=device,
                            records=records, hardware=hardware, peak=peak, gemm=gemm,
                            settings={**cfg, "isolate": isolate, "preset": preset,
                                      "timer": "time.perf_counter", "statistic": "median",
                                      "others_cpu_share": _others_share(before, _cpu_snapshot())},
                            peak_gflops=peak and peak["gflops"])
+
+
+def _check_threads(threads) -> None:
+    if threads is not None and int(threads) < 1:
+        raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
+                                   f"every physical core ({default_threads()})")
 
 
 def _cpu_snapshot():
@@ -535,8 +353,6 @@ def _others_share(before, after, cpus=None):
 
 def _prepare_model(name: str, folder: Path, sizes):
     """A seeded torchvision model (random weights, nothing downloads), exported once per size."""
-    from .export import export_model, load_model_spec
-
     model = load_model_spec(name if ":" in name else f"torchvision:{name}")
     paths = {}
     for size in sorted(set(sizes)):
@@ -550,15 +366,9 @@ def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict
     """Quantise one model with every recipe, time them against fp32, choose the winner."""
     from onnxruntime.quantization import quant_pre_process, quantize_dynamic, quantize_static
 
-    from .quantization import (INT8_RECIPES, choose_recipe, compare_variants,
-                               make_calibration_reader, recipe_kwargs, representative_images,
-                               summarize_int8)
-
-    import onnx
-
     prepared = folder / "int8-prep.onnx"
     quant_pre_process(str(onnx_path), str(prepared))
-    input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+    input_name = load_onnx_file(prepared, load_weights=False).graph.input[0].name
     calibration = representative_images(8, size, seed=1)
     paths = {"fp32": prepared}
     for name, recipe in INT8_RECIPES.items():
@@ -580,9 +390,10 @@ def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict
 def _run_cli(args) -> int:
     import tempfile
 
+    _check_threads(args.threads)  # before minutes of exporting
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
-        raise RuntimeError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
+        raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
     backends = list(PRESETS[args.preset].backends) + (["torch-compile"] if args.compile else [])
     sizes = [size for _, size in PRESETS[args.preset].shapes]
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
@@ -616,8 +427,6 @@ def _run_cli(args) -> int:
         print(f"measurement error: {len(over)} row(s) exceed the theoretical peak; the clock "
               "or the FMA units assumed are too low for this CPU")
     if result.int8:
-        from .quantization import format_variants
-
         print(format_variants(result.int8["rows"]))
         print("\n".join(result.int8["sentences"]))
     others = result.settings["others_cpu_share"]

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CourseError, InvalidArgumentError
+
 __all__ = ["build_notebooks", "parse_exercises", "Exercise", "MarkerError"]
 
 BEGIN = "### BEGIN SOLUTION"
@@ -40,7 +42,7 @@ RUN_ALL_NOTE = ("> **Run All stops at the first exercise you have not solved** (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class MarkerError(ValueError):
+class MarkerError(CourseError, ValueError):
     """A solution region or exercise header that the build cannot use."""
 
 
@@ -259,7 +261,7 @@ def source_notebooks(root: Path = ROOT, only: list[str] | None = None) -> list[P
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
         if not paths:
-            raise ValueError(f"no notebook in notebooks/ starts with {only}; "
+            raise InvalidArgumentError(f"no notebook in notebooks/ starts with {only}; "
                              "give a number such as 02")
     return paths
 

@@ -20,6 +20,9 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .answers import CaptureError, prepare
+from .errors import MissingDependencyError
+
 __all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks"]
 
 _REGISTRY: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
@@ -60,7 +63,8 @@ def register(exercise_id: str, *, hidden: bool = False):
 _BROKEN: dict[str, str] = {}
 
 
-def _load_check_modules() -> None:
+def load_check_modules() -> None:
+    """Import every check module once (each registers its checks and answers on import)."""
     # Every module in exercise_checks/ registers its checks on import. One broken module
     # (a syntax error in an edit) must not take every other notebook's checks down with it.
     global _LOADED
@@ -80,21 +84,21 @@ def _load_check_modules() -> None:
 
 def broken_check_modules() -> dict[str, str]:
     """Check modules that failed to import, with why: {} when all loaded."""
-    _load_check_modules()
+    load_check_modules()
     return dict(_BROKEN)
 
 
 def load_hidden_checks() -> None:
     """Import ``hidden_checks/`` (the grader's side); a clear error where it is absent."""
     global _HIDDEN_LOADED
-    _load_check_modules()
+    load_check_modules()
     if _HIDDEN_LOADED:
         return
     try:
         from . import hidden_checks
     except ImportError:
-        raise RuntimeError("the hidden checks are not part of this copy of course_utils; "
-                           "they run only where the instructor grades") from None
+        raise MissingDependencyError("the hidden checks are not part of this copy of course_utils; "
+                                     "they run only where the instructor grades") from None
     for info in pkgutil.iter_modules(hidden_checks.__path__):
         importlib.import_module(f"{hidden_checks.__name__}.{info.name}")
     _HIDDEN_LOADED = True
@@ -102,7 +106,7 @@ def load_hidden_checks() -> None:
 
 def known_exercises() -> list[str]:
     """Return the sorted exercise ids that have at least one check."""
-    _load_check_modules()
+    load_check_modules()
     return sorted(_REGISTRY)
 
 
@@ -111,11 +115,9 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
 
     The answer is first turned into data as the grader captures it (see
     ``answers.py``). ``include_hidden`` needs ``hidden_checks/`` (instructors'
-    copies only); students' copies raise a clear RuntimeError.
+    copies only); students' copies raise a clear MissingDependencyError (an ImportError).
     """
-    from .answers import CaptureError, prepare
-
-    _load_check_modules()
+    load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(
             f"no checks are registered for exercise {exercise_id!r} "
@@ -132,7 +134,7 @@ def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = 
     """Run the checks of one exercise on an answer already turned into data."""
     if include_hidden:
         load_hidden_checks()
-    _load_check_modules()
+    load_check_modules()
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no checks are registered for exercise {exercise_id!r}")
     for fn, hidden in _REGISTRY[exercise_id]:

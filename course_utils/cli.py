@@ -1,7 +1,11 @@
 """The command line: ``python -m course_utils doctor|providers|build|export|...``.
 
-Covers: argument parsing and turning expected errors into one clear line and
-a non-zero exit. Does not cover: the work itself; each subcommand lives in the
+Covers: argument parsing, and the two kinds of failure: an expected one (a
+:class:`~course_utils.errors.CourseError`: a missing file, a bad argument, a
+tool that is not installed) prints one ``error: ...`` line and exits 1; any
+other exception is a bug in the course package and is shown with its
+traceback (exit 1 too), so that it can be reported. Does not cover: the work
+itself; each subcommand lives in the
 module that owns its concern and registers itself through ``add_cli``.
 """
 from __future__ import annotations
@@ -10,6 +14,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+
+from .errors import CourseError
 
 # (module, subcommand) pairs, in the order ``--help`` lists them.
 _COMMAND_MODULES = [
@@ -42,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Helpers for the ONNX model-packaging course.",
     )
     parser.add_argument("--debug", action="store_true",
-                        help="show full tracebacks instead of one-line errors")
+                        help="show the traceback of expected errors too (bugs always show one)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in _COMMAND_MODULES:
         try:
@@ -83,9 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, ImportError) as error:
+    except CourseError as error:
         if args.debug:
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print(f"\nThis is a bug in course_utils, not something you did wrong: please report "
+              f"the traceback above together with the command "
+              f"(python -m course_utils {' '.join(argv if argv is not None else sys.argv[1:])}).",
+              file=sys.stderr)
         return 1

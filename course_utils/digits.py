@@ -13,29 +13,52 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
+__all__ = ["split_digits", "load_digits_split", "DigitsCNN", "train_digits_cnn", "accuracy"]
+
+
+def split_digits(test_size: float = 0.25, seed: int = 0, *, form: str = "features"):
+    """Return ``(x_train, x_test, y_train, y_test)`` of scikit-learn's digits as numpy arrays.
+
+    The one split every notebook and check uses: stratified, fixed by ``seed``.
+
+    Args:
+        test_size: the held-out share.
+        seed: the split's random state.
+        form: ``"features"``: the 64 pixels of each image, float32 in 0..16, as
+            scikit-learn gives them, shape ``(n, 64)``; ``"images"``: float32 in
+            [0, 1], shape ``(n, 1, 8, 8)``.
+
+    Example:
+        >>> x_train, x_test, y_train, y_test = split_digits()
+        >>> x_test.shape, float(x_test.max())
+        ((450, 64), 16.0)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if form not in ("features", "images"):
+        raise ValueError(f"form must be 'features' or 'images', got {form!r}")
+    digits = load_digits()
+    if form == "images":
+        data = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
+    else:
+        data = digits.data.astype(np.float32)  # (1797, 64)
+    return train_test_split(data, digits.target, test_size=test_size, random_state=seed,
+                            stratify=digits.target)
 
 
 def load_digits_split(test_size: float = 0.25, seed: int = 0):
-    """Return ``(x_train, x_test, y_train, y_test)`` from scikit-learn's digits.
+    """Return ``(x_train, x_test, y_train, y_test)`` of :func:`split_digits` as tensors.
 
     Images are float32 of shape ``(n, 1, 8, 8)`` scaled to [0, 1]; labels are
-    int64. The split is stratified and fixed by ``seed``: 1,347 train and 450
-    test images with the defaults.
+    int64. 1,347 train and 450 test images with the defaults.
 
     Example:
         >>> x_train, x_test, y_train, y_test = load_digits_split()
         >>> tuple(x_test.shape), int(y_test.max())
         ((450, 1, 8, 8), 9)
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=test_size, random_state=seed, stratify=digits.target
-    )
+    x_train, x_test, y_train, y_test = split_digits(test_size, seed, form="images")
     return (torch.from_numpy(x_train), torch.from_numpy(x_test),
             torch.from_numpy(y_train).long(), torch.from_numpy(y_test).long())
 

@@ -23,7 +23,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
-__all__ = ["export_model", "load_model_spec", "ExportError"]
+from .errors import CourseError, InvalidArgumentError, MissingDependencyError
+from .inspection import summarize_model
+from .onnx_files import load_onnx_file
+
+__all__ = ["export_model", "load_model_spec", "ExportError", "ModelSpecError"]
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,16 @@ log = logging.getLogger(__name__)
 SPEC_SEED = 0
 
 
-class ExportError(RuntimeError):
+class ExportError(CourseError, RuntimeError):
     """The exporter could not turn the model into ONNX; the message says why and what to try."""
+
+
+class ModelSpecError(CourseError, ValueError):
+    """A model spec that is malformed or names no model; the message shows the valid forms."""
+
+
+class ModelFactoryError(CourseError, TypeError):
+    """A spec's factory that needs arguments or does not give a ``torch.nn.Module``."""
 
 
 def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
@@ -52,9 +64,10 @@ def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
         The ``torch.nn.Module``, in eval mode.
 
     Raises:
-        ValueError: the spec is malformed or names no model.
-        ImportError: the module part cannot be imported.
-        TypeError: the factory does not give a ``torch.nn.Module``.
+        ModelSpecError: the spec is malformed or names no model (a ``ValueError``).
+        MissingDependencyError: the module part cannot be imported (an ``ImportError``).
+        ModelFactoryError: the factory needs arguments or does not give a
+            ``torch.nn.Module`` (a ``TypeError``).
 
     Example:
         >>> model = load_model_spec("torchvision:resnet18")
@@ -66,7 +79,7 @@ def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
     source, sep, name = spec.partition(":")
     if not sep or not source or not name:
         hint = f"did you mean 'torchvision:{spec}'? " if spec.isidentifier() else ""
-        raise ValueError(f"model spec {spec!r} is not of the form 'torchvision:<name>' or "
+        raise ModelSpecError(f"model spec {spec!r} is not of the form 'torchvision:<name>' or "
                          f"'package.module:factory'; {hint}e.g. torchvision:resnet18 or "
                          "course_utils.digits:DigitsCNN")
     with torch.random.fork_rng(devices=[]):
@@ -76,7 +89,7 @@ def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
         else:
             model = _build_from_factory(source, name)
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{spec!r} gave a {type(model).__name__}, not a torch.nn.Module; the "
+        raise ModelFactoryError(f"{spec!r} gave a {type(model).__name__}, not a torch.nn.Module; the "
                         "factory must be a module class, a function returning a module, or a module")
     return model.eval()
 
@@ -88,7 +101,7 @@ def _build_torchvision(name: str):
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ValueError(f"torchvision has no model {name!r}; {hint}see "
+        raise ModelSpecError(f"torchvision has no model {name!r}; {hint}see "
                          "torchvision.models.list_models() for all names")
     return torchvision.models.get_model(name, weights=None)
 
@@ -97,7 +110,7 @@ def _build_from_factory(module_name: str, attribute: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"could not import {module_name!r} ({error}); check the spelling and "
+        raise MissingDependencyError(f"could not import {module_name!r} ({error}); check the spelling and "
                           "run from the folder that contains the package (or install it)") from None
     target = module
     for part in attribute.split("."):
@@ -108,7 +121,7 @@ def _build_from_factory(module_name: str, attribute: str):
                             if not n.startswith("_")})
             close = difflib.get_close_matches(part, names, n=3)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise ValueError(f"{module_name} has no attribute {attribute!r}; {hint}"
+            raise ModelSpecError(f"{module_name} has no attribute {attribute!r}; {hint}"
                              "name a module class or a function that returns a module") from None
     import torch
 
@@ -120,7 +133,7 @@ def _build_from_factory(module_name: str, attribute: str):
         signature = inspect.signature(target)
         signature.bind()
     except TypeError:
-        raise TypeError(f"{module_name}:{attribute} needs arguments {signature}; a spec's factory "
+        raise ModelFactoryError(f"{module_name}:{attribute} needs arguments {signature}; a spec's factory "
                         "must be callable without arguments: write a small function that "
                         "builds the model and name that") from None
     except ValueError:
@@ -146,7 +159,7 @@ def _default_input_shape(spec_or_module) -> tuple[int, ...]:
     if module is not None and type(module).__module__.startswith("torchvision.models"):
         return (3, 224, 224)
     what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
-    raise ValueError(f"cannot tell the input shape of {what}; pass input_shape=(C, H, W) "
+    raise InvalidArgumentError(f"cannot tell the input shape of {what}; pass input_shape=(C, H, W) "
                      "without the batch dimension (CLI: --input-shape 1,8,8)")
 
 
@@ -228,7 +241,8 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
         ExportError: the exporter failed (the message names the cause, the line
             of model code when known, and the options), or the file lacks what
             was asked for (a dynamic batch, the opset).
-        ValueError, ImportError, TypeError: a bad spec or argument.
+        ModelSpecError, ModelFactoryError, MissingDependencyError, InvalidArgumentError:
+            a bad spec or argument (also ``ValueError``, ``TypeError``, ``ImportError``).
 
     Example:
         >>> export_model("torchvision:resnet18", "artifacts/resnet18.onnx")  # doctest: +SKIP
@@ -237,7 +251,7 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
     import torch
 
     if example_batch < 1:
-        raise ValueError(f"example_batch must be at least 1, got {example_batch}")
+        raise InvalidArgumentError(f"example_batch must be at least 1, got {example_batch}")
     module = load_model_spec(spec_or_module) if isinstance(spec_or_module, str) else spec_or_module
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"expected a torch.nn.Module or a spec string, got {type(module).__name__}")
@@ -249,7 +263,7 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
         with torch.no_grad():
             outputs = module(example)  # also tells how many outputs to name
     except Exception as error:  # whatever the model raises, the example does not fit it
-        raise ValueError(f"{what} fails on an example input of shape {tuple(example.shape)} "
+        raise InvalidArgumentError(f"{what} fails on an example input of shape {tuple(example.shape)} "
                          f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); check "
                          "input_shape, one sample's shape without the batch "
                          "(CLI: --input-shape)") from error
@@ -289,9 +303,7 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
 
 def _check_exported(path: Path, what: str, dynamic_batch: bool, opset, dynamo: bool) -> None:
     """Refuse a file that lacks what was asked for, instead of letting it surprise later."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx_file(path, load_weights=False)
     got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is not None and got != opset:
         raise ExportError(
@@ -319,14 +331,12 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         shape = ()
     if not shape or min(shape) < 1:
-        raise ValueError(f"--input-shape {text!r} is not a list of positive sizes; write the "
+        raise InvalidArgumentError(f"--input-shape {text!r} is not a list of positive sizes; write the "
                          "shape of one sample without the batch, e.g. 3,224,224")
     return shape
 
 
 def _cli_export(args) -> int:
-    from .inspection import summarize_model
-
     path = export_model(args.spec, args.out, example_batch=args.example_batch,
                         input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
                         dynamic_batch=not args.static_batch, opset=args.opset,

@@ -14,13 +14,12 @@ wheels; a CPU-only build would be smaller).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
+
+from .formatting import format_table
 
 __all__ = ["DistributionSize", "Footprint", "measure_footprint",
            "format_footprints", "plot_footprints", "GPU_WHEEL_PREFIXES"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -179,11 +178,12 @@ def measure_footprint(*requirements: str) -> Footprint:
 
 def format_footprints(footprints: dict[str, Footprint], top: int = 3) -> str:
     """Return a text table: per environment, distributions, total MB and the largest ones."""
-    lines = [f"{'environment':<22} {'distributions':>13} {'total MB':>10}   largest"]
-    lines.append("-" * (len(lines[0]) + 30))
-    for label, fp in footprints.items():
-        largest = ", ".join(f"{d.name} {d.size_mb:.0f}" for d in fp.largest(top))
-        lines.append(f"{label:<22} {len(fp.distributions):>13} {fp.total_mb:>10.1f}   {largest}")
+    rows = [[label, len(fp.distributions), f"{fp.total_mb:.1f}",
+             "  " + ", ".join(f"{d.name} {d.size_mb:.0f}" for d in fp.largest(top))]
+            for label, fp in footprints.items()]
+    lines = format_table(["environment", "distributions", "total MB", "  largest"], rows,
+                         align="<>><", widths=[22, 13, 10, 0])
+    lines.insert(1, "-" * (len(lines[0]) + 30))  # room for the largest distributions
     return "\n".join(lines)
 
 

@@ -1,11 +1,10 @@
 """ONNX Runtime's graph optimisations, saved to disk and compared with the original.
 
 Covers: saving the graph ONNX Runtime builds at a given optimisation level
-(:func:`save_optimized_model`), counting op types (:func:`count_ops`), a
-before/after table and chart (:func:`compare_graphs`), naming the fusions
-(:func:`name_fused_ops`, e.g. ``Conv+Relu``) and a static picture of a graph
-drawn with matplotlib (:func:`draw_graph`) for places where a browser cannot
-reach the kernel. Does not cover: serving Netron (``netron_view.py``) nor
+(:func:`save_optimized_model`), a before/after table and chart of the op
+counts (:func:`compare_graphs`) and naming the fusions (:func:`name_fused_ops`,
+e.g. ``Conv+Relu``). Does not cover: counting op types (``onnx_files.py``),
+drawing graphs (``graph_drawing.py``), serving Netron (``netron_view.py``) nor
 timing the graphs (``benchmark.py``).
 
 The levels, as ONNX Runtime names them:
@@ -24,37 +23,17 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["save_optimized_model", "count_ops", "compare_graphs", "GraphComparison",
-           "name_fused_ops", "draw_graph", "OPTIMIZATION_LEVELS"]
+from .formatting import format_table
+from .onnx_files import load_model_proto, count_ops, list_external_data, load_onnx_file
+from .providers import make_session
+from .sessions import OPTIMIZATION_LEVELS
 
-
-#: Level name used in the course -> the ``onnxruntime.GraphOptimizationLevel`` member.
-OPTIMIZATION_LEVELS = {
-    "disabled": "ORT_DISABLE_ALL",
-    "basic": "ORT_ENABLE_BASIC",
-    "extended": "ORT_ENABLE_EXTENDED",
-    "all": "ORT_ENABLE_ALL",
-}
-_DEFAULT_DOMAINS = ("", "ai.onnx")
-
-
-def _load(model):
-    """A ModelProto from a path or a ModelProto (initializer data is not needed here)."""
-    import onnx
-
-    if isinstance(model, onnx.ModelProto):
-        return model
-    path = Path(model)
-    if not path.is_file():
-        raise FileNotFoundError(f"no ONNX model at {model}; export or save it first")
-    return onnx.load(str(path), load_external_data=False)
+__all__ = ["save_optimized_model", "compare_graphs", "GraphComparison", "name_fused_ops",
+           "name_fusion"]
 
 
 def _has_external_data(path: Path) -> bool:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    return bool(list_external_data(load_onnx_file(path, load_weights=False)))
 
 
 def save_optimized_model(model_path, level: str, out_path=None) -> Path:
@@ -107,26 +86,8 @@ def save_optimized_model(model_path, level: str, out_path=None) -> Path:
         # relative name, which breaks as soon as the two are in different folders.
         options.add_session_config_entry(
             "session.optimized_model_external_initializers_file_name", f"{out_path.name}.data")
-    from .providers import make_session
-
     make_session(model_path, prefer=["CPUExecutionProvider"], options=options)
     return out_path
-
-
-def _op_name(node) -> str:
-    return node.op_type if node.domain in _DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
-
-
-def count_ops(model) -> Counter:
-    """Count the nodes of a model's main graph by op type.
-
-    Ops outside the standard ONNX domain carry their domain, so ONNX Runtime's
-    own ops stand out: ``com.microsoft.FusedConv``, ``com.microsoft.nchwc.Conv``.
-
-    Args:
-        model: a path or an ``onnx.ModelProto``.
-    """
-    return Counter(_op_name(node) for node in _load(model).graph.node)
 
 
 @dataclass
@@ -149,16 +110,12 @@ class GraphComparison:
         labels = list(self.op_counts)
         ops = sorted({op for counts in self.op_counts.values() for op in counts},
                      key=lambda op: (-max(c[op] for c in self.op_counts.values()), op))
-        width = max([len(op) for op in ops] + [len("nodes")])
-        cols = [max(len(label), 5) for label in labels]
-        header = f"{'op type':<{width}}  " + "  ".join(f"{l:>{w}}" for l, w in zip(labels, cols))
-        lines = [header, "-" * len(header)]
-        for op in ops:
-            lines.append(f"{op:<{width}}  " + "  ".join(
-                f"{self.op_counts[l][op] or '.':>{w}}" for l, w in zip(labels, cols)))
-        lines.append("-" * len(header))
-        lines.append(f"{'nodes':<{width}}  " + "  ".join(
-            f"{self.node_counts[l]:>{w}}" for l, w in zip(labels, cols)))
+        rows = [[op, *(self.op_counts[label][op] or "." for label in labels)] for op in ops]
+        rows.append(["nodes", *(self.node_counts[label] for label in labels)])
+        lines = format_table(["op type", *labels], rows, align="<" + ">" * len(labels),
+                             widths=[max([len(op) for op in ops] + [len("nodes")])]
+                             + [max(len(label), 5) for label in labels], gap="  ", rule="-")
+        lines.insert(-1, lines[1])  # a rule above the total too
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -247,7 +204,12 @@ def _covered_nodes(node, producers: dict, graph_inputs: set):
     return [covered[i] for i in sorted(covered)]
 
 
-def _fusion_from_attributes(node) -> str | None:
+def name_fusion(node) -> str | None:
+    """What one optimised node absorbed, from its own attributes: ``"Conv+Add+Relu"`` or None.
+
+    ``FusedConv`` (``com.microsoft``) and the NCHWc ``Conv`` carry what they
+    absorbed: a 4th input added to the result (a residual Add) and an activation.
+    """
     # FusedConv (com.microsoft) and the NCHWc Conv carry what they absorbed:
     # a 4th input added to the result (a residual Add) and an activation.
     parts = [node.op_type.removeprefix("Fused")]
@@ -272,7 +234,7 @@ def name_fused_ops(original, optimized) -> Counter:
         original: path or ModelProto of the graph before optimisation.
         optimized: path or ModelProto of the graph after.
     """
-    original, optimized = _load(original), _load(optimized)
+    original, optimized = load_model_proto(original), load_model_proto(optimized)
     producers = {}
     for index, node in enumerate(original.graph.node):
         for name in node.output:
@@ -287,140 +249,7 @@ def name_fused_ops(original, optimized) -> Counter:
             if len(ops) >= 2:
                 fusions["+".join(ops)] += 1
             continue
-        name = _fusion_from_attributes(node)
+        name = name_fusion(node)
         if name:
             fusions[name] += 1
     return fusions
-
-
-# --- static rendering -----------------------------------------------------------------
-
-def _layers(graph):
-    """Longest-path layer of every node (graph inputs are layer 0, nodes start at 1)."""
-    producers = {}
-    layer = []
-    for index, node in enumerate(graph.node):
-        depth = 1 + max((layer[producers[i]] for i in node.input if i in producers), default=0)
-        layer.append(depth)
-        for name in node.output:
-            producers[name] = index
-    return layer, producers
-
-
-def _node_label(node) -> str:
-    fusion = _fusion_from_attributes(node)
-    if fusion:
-        return node.op_type + "\n+" + "+".join(fusion.split("+")[1:])
-    return node.op_type
-
-
-def _draw_one(ax, model, title: str, max_nodes: int, total_layers: int) -> None:
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-    from matplotlib.path import Path as MplPath
-
-    graph = model.graph
-    nodes = list(graph.node)[:max_nodes]
-    layer, producers = _layers(graph)
-    layer = layer[:len(nodes)]
-    initializers = {t.name for t in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in initializers]
-    outputs = [o.name for o in graph.output]
-    last = max(layer, default=0) + 1
-    # (kind, label, layer) for every box; inputs on top, outputs at the bottom.
-    boxes = [("io", name, 0) for name in inputs]
-    boxes += [("op", _node_label(node), depth) for node, depth in zip(nodes, layer)]
-    shown_outputs = [name for name in outputs if producers.get(name, len(nodes)) < len(nodes)]
-    boxes += [("io", name, last) for name in shown_outputs]
-    per_layer = Counter(depth for _, _, depth in boxes)
-    seen, position = Counter(), []
-    for _, _, depth in boxes:
-        x = seen[depth] - (per_layer[depth] - 1) / 2
-        seen[depth] += 1
-        position.append((x * 1.6, -depth))
-    where = {name: k for k, name in enumerate(inputs)}
-    for index, node in enumerate(nodes):
-        for name in node.output:
-            where[name] = len(inputs) + index
-    # Light fills, so that black labels stay readable; grey is kept for inputs and outputs.
-    palette = plt.get_cmap("Pastel1").colors[:8] + plt.get_cmap("Pastel2").colors[:7]  # no greys
-    colors = {}
-    for (kind, label, _), (x, y) in zip(boxes, position):
-        key = label.split("\n")[0]
-        color = "#eeeeee" if kind == "io" else colors.setdefault(
-            key, palette[sum(map(ord, key)) % len(palette)])
-        ax.add_patch(FancyBboxPatch((x - 0.7, y - 0.33), 1.4, 0.66, boxstyle="round,pad=0.02",
-                                    facecolor=color, edgecolor="#333333", linewidth=0.6))
-        # 8.5 pt: readable when the figure is shown at the notebook's width
-        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, linespacing=0.95)
-    targets = [(len(inputs) + index, node.input) for index, node in enumerate(nodes)]
-    targets += [(len(inputs) + len(nodes) + k, [name]) for k, name in enumerate(shown_outputs)]
-    for target, names in targets:
-        for name in names:
-            if name not in where:
-                continue  # an initializer (weights) or a node beyond max_nodes
-            (x0, y0), (x1, y1) = position[where[name]], position[target]
-            if y0 - y1 > 1 and abs(x0 - x1) < 1e-9:
-                # An edge that skips layers (a residual connection) runs down the
-                # right-hand side instead of through the boxes in between.
-                side = max(x0, x1) + 0.9
-                route = MplPath([(x0 + 0.7, y0), (side, y0), (side, y1), (x1 + 0.7, y1)],
-                                [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO])
-                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=8,
-                                        linewidth=0.6, color="#555555")
-            elif y0 - y1 > 1:
-                # from a side branch: straight down its own column, then across
-                end = x1 + (0.7 if x0 > x1 else -0.7)
-                route = MplPath([(x0, y0 - 0.33), (x0, y1), (end, y1)],
-                                [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO])
-                arrow = FancyArrowPatch(path=route, arrowstyle="-|>", mutation_scale=8,
-                                        linewidth=0.6, color="#555555")
-            else:
-                arrow = FancyArrowPatch((x0, y0 - 0.33), (x1, y1 + 0.33), arrowstyle="-|>",
-                                        mutation_scale=8, linewidth=0.6, color="#555555")
-            ax.add_patch(arrow)
-    hidden = len(graph.node) - len(nodes)
-    if hidden:
-        ax.text(0, -last - 0.8, f"... and {hidden} more nodes", ha="center", fontsize=9)
-    xs = [x for x, _ in position] or [0]
-    ax.set_xlim(min(min(xs), -1.6) - 1, max(max(xs), 1.6) + 1)
-    ax.set_ylim(-total_layers - 1, 0.8)
-    ax.set_title(f"{title}\n{len(graph.node)} nodes", fontsize=11)
-    ax.axis("off")
-
-
-def draw_graph(models, *, max_nodes: int = 200, layer_height: float = 0.42):
-    """Draw the node graph of one or more models with matplotlib, side by side.
-
-    A static stand-in for Netron where a browser cannot reach the kernel
-    (JupyterHub, a remote machine, CI): one box per node, labelled with its op
-    type (and what a fused node absorbed), arrows for the tensors between
-    nodes; weights are left out. All panels share one vertical scale, so a
-    graph with fewer layers is visibly shorter.
-
-    Args:
-        models: a path or ModelProto, or a dict label -> path/ModelProto.
-        max_nodes: draw at most this many nodes per graph (the rest are counted).
-        layer_height: inches per layer of the graph.
-
-    Returns:
-        The matplotlib Figure.
-
-    Example:
-        >>> draw_graph({"original": "artifacts/resnet18.onnx",
-        ...             "extended": "artifacts/resnet18.extended.onnx"})  # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-
-    if not isinstance(models, dict):
-        models = {Path(models).name if isinstance(models, (str, Path)) else "model": models}
-    if not models:
-        raise ValueError("draw_graph() needs at least one model")
-    loaded = {label: _load(model) for label, model in models.items()}
-    depth = max(max(_layers(m.graph)[0][:max_nodes], default=0) + 1 for m in loaded.values())
-    figure, axes = plt.subplots(1, len(loaded), squeeze=False,
-                                figsize=(3.2 * len(loaded), min(layer_height * (depth + 2) + 0.6, 60)))
-    for ax, (label, model) in zip(axes[0], loaded.items()):
-        _draw_one(ax, model, label, max_nodes, depth)
-    figure.tight_layout()
-    return figure

@@ -1,126 +1,21 @@
-"""Inspecting an ONNX file: read it with clear errors, and summarize it.
+"""Inspecting an ONNX file: summarize it for people.
 
-Covers: reading a ``.onnx`` file with one clear message for each way it can be
-unusable (missing, empty, truncated, not ONNX at all, weights file missing),
-and :func:`summarize_model`: the checker's verdict, shape inference, inputs and
+Covers: :func:`summarize_model`: the checker's verdict, shape inference, inputs and
 outputs with shapes and dtypes, opset and IR version, an op-type histogram, the
 parameter count and the file size, for code and for ``python -m course_utils
-inspect``. Does not cover: running the model (see ``verify.py``) or drawing it
+inspect``. Does not cover: reading the file and its errors (``onnx_files.py``),
+running the model (see ``verify.py``) or drawing it
 (see ``netron_view.py``).
 """
 from __future__ import annotations
 
-import collections
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .formatting import format_size
+from .onnx_files import count_ops, list_external_data, load_onnx_file, model_size_bytes
 
-__all__ = ["load_onnx_file", "summarize_model", "ModelSummary", "TensorInfo"]
-
-_EXPORT_HINT = "python -m course_utils export torchvision:resnet18 model.onnx"
-
-
-def _describe_unparsable(data: bytes) -> str:
-    """Say what a file that does not parse as ONNX most likely is."""
-    head = data[:200]
-    if head.startswith(b"PK\x03\x04"):
-        return ("is a zip archive, not an ONNX model; PyTorch saves checkpoints (.pt/.pth) "
-                "this way. Load the checkpoint in PyTorch and export it with "
-                "torch.onnx.export")
-    if head.startswith(b"version https://git-lfs"):
-        return ("is a Git LFS pointer, not the model itself; run `git lfs pull` to fetch "
-                "the real file")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""  # (a cut in the middle of a multi-byte character lands here too)
-    if text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
-        first = text.strip().splitlines()[0][:60]
-        kind = "an HTML page (a failed download?)" if "<html" in text.lower() else "a text file"
-        return (f"is {kind}, not a binary ONNX model (it starts with {first!r}); "
-                f"export the model again ({_EXPORT_HINT})")
-    if data[:1] == b"\x08":
-        # ONNX writers put ir_version (field 1, varint, tag byte 0x08) first.
-        return (f"starts like an ONNX model but ends early at {len(data):,} bytes: it is "
-                "truncated (an interrupted export, copy or download); export or copy it again")
-    return (f"is not an ONNX model: its {len(data):,} bytes do not parse as an ONNX protobuf; "
-            f"export the model again ({_EXPORT_HINT})")
-
-
-def load_onnx_file(path, *, load_weights: bool = True):
-    """Read an ``.onnx`` file, raising one clear error if it is unusable.
-
-    Args:
-        path: the ``.onnx`` file.
-        load_weights: also read weights stored in a separate file beside the
-            model (external data). With False, only the graph is read.
-
-    Returns:
-        The ``onnx.ModelProto``.
-
-    Raises:
-        FileNotFoundError: no file at ``path`` (or its external weights file is missing).
-        ValueError: the file is empty, truncated, or not an ONNX model.
-    """
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not an .onnx file; "
-                                "pass the path of the model file inside it")
-    if not path.exists():
-        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
-        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
-        raise FileNotFoundError(f"no file at {path}{also}; check the path, or create the "
-                                f"model first, e.g. {_EXPORT_HINT}")
-    data = path.read_bytes()
-    if not data:
-        raise ValueError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
-                         "failed or was interrupted; export the model again")
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except DecodeError:
-        raise ValueError(f"{path.name} {_describe_unparsable(data)}") from None
-    if not model.HasField("graph") or model.ir_version == 0:
-        raise ValueError(f"{path.name} {_describe_unparsable(data)}")
-    if not model.opset_import:
-        raise ValueError(f"{path.name} has a graph but no opset_import, which every ONNX "
-                         "writer puts at the end of the file: it is truncated; export or "
-                         "copy it again")
-    if load_weights:
-        _load_external_weights(model, path)
-    return model
-
-
-def _external_locations(model) -> list[str]:
-    """File names of the external weights files the model refers to."""
-    from onnx.external_data_helper import uses_external_data
-
-    tensors = list(model.graph.initializer) + [
-        a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
-    locations = []
-    for tensor in tensors:
-        if uses_external_data(tensor):
-            location = next(e.value for e in tensor.external_data if e.key == "location")
-            if location not in locations:
-                locations.append(location)
-    return locations
-
-
-def _load_external_weights(model, path: Path) -> None:
-    from onnx.external_data_helper import load_external_data_for_model
-
-    for location in _external_locations(model):
-        if not (path.parent / location).is_file():
-            raise FileNotFoundError(
-                f"{path.name} keeps its weights in a separate file {location!r}, which is not "
-                f"beside it in {path.parent.name or '.'}/; copy {location} next to {path.name}, "
-                "or re-export with external_data=False to get a single file")
-    load_external_data_for_model(model, str(path.parent))
-
+__all__ = ["summarize_model", "ModelSummary", "TensorInfo"]
 
 @dataclass
 class TensorInfo:
@@ -157,14 +52,6 @@ def _tensor_info(value_info) -> TensorInfo:
         shape.append(dim.dim_value if kind == "dim_value" else
                      dim.dim_param if kind == "dim_param" else None)
     return TensorInfo(value_info.name, dtype, shape)
-
-
-def _count_ops(graph, counts: collections.Counter) -> None:
-    for node in graph.node:
-        counts[node.op_type] += 1
-        for attribute in node.attribute:  # subgraphs of If / Loop / Scan
-            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
-                _count_ops(sub, counts)
 
 
 @dataclass
@@ -212,10 +99,6 @@ class ModelSummary:
         names = [d for t in self.inputs for d in t.shape if isinstance(d, str)]
         return list(dict.fromkeys(names))
 
-    def as_dict(self) -> dict:
-        """The summary as plain data (for JSON)."""
-        return asdict(self)
-
     def __str__(self) -> str:
         size = "in memory" if self.file_size is None else format_size(self.file_size)
         opsets = ", ".join(f"{d} {v}" for d, v in self.opsets.items())
@@ -244,7 +127,7 @@ def _run_checker(model, path: Path | None, file_size: int | None) -> str:
     import onnx
 
     target, full = model, True
-    if path is not None and _external_locations(model):
+    if path is not None and list_external_data(model):
         if file_size is not None and file_size < 2**31:
             # Shape inference reads constant inputs (e.g. a Reshape's shape) from the
             # tensors themselves, so external weights must be in memory.
@@ -286,8 +169,7 @@ def summarize_model(path_or_proto) -> ModelSummary:
         path = Path(path_or_proto)
         model = load_onnx_file(path, load_weights=False)  # sizes come from dims, not data
         name = path.name
-        file_size = path.stat().st_size + sum(
-            (path.parent / loc).stat().st_size for loc in _external_locations(model))
+        file_size = model_size_bytes(path)
     checker = _run_checker(model, path, file_size)
     initializer_names = {t.name for t in model.graph.initializer}
     try:
@@ -296,8 +178,7 @@ def summarize_model(path_or_proto) -> ModelSummary:
                        for v in onnx.shape_inference.infer_shapes(model).graph.value_info)
     except Exception:  # a broken model must still get a summary, not a traceback
         inferred = 0
-    counts: collections.Counter = collections.Counter()
-    _count_ops(model.graph, counts)
+    counts = count_ops(model)
     return ModelSummary(
         name=name,
         file_size=file_size,

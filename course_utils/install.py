@@ -20,6 +20,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import MissingDependencyError
+from .formatting import format_table
+from .hardware import read_cpu_name
+
 __all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
            "netron_build_date", "read_pyproject", "smoke_test"]
 
@@ -57,11 +61,13 @@ class InstallReport:
     def __str__(self) -> str:
         lines = [f"{key:<10} {value}" for key, value in self.system.items()]
         lines.append("")
-        lines.append(f"{'package':<14} {'course pin':<12} {'installed':<12} status")
+        rows = []
         for p in self.packages:
             status = p.status + (" (instructors only)" if p.optional and p.status != "ok" else "")
             fix = f"   fix: {p.fix}" if p.fix else ""
-            lines.append(f"{p.name:<14} {p.required:<12} {p.found or '-':<12} {status}{fix}")
+            rows.append([p.name, p.required, p.found or "-", status + fix])
+        lines += format_table(["package", "course pin", "installed", "status"], rows,
+                              align="<<<<", widths=[14, 12, 12, 0])
         lines.append("")
         for warning in self.warnings:
             lines.append(f"warning: {warning}")
@@ -93,7 +99,8 @@ def read_pyproject(path: Path = _PYPROJECT) -> dict:
     """The course's ``pyproject.toml`` as a dict ({} when there is none).
 
     Raises:
-        ImportError: on Python 3.10 without ``tomli`` (``pip install tomli``).
+        MissingDependencyError: on Python 3.10 without ``tomli`` (``pip install tomli``;
+            an ``ImportError`` too).
     """
     try:
         import tomllib
@@ -101,7 +108,7 @@ def read_pyproject(path: Path = _PYPROJECT) -> dict:
         try:
             import tomli as tomllib
         except ModuleNotFoundError:
-            raise ImportError("reading pyproject.toml on Python 3.10 needs tomli: "
+            raise MissingDependencyError("reading pyproject.toml on Python 3.10 needs tomli: "
                               "pip install tomli (or use Python 3.11+)") from None
     if not path.exists():
         return {}
@@ -202,16 +209,6 @@ def _package_rows() -> list[PackageStatus]:
     return rows
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _gpu_description() -> str:
     try:
         import torch
@@ -279,7 +276,7 @@ def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) ->
     system = {
         "Python": platform.python_version(),
         "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "CPU": f"{_cpu_name()}, {os.cpu_count()} logical cores",
+        "CPU": f"{read_cpu_name()}, {os.cpu_count()} logical cores",
         "GPU": _gpu_description(),
     }
     report = InstallReport(system, _package_rows())

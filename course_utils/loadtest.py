@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .formatting import format_table
+
 __all__ = ["LoadTestResult", "run_load_test", "format_results", "plot_results"]
 
 MAX_REQUESTS = 10_000
@@ -190,13 +192,13 @@ def run_load_test(url: str, body, *, name: str | None = None, requests: int = 20
 def format_results(results: list[LoadTestResult]) -> str:
     """Return a fixed-width text table: one row per result, RPS and p50/p95 in ms."""
     width = max([len("endpoint")] + [len(r.name) for r in results])
-    head = f"{'endpoint':<{width}} {'requests':>8} {'errors':>6} {'clients':>7} " \
-           f"{'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
-    lines = [head, "-" * len(head)]
-    for r in results:
-        flag = "  (stopped at the time limit)" if r.stopped_early else ""
-        lines.append(f"{r.name:<{width}} {r.completed:>8} {r.errors:>6} {r.clients:>7} "
-                     f"{r.rps:>8.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f}{flag}")
+    lines = format_table(["endpoint", "requests", "errors", "clients", "req/s", "p50 ms", "p95 ms"],
+                         [[r.name, r.completed, r.errors, r.clients, f"{r.rps:.1f}",
+                           f"{r.p50_ms:.2f}", f"{r.p95_ms:.2f}"] for r in results],
+                         align="<>>>>>>", widths=[width, 8, 6, 7, 8, 8, 8], rule="-")
+    for index, r in enumerate(results, start=2):
+        if r.stopped_early:
+            lines[index] += "  (stopped at the time limit)"
     return "\n".join(lines)
 
 

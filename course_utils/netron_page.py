@@ -23,6 +23,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from .errors import MissingDependencyError
+
 #: Netron is only ever bound to the loopback interface: nobody else on the
 #: network can read the model.
 HOST = "127.0.0.1"
@@ -50,15 +52,24 @@ _MIME_TYPES = {
 logger = logging.getLogger(__name__)
 
 
-def _ui_dir() -> Path:
-    import netron
+def find_netron_ui() -> Path:
+    """The folder of Netron's UI files in the installed ``netron`` package.
 
+    Raises:
+        MissingDependencyError: ``netron`` is not installed (an ``ImportError`` too).
+    """
+    try:
+        import netron
+    except ImportError as error:
+        raise MissingDependencyError(f"the netron package is not installed ({error}); run "
+                                     "`pip install netron` in this environment (or `make setup`)"
+                                     ) from None
     return Path(netron.__file__).resolve().parent
 
 
 @functools.lru_cache(maxsize=None)
 def _patched_browser_js() -> bytes:
-    text = (_ui_dir() / "browser.js").read_text(encoding="utf-8")
+    text = (find_netron_ui() / "browser.js").read_text(encoding="utf-8")
     for pattern, replacement, what in _PRIVACY_PATCHES:
         text, count = re.subn(pattern, replacement, text, count=1)
         if count != 1:
@@ -81,7 +92,7 @@ def _index_html(model: Path) -> bytes:
         f'<meta name="name" content="{name}">',
         f'<meta name="identifier" content="{name}">',
     ])
-    text = (_ui_dir() / "index.html").read_text(encoding="utf-8")
+    text = (find_netron_ui() / "index.html").read_text(encoding="utf-8")
     text = re.sub(r'<meta name="version" content="[^"]*">', lambda _: meta, text, count=1)
     return text.encode("utf-8")
 
@@ -89,7 +100,7 @@ def _index_html(model: Path) -> bytes:
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves Netron's UI files, and the model of *its own server* under ``/data/``."""
 
-    server: "_HTTPServer"
+    server: "ModelServer"
 
     def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
         self.do_GET()
@@ -108,7 +119,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             suffix = Path(path).suffix
             if suffix in _MIME_TYPES:
-                body, content_type = _read_inside(_ui_dir(), path.lstrip("/")), _MIME_TYPES[suffix]
+                body, content_type = _read_inside(find_netron_ui(), path.lstrip("/")), _MIME_TYPES[suffix]
         self._write(body, content_type)
 
     def _write(self, body: bytes | None, content_type: str | None) -> None:
@@ -134,7 +145,9 @@ def _read_inside(directory: Path, relative: str) -> bytes | None:
     return None
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
+class ModelServer(http.server.ThreadingHTTPServer):
+    """Netron's page and one model, served on ``127.0.0.1:port`` (threads die with the process)."""
+
     daemon_threads = True
 
     def __init__(self, port: int, model: Path) -> None:

@@ -7,7 +7,7 @@ or several side by side (:func:`show_netron`), stopping it when asked, at the en
 of a ``with`` block or when the kernel exits, and the
 ``python -m course_utils netron MODEL.onnx [--port P]`` subcommand.
 Does not cover: a picture of the graph for places where a browser cannot reach
-the kernel (JupyterHub, a remote machine, CI): see :func:`course_utils.graph_opt.draw_graph`.
+the kernel (JupyterHub, a remote machine, CI): see :func:`course_utils.graph_drawing.draw_graph`.
 
 Netron's traps, handled here and explained in notebook 03:
 
@@ -35,15 +35,21 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from .netron_page import HOST, _HTTPServer, _ui_dir
+from . import install
+from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .netron_page import HOST, ModelServer, find_netron_ui
 
-__all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer"]
+__all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer", "NetronError"]
 
 logger = logging.getLogger(__name__)
 
 _SERVERS: dict[int, "NetronServer"] = {}  # port -> running server, stopped at exit
 _LOCK = threading.Lock()
 _ATEXIT_REGISTERED = False
+
+
+class NetronError(CourseError, RuntimeError):
+    """A Netron server that could not start or stop (no free port, a stuck thread)."""
 
 
 class NetronServer:
@@ -57,7 +63,7 @@ class NetronServer:
         port: the TCP port on 127.0.0.1.
     """
 
-    def __init__(self, model: Path, port: int, httpd: _HTTPServer | None = None) -> None:
+    def __init__(self, model: Path, port: int, httpd: ModelServer | None = None) -> None:
         self.model = model
         self.port = port
         self._httpd = httpd
@@ -94,7 +100,7 @@ class NetronServer:
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                raise RuntimeError(f"Netron on port {self.port} did not stop within {timeout} s; "
+                raise NetronError(f"Netron on port {self.port} did not stop within {timeout} s; "
                                    "restart the kernel to free the port")
 
     def __enter__(self) -> "NetronServer":
@@ -157,27 +163,27 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
     global _ATEXIT_REGISTERED
     model = Path(path).expanduser().resolve()
     if not model.is_file():
-        raise FileNotFoundError(f"no model file at {path}; export the model first "
+        raise MissingFileError(f"no model file at {path}; export the model first "
                                 "(the export step of notebook 02, or python -m course_utils export)")
     if port is not None and not 0 < int(port) < 65536:
-        raise ValueError(f"port must be between 1 and 65535, got {port}; or leave it out "
+        raise InvalidArgumentError(f"port must be between 1 and 65535, got {port}; or leave it out "
                          "to get a free one")
     if port is not None and not _port_is_free(int(port)):
         chosen = _free_port()
         logger.warning("port %s is already in use; serving Netron on %s instead", port, chosen)
         port = chosen
     port = int(port) if port is not None else _free_port()
-    _ui_dir()  # fails here, with netron's ImportError, when the package is missing
+    find_netron_ui()  # fails here, with one clear line, when netron is missing
     for _ in range(3):  # another program may grab the port between check and bind
         try:
-            server = NetronServer(model, port, _HTTPServer(port, model))
+            server = NetronServer(model, port, ModelServer(port, model))
             break
         except OSError as error:
             if error.errno != errno.EADDRINUSE:
                 raise
             port = _free_port()
     else:
-        raise RuntimeError("could not find a free port for Netron after 3 tries; "
+        raise NetronError("could not find a free port for Netron after 3 tries; "
                            "pass port=... with a port you know is free")
     with _LOCK:
         _SERVERS[port] = server
@@ -207,15 +213,13 @@ def _hub_notice() -> str | None:
 def _age_notice() -> str | None:
     import datetime as dt
 
-    from .install import NETRON_UI_LIFETIME_DAYS, netron_build_date
-
-    built = netron_build_date()
+    built = install.netron_build_date()
     if built is None:
         return None
-    age = (dt.date.today() - built).days
-    if age <= NETRON_UI_LIFETIME_DAYS:
+    age, lifetime = (dt.date.today() - built).days, install.NETRON_UI_LIFETIME_DAYS
+    if age <= lifetime:
         return None
-    return (f"This Netron UI was built {age} days ago; after {NETRON_UI_LIFETIME_DAYS} days it only "
+    return (f"This Netron UI was built {age} days ago; after {lifetime} days it only "
             "shows 'Please update to the newest version'. Run `pip install --upgrade netron` "
             "and restart the kernel, or drop the .onnx file on https://netron.app (the file stays "
             "in your browser), or use the static picture (draw_graph).")

@@ -1,11 +1,10 @@
-"""Where the milliseconds and the work go, and what the machine can do.
+"""Where the milliseconds and the work go, and what the machine really reaches.
 
 Covers: turning ONNX Runtime's profiler output (``SessionOptions.enable_profiling``)
 into a per-operator-type time table, counting a model's floating-point work from
-its ONNX graph, the roofline's two ceilings (the theoretical fp32 peak from the
-cores, the clock and the vector units the CPU flags show, and the measured
-matrix-multiply rate of PyTorch and of ONNX Runtime), and the hardware record
-kept with every benchmark. Does not cover: timing backends against each other
+its ONNX graph, and the roofline's measured ceiling (the matrix-multiply rate of
+PyTorch and of ONNX Runtime). Does not cover: the hardware record and the
+theoretical fp32 peak (``hardware.py``), nor timing backends against each other
 (``benchmark.py``).
 
 FLOPs follow the usual convention of two per multiply-add, counted for Conv,
@@ -16,21 +15,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["count_flops", "theoretical_peak", "measure_gemm_rate", "profile_ops", "OpProfile",
-           "describe_hardware"]
+from .onnx_files import load_onnx_file
+from .sessions import default_threads, fair_session_options
+from .formatting import format_table
 
-_FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-          "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
-#: CPU flags of int8 dot-product instructions (x86 VNNI and AMX, Arm dot product and i8mm).
-INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+__all__ = ["count_flops", "measure_gemm_rate", "profile_ops", "OpProfile"]
 
 # op type -> index of the weight input (Conv-like) or None (MatMul-like)
 _CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "ConvTranspose": 1}
@@ -91,9 +86,7 @@ def count_flops(model, input_shapes, op_types=None) -> int:
     if isinstance(model, onnx.ModelProto):
         proto.CopyFrom(model)
     else:
-        if not Path(model).is_file():
-            raise FileNotFoundError(f"no ONNX model at {model}; export one first")
-        proto = onnx.load(str(model), load_external_data=False)  # weights' values not needed
+        proto = load_onnx_file(model, load_weights=False)  # weights' values not needed
     graph, shapes = _shapes_after_inference(proto, input_shapes)
     total = 0
     for node in graph.graph.node:
@@ -120,131 +113,6 @@ def count_flops(model, input_shapes, op_types=None) -> int:
                              "give every dynamic input dimension a value in input_shapes")
         total += 2 * work()
     return int(total)
-
-
-def describe_hardware(device: str = "cpu") -> dict:
-    """CPU model, cores, relevant instruction-set flags, GPU and library versions."""
-    import onnx
-    import onnxruntime as ort
-    import torch
-
-    from .benchmark import default_threads
-
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = None  # not Linux: model from platform, flags and clock unknown
-    for line in (cpuinfo or "").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and value.strip():
-            cpu = value.strip()
-        elif key.strip() in ("flags", "Features"):
-            flags = set(value.split())
-    clock_ghz, clock_source = _cpu_clock(cpuinfo)
-    info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
-            "clock_ghz": clock_ghz, "clock_source": clock_source,
-            "logical_cores": os.cpu_count(), "flags": {f: f in flags for f in _FLAGS},
-            "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
-            "os": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__, "onnxruntime": ort.__version__, "onnx": onnx.__version__,
-            "gpu": None}
-    if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-        # PyTorch convolutions use TF32 tensor cores by default (matmuls do not)
-        info["torch_conv_tf32"] = torch.backends.cudnn.allow_tf32
-    return info
-
-
-def _cpu_clock(text: str | None):
-    """(GHz, where it came from) of this CPU's clock, from cpufreq or the text of
-    /proc/cpuinfo (None where unreadable); (None, reason) when nothing says."""
-    import re
-
-    try:  # the highest clock the OS may run a core at (absent in most VMs)
-        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
-        return int(khz) / 1e6, "the maximum clock cpufreq reports"
-    except (OSError, ValueError):
-        pass
-    if text is None:
-        return None, "no clock readable on this OS"
-    named = re.search(r"^model name\s*:.*@\s*([\d.]+)\s*GHz", text, re.MULTILINE)
-    if named:
-        return float(named.group(1)), "the base clock in the CPU's name (turbo may be higher)"
-    current = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.MULTILINE)
-    if current:
-        return float(current.group(1)) / 1e3, ("the clock /proc/cpuinfo reports "
-                                                 "(the turbo clock may be higher)")
-    return None, "no clock in /proc/cpuinfo or cpufreq"
-
-
-#: Clock used when the machine does not say; the result says it was assumed.
-ASSUMED_CLOCK_GHZ = 3.0
-#: FMA units per core assumed: two on every x86 core since Haswell / Zen 2 and on big Arm cores.
-ASSUMED_FMA_UNITS = 2
-
-
-def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=None,
-                     fma_units: int = ASSUMED_FMA_UNITS) -> dict:
-    """The fp32 peak this CPU could reach if every FMA unit did an FMA every cycle.
-
-    peak = cores x clock x FLOP per cycle, where FLOP per cycle = fp32 lanes of the
-    widest vector the flags show (512 bits with ``avx512f``, 256 with ``avx``,
-    128 with SSE2 or Arm ``asimd``) x 2 (an FMA is a multiply and an add) x the
-    FMA units per core. Without ``fma``, a separate multiply and add unit give
-    the same two FLOP per lane. Cores are ``min(threads, physical cores)``.
-
-    Args:
-        hardware: a :func:`describe_hardware` record (``flags``, ``physical_cores``,
-            ``clock_ghz``, ``clock_source``).
-        threads: threads the measurement used (default: every physical core).
-        clock_ghz: override the clock (GHz).
-        fma_units: FMA units per core; not visible in the flags, so assumed.
-
-    Returns:
-        ``{"gflops", "cores", "clock_ghz", "vector_bits", "flop_per_cycle",
-        "assumptions": [sentences], "formula": str}``.
-
-    Example:
-        >>> hw = {"flags": {"avx2": True, "fma": True}, "physical_cores": 2,
-        ...       "clock_ghz": 3.0, "clock_source": "a test"}
-        >>> theoretical_peak(hw)["gflops"]  # 2 cores x 3 GHz x 8 lanes x 2 x 2 units
-        192.0
-    """
-    flags = {name for name, has in hardware.get("flags", {}).items() if has}
-    assumptions = [f"{fma_units} FMA units per core (the flags do not show how many)"]
-    if "avx512f" in flags:
-        bits = 512
-        assumptions.append("512-bit vectors at full rate; some CPUs (AMD Zen 4) run them as "
-                           "two 256-bit halves, which halves this peak")
-    elif "avx" in flags:
-        bits = 256
-    elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):
-        bits = 128
-    else:
-        bits = 128
-        assumptions.append("128-bit vectors (no SIMD flags readable)")
-    if not hardware.get("flags_known", bool(flags)):
-        assumptions.append("instruction-set flags unreadable: vector width guessed")
-    cores = int(hardware.get("physical_cores") or 1)
-    if threads:
-        cores = min(cores, int(threads))
-    if clock_ghz is None:
-        clock_ghz = hardware.get("clock_ghz")
-        if clock_ghz:
-            assumptions.append(f"{clock_ghz:.2f} GHz, {hardware.get('clock_source', 'as given')}")
-        else:
-            clock_ghz = ASSUMED_CLOCK_GHZ
-            assumptions.append(f"the clock is not known ({hardware.get('clock_source', 'none')}); "
-                               f"{ASSUMED_CLOCK_GHZ} GHz assumed")
-    lanes = bits // 32
-    per_cycle = lanes * 2 * fma_units
-    return {"gflops": cores * float(clock_ghz) * per_cycle, "cores": cores,
-            "clock_ghz": float(clock_ghz), "vector_bits": bits, "flop_per_cycle": per_cycle,
-            "assumptions": assumptions,
-            "formula": f"{cores} cores x {float(clock_ghz):.2f} GHz x {per_cycle} FLOP/cycle "
-                       f"({lanes} fp32 lanes x 2 x {fma_units} FMA units)"}
 
 
 def _one_matmul_model(size: int):
@@ -306,8 +174,6 @@ def measure_gemm_rate(library: str = "torch", *, threads: int | None = None, dev
                              "use library='torch' for the GPU")
         import onnxruntime as ort
 
-        from .benchmark import default_threads, fair_session_options
-
         session = ort.InferenceSession(_one_matmul_model(size).SerializeToString(),
                                        fair_session_options(threads or default_threads()),
                                        providers=["CPUExecutionProvider"])
@@ -346,9 +212,10 @@ class OpProfile:
                                "calls": sum(r["calls"] for r in self.rows[top:]),
                                "ms": sum(r["ms"] for r in self.rows[top:]),
                                "share": sum(r["share"] for r in self.rows[top:])}]
-        lines = [f"{'op type':<24} {'calls/run':>9} {'ms/run':>8} {'share':>7}", "-" * 51]
-        lines += [f"{r['op_type']:<24} {r['calls']:>9.0f} {r['ms']:>8.2f} {100 * r['share']:>6.1f}%"
-                  for r in rows]
+        lines = format_table(["op type", "calls/run", "ms/run", "share"],
+                             [[r["op_type"], f"{r['calls']:.0f}", f"{r['ms']:.2f}",
+                               f"{100 * r['share']:.1f}%"] for r in rows],
+                             align="<>>>", widths=[24, 9, 8, 7], rule="-")
         lines.append(f"{'kernels / whole run':<24} {'':>9} {self.kernel_ms:>8.2f} "
                      f"/ {self.run_ms:.2f}")
         return "\n".join(lines)
@@ -362,7 +229,7 @@ def profile_ops(onnx_path, feed: dict, *, runs: int = 10, warmup: int = 2,
         onnx_path: the model.
         feed: ``{input_name: array}`` for ``session.run``.
         runs: profiled runs that count; ``warmup`` runs before them are left out.
-        threads, level: as in :func:`course_utils.benchmark.fair_session_options`.
+        threads, level: as in :func:`course_utils.sessions.fair_session_options`.
         providers: execution providers (default: CPU only).
 
     Returns:
@@ -371,8 +238,6 @@ def profile_ops(onnx_path, feed: dict, *, runs: int = 10, warmup: int = 2,
         Conv+Relu shows up as one ``Conv`` or ``FusedConv``).
     """
     import onnxruntime as ort
-
-    from .benchmark import default_threads, fair_session_options
 
     options = fair_session_options(threads or default_threads(), level)
     options.enable_profiling = True

@@ -13,6 +13,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InvalidArgumentError, MissingFileError
+from .formatting import format_table
+
 __all__ = ["list_providers", "make_session", "ProviderInfo", "PROVIDER_TARGETS"]
 
 #: What each provider targets (hardware / vendor). Providers unknown to this table
@@ -73,8 +76,10 @@ def list_providers() -> list[ProviderInfo]:
 def format_providers(rows: list[ProviderInfo]) -> str:
     """Render the providers table as fixed-width text."""
     width = max(len(r.name) for r in rows)
-    lines = [f"{'provider':<{width}}  {'here?':<5}  targets", "-" * (width + 60)]
-    lines += [f"{r.name:<{width}}  {'yes' if r.available else 'no':<5}  {r.target}" for r in rows]
+    lines = format_table(["provider", "here?", "targets"],
+                         [[r.name, "yes" if r.available else "no", r.target] for r in rows],
+                         align="<<<", widths=[width, 5, 0], gap="  ")
+    lines.insert(1, "-" * (width + 60))  # as wide as the longest description
     return "\n".join(lines)
 
 
@@ -110,7 +115,7 @@ def make_session(path, prefer: list[str] | None = None, options=None):
             by_lower = {k.lower(): k for k in known}  # "CudaExecutionProvider" -> CUDA's
             close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
             hint = f"did you mean {by_lower[close[0]]!r}? " if close else ""
-            raise ValueError(f"{name!r} is not an ONNX Runtime execution provider; {hint}"
+            raise InvalidArgumentError(f"{name!r} is not an ONNX Runtime execution provider; {hint}"
                              f"valid names: {', '.join(known)}")
     chosen = [name for name in prefer if name in available]
     missing = [name for name in prefer if name not in available]
@@ -125,7 +130,7 @@ def make_session(path, prefer: list[str] | None = None, options=None):
     if isinstance(path, (str, Path)):
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no ONNX model at {path}; export one first "
+            raise MissingFileError(f"no ONNX model at {path}; export one first "
                                     "(python -m course_utils export torchvision:resnet18 model.onnx)")
         path = str(path)
     return ort.InferenceSession(path, sess_options=options, providers=chosen)

@@ -21,12 +21,17 @@ per-channel U8S8 with ``reduce_range`` (7-bit weights) on such CPUs.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
+from .formatting import format_table
+from .hardware import INT8_DOT_FLAGS, describe_hardware
+from .onnx_files import model_size_bytes
+from .sessions import default_threads, fair_session_options
+from .timing import summarize_times, take_turns
+
 __all__ = ["INT8_RECIPES", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
-           "model_size_bytes", "compare_variants", "format_variants", "choose_recipe",
+           "compare_variants", "format_variants", "choose_recipe",
            "summarize_int8"]
 
 #: The recipes worth measuring, as data. Static recipes quantise weights per channel
@@ -119,14 +124,12 @@ def describe_int8_support(hardware: dict | None = None) -> dict:
     """What this CPU offers int8 arithmetic, as flags and one sentence.
 
     Args:
-        hardware: a :func:`course_utils.profiling.describe_hardware` record
+        hardware: a :func:`course_utils.hardware.describe_hardware` record
             (measured here if None).
 
     Returns:
         ``{"cpu", "dot_product_int8": bool, "flags": [...], "summary": str}``.
     """
-    from .profiling import INT8_DOT_FLAGS, describe_hardware
-
     hardware = hardware or describe_hardware()
     present = [name for name, has in hardware["flags"].items() if has]
     dot = [f for f in INT8_DOT_FLAGS if f in present]
@@ -148,20 +151,6 @@ def describe_int8_support(hardware: dict | None = None) -> dict:
             "summary": summary}
 
 
-def model_size_bytes(path) -> int:
-    """Bytes on disk of an ONNX model, its external-data file(s) included."""
-    import onnx
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no ONNX model at {path}; create it first")
-    proto = onnx.load(str(path), load_external_data=False)
-    locations = {ExternalDataInfo(t).location for t in proto.graph.initializer
-                 if uses_external_data(t)}
-    return path.stat().st_size + sum((path.parent / loc).stat().st_size for loc in locations)
-
-
 def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
                      threads: int | None = None, round_runs: int = 5, warmup: int = 2,
                      min_repeats: int = 10, max_repeats: int = 200, budget_s: float = 0.6,
@@ -169,7 +158,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     """Size, latency and (optionally) accuracy of model variants, the first one the baseline.
 
     The variants take turns of ``round_runs`` runs with matched threads (see
-    :func:`course_utils.benchmark.fair_session_options`), so a change in machine
+    :func:`course_utils.sessions.fair_session_options`), so a change in machine
     load affects all of them alike.
 
     Args:
@@ -186,8 +175,6 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
     """
     import onnxruntime as ort
 
-    from .benchmark import _take_turns, default_threads, fair_session_options, summarize_times
-
     if not paths:
         raise ValueError("no variants to compare; pass {'fp32': path, 'int8 ...': path}")
     options = fair_session_options(threads or default_threads(), "all")
@@ -200,7 +187,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
         calls[name] = ((lambda s=session, f=feed: s.run(None, f)), None)
     cfg = {"warmup": warmup, "budget_s": budget_s, "min_repeats": min_repeats,
            "max_repeats": max_repeats, "round_runs": max(1, round_runs), "headline_samples": 0}
-    samples, _, _ = _take_turns(calls, cfg, headline=False)
+    samples, _, _ = take_turns(calls, cfg, headline=False)
     rows = []
     for name, session in sessions.items():
         stats = summarize_times(samples[name])
@@ -220,15 +207,16 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
 
 def format_variants(rows: list) -> str:
     """The rows of :func:`compare_variants` as fixed-width text."""
-    lines = [f"{'variant':<22} {'size':>9} {'median ms':>10} {'IQR ms':>8} {'n':>4} "
-             f"{'vs first':>8} {'accuracy':>9}", "-" * 76]
+    cells = []
     for r in rows:
         size = r["size_bytes"]
         size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
         accuracy = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f}%"
-        lines.append(f"{r['variant']:<22} {size_text:>9} {r['median_ms']:>10.3f} "
-                     f"{r['iqr_ms']:>8.3f} {r['n']:>4} {r['speedup']:>7.2f}x {accuracy:>9}")
-    return "\n".join(lines)
+        cells.append([r["variant"], size_text, f"{r['median_ms']:.3f}", f"{r['iqr_ms']:.3f}",
+                      r["n"], f"{r['speedup']:.2f}x", accuracy])
+    return "\n".join(format_table(
+        ["variant", "size", "median ms", "IQR ms", "n", "vs first", "accuracy"], cells,
+        align="<>>>>>>", widths=[22, 9, 10, 8, 4, 8, 9], rule="-"))
 
 
 def _close_enough(row, baseline, tolerance):

@@ -26,13 +26,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CourseError
+
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
 WORK, IO, LIB, HOME = "/course/work", "/course/io", "/course/lib", "/home/student"
 MiB = 2**20
 
 
-class SandboxError(RuntimeError):
+class SandboxError(CourseError, RuntimeError):
     """The sandbox or its kernel could not be started."""
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from course_utils import benchmark as bench
+from course_utils import sessions
+from course_utils import timing as timing_module
 from course_utils.checks import run_checks
 
 
@@ -32,7 +34,7 @@ class FakeClock:
 def test_warmup_runs_are_made_but_not_timed():
     """Are the warm-up calls made, kept apart, and left out of the statistics?"""
     clock = FakeClock([1.0, 0.5] + [0.010] * 5)  # two slow cold calls, then 10 ms each
-    timing = bench.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
+    timing = timing_module.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
     assert clock.calls == 7
     assert timing.warmup_ms == pytest.approx([1000.0, 500.0])
     assert timing.samples_ms == pytest.approx([10.0] * 5)
@@ -43,7 +45,7 @@ def test_statistics_on_a_synthetic_timer():
     """Are median, quartiles, IQR and p90 those of the samples (linear interpolation)?"""
     durations_ms = [7, 3, 10, 1, 5, 9, 2, 8, 6, 4]  # 1..10 ms, shuffled
     clock = FakeClock([d / 1e3 for d in durations_ms])
-    stats = bench.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
+    stats = timing_module.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
     # sorted 1..10: position p/100 * 9 -> q1 at 2.25, median at 4.5, q3 at 6.75, p90 at 8.1
     assert stats["n"] == 10
     assert stats["median_ms"] == pytest.approx(5.5)
@@ -57,7 +59,7 @@ def test_statistics_on_a_synthetic_timer():
 
 def test_one_outlier_moves_the_mean_not_the_median():
     """Does the median shrug off one descheduled run that drags the mean?"""
-    stats = bench.summarize_times([10.0] * 19 + [500.0])
+    stats = timing_module.summarize_times([10.0] * 19 + [500.0])
     assert stats["median_ms"] == pytest.approx(10.0)
     assert stats["mean_ms"] == pytest.approx(34.5)
 
@@ -66,7 +68,7 @@ def test_one_outlier_moves_the_mean_not_the_median():
 def test_repeats_fill_the_time_budget_within_bounds(budget_s, expected):
     """Are the repeats sized from the last warm-up run and clipped to [min, max]?"""
     clock = FakeClock([0.010] * 100)
-    timing = bench.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
+    timing = timing_module.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
                                  max_repeats=50, timer=clock)
     assert len(timing.samples_ms) == expected
 
@@ -80,7 +82,7 @@ def test_sync_runs_inside_the_timed_region():
         syncs.append(clock.now)
         clock.now += 0.004  # waiting for the device
 
-    timing = bench.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
+    timing = timing_module.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
     assert timing.samples_ms == pytest.approx([5.0] * 3)
     assert len(syncs) == 1 + 4  # once before anything, then after every call
 
@@ -93,16 +95,16 @@ def test_garbage_collector_is_restored():
         raise RuntimeError("fails on purpose")
 
     with pytest.raises(RuntimeError):
-        bench.time_callable(boom, warmup=0, repeats=1)
+        timing_module.time_callable(boom, warmup=0, repeats=1)
     assert gc.isenabled()
 
 
 def test_bad_repeat_counts_are_refused():
     """Is a request for no timed runs refused with the numbers named?"""
     with pytest.raises(ValueError, match="repeats=0"):
-        bench.time_callable(lambda: None, repeats=0)
+        timing_module.time_callable(lambda: None, repeats=0)
     with pytest.raises(ValueError, match="no timings"):
-        bench.summarize_times([])
+        timing_module.summarize_times([])
 
 
 def test_share_of_cpu_used_by_other_programs():
@@ -114,12 +116,12 @@ def test_share_of_cpu_used_by_other_programs():
 
 
 # ---------------------------------------------------------------- settings
-@pytest.mark.parametrize("level, member", sorted(bench.LEVELS.items()))
+@pytest.mark.parametrize("level, member", sorted(sessions.OPTIMIZATION_LEVELS.items()))
 def test_session_options_are_matched(level, member):
     """Do the options carry the thread count, one inter-op thread, no spinning and the level?"""
     import onnxruntime as ort
 
-    options = bench.fair_session_options(3, level)
+    options = sessions.fair_session_options(3, level)
     assert options.intra_op_num_threads == 3
     assert options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
@@ -129,9 +131,9 @@ def test_session_options_are_matched(level, member):
 def test_session_options_refuse_bad_values():
     """Are an unknown level and a zero thread count refused with the valid choices?"""
     with pytest.raises(ValueError, match="disabled"):
-        bench.fair_session_options(2, "max")
+        sessions.fair_session_options(2, "max")
     with pytest.raises(ValueError, match="threads must be >= 1"):
-        bench.fair_session_options(0)
+        sessions.fair_session_options(0)
 
 
 @pytest.mark.parametrize("requested, torch_cuda, providers, expected", [
@@ -144,7 +146,7 @@ def test_session_options_refuse_bad_values():
 ])
 def test_device_decision(requested, torch_cuda, providers, expected):
     """Is the GPU chosen only when both PyTorch and ONNX Runtime can use it?"""
-    chosen = bench.choose_device(requested, torch_cuda=torch_cuda, ort_providers=providers)
+    chosen = sessions.choose_device(requested, torch_cuda=torch_cuda, ort_providers=providers)
     assert chosen == expected
 
 
@@ -155,9 +157,9 @@ def test_device_decision(requested, torch_cuda, providers, expected):
 def test_cuda_asked_for_but_missing_says_what_to_install(torch_cuda, providers, message):
     """Does asking for CUDA without it name the missing piece and the fix?"""
     with pytest.raises(RuntimeError, match=message):
-        bench.choose_device("cuda", torch_cuda=torch_cuda, ort_providers=providers)
+        sessions.choose_device("cuda", torch_cuda=torch_cuda, ort_providers=providers)
     with pytest.raises(ValueError, match="'cpu', 'cuda' or 'auto'"):
-        bench.choose_device("tpu", torch_cuda=torch_cuda, ort_providers=providers)
+        sessions.choose_device("tpu", torch_cuda=torch_cuda, ort_providers=providers)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -311,18 +313,18 @@ def test_turns_alternate_and_the_headline_gets_its_samples():
 
     cfg = {"warmup": 1, "budget_s": 0.0, "min_repeats": 4, "max_repeats": 4, "round_runs": 2,
            "headline_samples": 6}
-    samples, _, wanted = bench._take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
+    samples, _, wanted = timing_module.take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
     assert wanted == {"a": 6, "b": 6} and all(len(v) == 6 for v in samples.values())
     timed = order[4:]  # after each backend's warm-up call and first timed call
     assert timed == ["a", "a", "b", "b"] * 2 + ["a", "b"]
-    _, _, wanted = bench._take_turns({"a": call("a")}, cfg, headline=False)
+    _, _, wanted = timing_module.take_turns({"a": call("a")}, cfg, headline=False)
     assert wanted == {"a": 4}
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_ratio_interval_contains_the_point_estimate(seed):
     """Does the bootstrap interval hold the ratio of medians, narrow with many samples?"""
-    from course_utils.bench_results import ratio_interval
+    from course_utils.timing import ratio_interval
 
     rng = np.random.default_rng(seed)
     slow = 30 * (1 + 0.1 * rng.standard_exponential(60))  # skewed, like real timings
@@ -405,19 +407,19 @@ def test_check_04_1_matched_options():
     import onnxruntime as ort
     import torch
 
-    good = bench.fair_session_options(torch.get_num_threads())
+    good = sessions.fair_session_options(torch.get_num_threads())
     assert _verdict("04.1", good).passed
     default = ort.SessionOptions()
     assert "lets ONNX Runtime choose" in _verdict("04.1", default).feedback
     spinning = ort.SessionOptions()
     spinning.intra_op_num_threads = torch.get_num_threads()
     assert "spin" in _verdict("04.1", spinning).feedback
-    mismatched = bench.fair_session_options(torch.get_num_threads() + 1)
+    mismatched = sessions.fair_session_options(torch.get_num_threads() + 1)
     assert "match them" in _verdict("04.1", mismatched).feedback
-    inter_op_only = bench.fair_session_options(torch.get_num_threads())
+    inter_op_only = sessions.fair_session_options(torch.get_num_threads())
     inter_op_only.inter_op_num_threads = 4  # unused in sequential mode: nothing to object to
     assert _verdict("04.1", inter_op_only).passed
-    parallel = bench.fair_session_options(torch.get_num_threads())
+    parallel = sessions.fair_session_options(torch.get_num_threads())
     parallel.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     assert _verdict("04.1", parallel, hidden=False).passed
     assert "sequential" in _verdict("04.1", parallel).feedback

@@ -1,4 +1,4 @@
-"""Tests for course_utils/cli.py: one clear line, never a traceback."""
+"""Tests for course_utils/cli.py: one clear line for expected failures, a traceback for bugs."""
 import subprocess
 import sys
 
@@ -18,6 +18,36 @@ def test_expected_errors_are_one_line(capsys):
     assert main(["build", "--check", "--only", "77"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: no notebook in notebooks/ starts with") and "Traceback" not in err
+
+
+def test_a_bug_shows_its_traceback(monkeypatch, capsys):
+    """Is an unexpected exception (a bug) shown with its traceback, not as a one-line error?"""
+    from course_utils import providers
+
+    def broken(*args, **kwargs):
+        raise KeyError("median_ms")
+
+    monkeypatch.setattr(providers, "list_providers", broken)
+    assert main(["providers"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError: 'median_ms'" in err
+    assert "bug in course_utils" in err and not err.startswith("error:")
+
+
+def test_a_missing_file_is_one_line(tmp_path, capsys):
+    """Is a missing model file (an expected failure) one line naming the file and the next step?"""
+    assert main(["inspect", str(tmp_path / "nothing.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no file at") and "nothing.onnx" in err
+    assert "course_utils export" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_bad_model_spec_is_one_line(tmp_path, capsys):
+    """Is a malformed --model spec one line showing the valid forms?"""
+    assert main(["export", "resnet18", str(tmp_path / "x.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: model spec 'resnet18'") and "torchvision:resnet18" in err
+    assert "Traceback" not in err
 
 
 def test_module_entry_point_runs():

@@ -13,8 +13,9 @@ import onnxruntime as ort
 import pytest
 
 from course_utils.checks import run_checks
-from course_utils.graph_opt import (compare_graphs, count_ops, draw_graph, name_fused_ops,
-                                    save_optimized_model)
+from course_utils.graph_drawing import draw_graph
+from course_utils.graph_opt import compare_graphs, name_fused_ops, save_optimized_model
+from course_utils.onnx_files import count_ops
 
 FIXTURE = Path(__file__).parent / "files" / "small-cnn.onnx"
 

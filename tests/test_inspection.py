@@ -6,7 +6,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import ROOT
 from course_utils.cli import main
-from course_utils.inspection import load_onnx_file, summarize_model
+from course_utils.inspection import summarize_model
+from course_utils.onnx_files import load_onnx_file
 
 FILES = ROOT / "tests" / "files"
 

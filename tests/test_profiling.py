@@ -11,8 +11,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils.profiling import (OpProfile, count_flops, describe_hardware, measure_gemm_rate,
-                                    profile_ops, theoretical_peak)
+from course_utils.hardware import describe_hardware, theoretical_peak
+from course_utils.profiling import OpProfile, count_flops, measure_gemm_rate, profile_ops
 
 
 class Mixed(torch.nn.Module):

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..answers import SessionOptionsFacts, register_answer, session_options_facts
 from ..checks import CheckFailed, register
+from ..sessions import INTRA_OP_SPINNING
 
 register_answer("05.1", "serving_options", extract=session_options_facts)
 register_answer("05.2", "http_labels")
@@ -14,13 +15,15 @@ register_answer("05.3", "size_ratio")
 register_answer("05.4", "skl_onnx_path", kind="file")
 register_answer("05.5", "exported_methods")
 
-_SPINNING = "session.intra_op.allow_spinning"
 _SKLEARN_METHODS = {"predict", "predict_proba", "decision_function", "transform",
                     "predict_log_proba", "score", "fit"}
 
 
-def _tiny_model_bytes() -> bytes:
-    # Identity on a (batch, 2) float tensor: enough to prove options make a session.
+def make_tiny_model_bytes() -> bytes:
+    """A one-node ONNX model (Identity on a (batch, 2) float tensor), serialised.
+
+    Enough to prove that session options make a working session.
+    """
     import onnx
     from onnx import TensorProto, helper
 
@@ -42,7 +45,7 @@ def _options_type_and_spinning(options):
     if not isinstance(options, SessionOptionsFacts):
         raise CheckFailed(f"expected an onnxruntime.SessionOptions, got {type(options).__name__}")
     try:
-        value = options.get_session_config_entry(_SPINNING)
+        value = options.get_session_config_entry(INTRA_OP_SPINNING)
     except RuntimeError:
         raise CheckFailed("intra-op spinning is still on: add the session config entry that "
                           "controls it (see the prose above the exercise)") from None
@@ -56,7 +59,8 @@ def _options_type_and_spinning(options):
 
 # 05.2: labels over HTTP -------------------------------------------------------------
 
-def _test_labels(n: int) -> np.ndarray:
+def load_test_labels(n: int) -> np.ndarray:
+    """The labels of the first ``n`` held-out digits (of :func:`load_digits_split`)."""
     from ..digits import load_digits_split
 
     return load_digits_split()[3][:n].numpy()
@@ -91,17 +95,16 @@ def _ratio_is_number(ratio):
 
 # 05.4: scikit-learn pipeline to ONNX -------------------------------------------------
 
-def _digits_held_out():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def load_digits_held_out():
+    """The held-out digits as 64 pixel features and labels (of :func:`split_digits`)."""
+    from ..digits import split_digits
 
-    x, y = load_digits(return_X_y=True)
-    _, x_test, _, y_test = train_test_split(x.astype(np.float32), y, test_size=0.25,
-                                            random_state=0, stratify=y)
+    _, x_test, _, y_test = split_digits()
     return x_test, y_test
 
 
-def _session(path):
+def make_check_session(path):
+    """A CPU-only ONNX Runtime session of the file at ``path``."""
     import onnxruntime as ort
 
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -113,7 +116,7 @@ def _skl_file_runs(path):
         raise CheckFailed(f"expected the path of the .onnx file, got {type(path).__name__}")
     if not Path(path).is_file():
         raise CheckFailed(f"no file at {path}: save the converted model first")
-    session = _session(path)
+    session = make_check_session(path)
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].type != "tensor(float)" or inputs[0].shape[-1] != 64:
         raise CheckFailed("expected one float input of 64 features per row, got "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from course_utils.answers import register_answer
 from course_utils.checks import CheckFailed, register
+from course_utils.onnx_files import load_onnx_file
 
 register_answer("02.1", "resnet_path", kind="file")
 register_answer("02.2", "torchscript_path", kind="file")
@@ -23,10 +24,8 @@ register_answer("02.7", "answers")
 register_answer("02.8", "any_size_path", kind="file")
 
 
-def _load(answer):
+def load_answer_onnx(answer):
     """The ONNX model at the answer's path (graph only), or a hint."""
-    import onnx
-
     if not isinstance(answer, (str, Path)):
         raise CheckFailed(f"expected the path of the .onnx file (a str or Path), got "
                           f"{type(answer).__name__}")
@@ -34,12 +33,13 @@ def _load(answer):
     if not path.is_file():
         raise CheckFailed(f"there is no file at {path}; did the export cell run?")
     try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception:
+        return load_onnx_file(path, load_weights=False)
+    except (OSError, ValueError):
         raise CheckFailed(f"{path.name} is not a readable ONNX file; export it again") from None
 
 
-def _dims(value_info) -> list:
+def read_dims(value_info) -> list:
+    """The dimensions of a graph input or output: names (dynamic), sizes, or None."""
     return [d.dim_param or (d.dim_value if d.HasField("dim_value") else None)
             for d in value_info.type.tensor_type.shape.dim]
 
@@ -48,7 +48,7 @@ def _require_dynamic_batch(model, where: str = "input") -> None:
     values = model.graph.input if where == "input" else model.graph.output
     if not values:
         raise CheckFailed(f"the model has no {where}s")
-    dims = _dims(values[0])
+    dims = read_dims(values[0])
     if not dims:
         raise CheckFailed(f"the first {where} has no shape information")
     if not isinstance(dims[0], str):
@@ -57,7 +57,8 @@ def _require_dynamic_batch(model, where: str = "input") -> None:
                           "the exporter is told which dimensions may vary")
 
 
-def _run(path, batch: int, shape) -> list:
+def run_answer_onnx(path, batch: int, shape) -> list:
+    """Run the ONNX file on a seeded random float32 input of ``(batch, *shape)``."""
     import numpy as np
     import onnxruntime as ort
 
@@ -67,7 +68,8 @@ def _run(path, batch: int, shape) -> list:
     return session.run(None, {name: x})
 
 
-def _has_dynamo_metadata(model) -> bool:
+def has_dynamo_metadata(model) -> bool:
+    """Does the model carry the node metadata only the dynamo exporter writes?"""
     return any(p.key.startswith("pkg.torch.onnx") for n in model.graph.node
                for p in n.metadata_props)
 
@@ -76,10 +78,10 @@ def _has_dynamo_metadata(model) -> bool:
 
 @register("02.1")
 def _resnet_dynamic_batch(answer):
-    model = _load(answer)
+    model = load_answer_onnx(answer)
     _require_dynamic_batch(model)
-    if _dims(model.graph.input[0])[1:] != [3, 224, 224]:
-        raise CheckFailed(f"the input's shape is {_dims(model.graph.input[0])}; export with an "
+    if read_dims(model.graph.input[0])[1:] != [3, 224, 224]:
+        raise CheckFailed(f"the input's shape is {read_dims(model.graph.input[0])}; export with an "
                           "example of shape (2, 3, 224, 224)")
     if any(t.data_location == 1 for t in model.graph.initializer):
         raise CheckFailed("the weights are in a separate .onnx.data file; export one "
@@ -90,7 +92,7 @@ def _resnet_dynamic_batch(answer):
 
 @register("02.2")
 def _torchscript_names_and_axes(answer):
-    model = _load(answer)
+    model = load_answer_onnx(answer)
     inputs, outputs = [v.name for v in model.graph.input], [v.name for v in model.graph.output]
     if inputs[:1] != ["x"] or outputs[:1] != ["logits"]:
         raise CheckFailed(f"the input and output are named {inputs} and {outputs}; "
@@ -102,14 +104,16 @@ def _torchscript_names_and_axes(answer):
 # --- 02.3: the trained digits CNN ----------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _digits_test():
+def load_digits_test():
+    """The held-out digits as numpy: ``(x_test (450, 1, 8, 8), y_test (450,))``."""
     from course_utils.digits import load_digits_split
 
     _, x_test, _, y_test = load_digits_split()
     return x_test.numpy(), y_test.numpy()
 
 
-def _digits_accuracy(path, x, y) -> float:
+def measure_digits_accuracy(path, x, y) -> float:
+    """The share of the digits ``x`` that the ONNX file at ``path`` labels as ``y``."""
     import numpy as np
     import onnxruntime as ort
 
@@ -123,13 +127,13 @@ def _digits_accuracy(path, x, y) -> float:
 
 @register("02.3")
 def _digits_exported_and_trained(answer):
-    model = _load(answer)
+    model = load_answer_onnx(answer)
     _require_dynamic_batch(model)
-    if _dims(model.graph.input[0])[1:] != [1, 8, 8]:
-        raise CheckFailed(f"the input's shape is {_dims(model.graph.input[0])}; the digits "
+    if read_dims(model.graph.input[0])[1:] != [1, 8, 8]:
+        raise CheckFailed(f"the input's shape is {read_dims(model.graph.input[0])}; the digits "
                           "are (batch, 1, 8, 8)")
-    x, y = _digits_test()
-    acc = _digits_accuracy(answer, x, y)
+    x, y = load_digits_test()
+    acc = measure_digits_accuracy(answer, x, y)
     if acc < 0.9:
         raise CheckFailed(f"the exported model gets {acc:.0%} of the held-out digits right; "
                           "export the trained model (after training, in eval mode)")
@@ -137,7 +141,8 @@ def _digits_exported_and_trained(answer):
 
 # --- 02.4: a tolerance comparison that can fail --------------------------------------------
 
-def _call(fn, expected, actual, rtol, atol):
+def call_answer(fn, expected, actual, rtol, atol):
+    """Call the student's comparison function; a clear failure unless it returns a bool."""
     import numpy as np
 
     result = fn(expected, actual, rtol=rtol, atol=atol)
@@ -153,11 +158,11 @@ def _match_basics(answer):
     if not callable(answer):
         raise CheckFailed("pass the function itself: check('02.4', outputs_match)")
     a = np.array([[1.0, -2.0, 3.0]], dtype=np.float32)
-    if not _call(answer, a, a.copy(), 1e-3, 1e-3):
+    if not call_answer(answer, a, a.copy(), 1e-3, 1e-3):
         raise CheckFailed("identical arrays must match")
-    if _call(answer, a, a + 0.5, 1e-3, 1e-3):
+    if call_answer(answer, a, a + 0.5, 1e-3, 1e-3):
         raise CheckFailed("arrays that differ by 0.5 everywhere must not match at atol=1e-3")
-    if not _call(answer, a, a + 5e-4, 0.0, 1e-3):
+    if not call_answer(answer, a, a + 5e-4, 0.0, 1e-3):
         raise CheckFailed("a difference of 5e-4 is within atol=1e-3")
 
 
@@ -173,7 +178,7 @@ def _reference_logits(answer):
     if answer.shape != (64, 10):
         raise CheckFailed(f"expected shape (64, 10) for the first 64 held-out digits, got "
                           f"{answer.shape}")
-    _, y = _digits_test()
+    _, y = load_digits_test()
     acc = float((answer.argmax(axis=1) == y[:64]).mean())
     if acc < 0.85:
         raise CheckFailed(f"only {acc:.0%} of the first 64 held-out digits are right; run the "
@@ -223,9 +228,9 @@ def _answers_format(answer):
 
 @register("02.8")
 def _any_image_size(answer):
-    model = _load(answer)
+    model = load_answer_onnx(answer)
     _require_dynamic_batch(model)
-    dims = _dims(model.graph.input[0])
+    dims = read_dims(model.graph.input[0])
     if len(dims) != 4 or dims[1] != 3:
         raise CheckFailed(f"the input's shape is {dims}; export resnet with an example of shape "
                           "(2, 3, 224, 224)")

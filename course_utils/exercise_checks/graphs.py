@@ -13,6 +13,7 @@ from pathlib import Path
 
 from course_utils.answers import onnx_model_bytes, register_answer
 from course_utils.checks import CheckFailed, register
+from course_utils.onnx_files import load_onnx_file
 
 register_answer("03.1", "method_name")
 register_answer("03.2", "optimized_path", kind="file")
@@ -37,9 +38,8 @@ def _method_is_a_name(method_name):
 
 # --- 03.2: the extended-level graph -----------------------------------------------------
 
-def _load_answer_model(optimized_path):
-    import onnx
-
+def load_optimized_model(optimized_path):
+    """The saved optimised model (graph only), or a hint on what is wrong with the answer."""
     if not isinstance(optimized_path, (str, Path)):
         raise CheckFailed(f"store the path of the saved file (str or Path), "
                           f"got {type(optimized_path).__name__}")
@@ -48,14 +48,14 @@ def _load_answer_model(optimized_path):
         raise CheckFailed(f"there is no file at {path}: ONNX Runtime writes it when the session "
                           "is created, after optimized_model_filepath is set")
     try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # a truncated or foreign file
+        return load_onnx_file(path, load_weights=False)
+    except (OSError, ValueError) as error:  # a truncated or foreign file
         raise CheckFailed(f"{path.name} is not an ONNX model ({type(error).__name__})") from None
 
 
 @register("03.2")
 def _has_fused_ops(optimized_path):
-    model = _load_answer_model(optimized_path)
+    model = load_optimized_model(optimized_path)
     domains = {node.domain for node in model.graph.node}
     if not domains & {"com.microsoft", "com.microsoft.nchwc"}:
         raise CheckFailed("this graph holds only standard ONNX ops, as the export did: set the "
@@ -97,7 +97,7 @@ def _bytes_is_a_count(saved_bytes):
 _HAND_OPS = ["Conv", "BatchNormalization", "Relu"]
 
 
-def _hand_model(answer):
+def load_hand_model(answer):
     """The answer's ModelProto, rebuilt from the bytes the capture took (or a hint)."""
     import numpy as np
     import onnx
@@ -116,7 +116,7 @@ def _hand_model(answer):
 def _hand_model_is_valid(answer):
     import onnx
 
-    hand_model = _hand_model(answer)
+    hand_model = load_hand_model(answer)
     try:
         onnx.checker.check_model(hand_model, full_check=True)
     except onnx.checker.ValidationError as error:

@@ -22,7 +22,7 @@ def _versions_dict(versions):
         raise CheckFailed(f"the dict lacks the key(s) {sorted(missing)}")
 
 
-def _installed_versions() -> dict[str, set[str]]:
+def read_installed_versions() -> dict[str, set[str]]:
     """The installed version(s) of each module's distributions (onnxruntime may come from
     onnxruntime or onnxruntime-gpu); an empty set where none is installed."""
     try:
@@ -35,7 +35,7 @@ def _installed_versions() -> dict[str, set[str]]:
 @register("00.1")
 def _versions_not_swapped(versions):
     # A mix-up anyone can make; telling it says nothing a student should find alone.
-    installed = _installed_versions()
+    installed = read_installed_versions()
     for key, other in (("onnx", "onnxruntime"), ("onnxruntime", "onnx")):
         value = str(versions[key])
         if value in installed[other] - installed[key]:  # the same number for both: no telling

@@ -5,7 +5,7 @@ from ..answers import register_answer
 from ..checks import CheckFailed, register
 from ..providers import PROVIDER_TARGETS
 
-_NVIDIA = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "NvTensorRTRTXExecutionProvider"}
+NVIDIA_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "NvTensorRTRTXExecutionProvider"}
 
 register_answer("01.1", "cpu_and_gpu")
 register_answer("01.2", "priority")

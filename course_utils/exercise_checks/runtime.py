@@ -11,6 +11,7 @@ import statistics
 
 from ..answers import SessionOptionsFacts, register_answer, session_options_facts
 from ..checks import CheckFailed, register
+from ..sessions import INTRA_OP_SPINNING
 
 register_answer("04.1", "fair_options", extract=session_options_facts)
 register_answer("04.2", "speedup_answer")
@@ -51,12 +52,12 @@ def _matched_threads(options):
         raise CheckFailed(f"ONNX Runtime would use {options.intra_op_num_threads} intra-op "
                           f"threads but PyTorch uses {options.torch_threads}; match them")
     try:
-        spinning = options.get_session_config_entry("session.intra_op.allow_spinning")
+        spinning = options.get_session_config_entry(INTRA_OP_SPINNING)
     except RuntimeError:
         spinning = None
     if spinning != "0":
         raise CheckFailed("idle ONNX Runtime threads still spin; look at the session config "
-                          "entry 'session.intra_op.allow_spinning'")
+                          f"entry '{INTRA_OP_SPINNING}'")
 
 
 # -- 04.2: the speedup from two medians --------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import CheckFailed, register
-from ..exercise_checks.deployment import _digits_held_out, _session, _test_labels, _tiny_model_bytes
+from ..exercise_checks.deployment import load_digits_held_out, make_check_session, load_test_labels, make_tiny_model_bytes
 
 _ORT_STACK = ("onnxruntime", "fastapi", "uvicorn")
 _TORCH_STACK = ("torch", "fastapi", "uvicorn")
@@ -25,7 +25,7 @@ def _options_make_a_session(options):
     rebuilt.inter_op_num_threads = options.inter_op_num_threads
     for key, value in options.config.items():
         rebuilt.add_session_config_entry(key, value)
-    session = ort.InferenceSession(_tiny_model_bytes(), sess_options=rebuilt,
+    session = ort.InferenceSession(make_tiny_model_bytes(), sess_options=rebuilt,
                                    providers=["CPUExecutionProvider"])
     out = session.run(None, {"x": np.ones((3, 2), np.float32)})[0]
     if out.shape != (3, 2):
@@ -37,7 +37,7 @@ def _labels_are_ints_and_right(labels):
     array = np.asarray(labels)
     if array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 9:
         raise CheckFailed("labels should be integers from 0 to 9")
-    truth = _test_labels(32)
+    truth = load_test_labels(32)
     if (array == truth).mean() < 0.9:
         raise CheckFailed("most labels are wrong: did you send the first 32 test images, "
                           "scaled as in training?")
@@ -59,11 +59,11 @@ def _ratio_counts_dependencies(ratio):
 
 @register("05.4", hidden=True)
 def _skl_outputs_tensors_dynamic_batch(path):
-    session = _session(path)
+    session = make_check_session(path)
     label, probabilities = session.get_outputs()
     if probabilities.type != "tensor(float)":
         raise CheckFailed("the probabilities are a sequence of maps: the zipmap option is still on")
-    x_test, y_test = _digits_held_out()
+    x_test, y_test = load_digits_held_out()
     name = session.get_inputs()[0].name
     try:
         labels, proba = session.run(None, {name: x_test[:7]})

@@ -2,42 +2,42 @@
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
-from ..exercise_checks.export import (_call, _digits_accuracy, _digits_test, _dims,
-                                      _has_dynamo_metadata, _load, _run)
+from ..exercise_checks.export import (call_answer, measure_digits_accuracy, load_digits_test, read_dims,
+                                      has_dynamo_metadata, load_answer_onnx, run_answer_onnx)
 
 
 @register("02.1", hidden=True)
 def _resnet_named_batch_runs(answer):
-    model = _load(answer)
-    if _dims(model.graph.input[0])[0] != "batch":
+    model = load_answer_onnx(answer)
+    if read_dims(model.graph.input[0])[0] != "batch":
         raise CheckFailed("the dynamic dimension is not named 'batch'")
-    if not _has_dynamo_metadata(model):
+    if not has_dynamo_metadata(model):
         raise CheckFailed("this file was not written by the dynamo exporter")
     if sum(n.op_type == "Conv" for n in model.graph.node) != 20:
         raise CheckFailed("this is not resnet18 (it has 20 convolutions)")
-    (out,) = _run(answer, 3, (3, 224, 224))
+    (out,) = run_answer_onnx(answer, 3, (3, 224, 224))
     if out.shape != (3, 1000):
         raise CheckFailed(f"batch 3 gave an output of shape {out.shape}, expected (3, 1000)")
 
 
 @register("02.2", hidden=True)
 def _torchscript_exporter_used(answer):
-    model = _load(answer)
-    if _has_dynamo_metadata(model):
+    model = load_answer_onnx(answer)
+    if has_dynamo_metadata(model):
         raise CheckFailed("this file was written by the dynamo exporter, not TorchScript")
-    if [_dims(v)[0] for v in (model.graph.input[0], model.graph.output[0])] != ["batch"] * 2:
+    if [read_dims(v)[0] for v in (model.graph.input[0], model.graph.output[0])] != ["batch"] * 2:
         raise CheckFailed("the dynamic dimensions are not both named 'batch'")
-    (out,) = _run(answer, 3, (3, 224, 224))
+    (out,) = run_answer_onnx(answer, 3, (3, 224, 224))
     if out.shape != (3, 1000):
         raise CheckFailed(f"batch 3 gave an output of shape {out.shape}, expected (3, 1000)")
 
 
 @register("02.3", hidden=True)
 def _digits_any_batch(answer):
-    x, y = _digits_test()
+    x, y = load_digits_test()
     for batch in (1, 7):
-        _digits_accuracy(answer, x[:batch], y[:batch])  # fails on a wrong output shape
-    if not _has_dynamo_metadata(_load(answer)):
+        measure_digits_accuracy(answer, x[:batch], y[:batch])  # fails on a wrong output shape
+    if not has_dynamo_metadata(load_answer_onnx(answer)):
         raise CheckFailed("this file was not written by the dynamo exporter")
 
 
@@ -56,7 +56,7 @@ def _match_edge_cases(answer):
     ]
     for what, expected, actual, rtol, atol, want in cases:
         try:
-            got = _call(answer, expected, np.asarray(actual), rtol, atol)
+            got = call_answer(answer, expected, np.asarray(actual), rtol, atol)
         except CheckFailed:
             raise
         except Exception:  # raising on a shape mismatch or NaN counts as "no match"
@@ -96,12 +96,12 @@ def _answers_correct(answer):
 
 @register("02.8", hidden=True)
 def _any_image_size_runs(answer):
-    dims = _dims(_load(answer).graph.input[0])
+    dims = read_dims(load_answer_onnx(answer).graph.input[0])
     if dims[2] == dims[3]:
         raise CheckFailed("height and width share one name, so the file only takes square "
                           "images; give each its own dimension")
     for shape in ((3, 96, 160), (3, 320, 256)):  # not square, not 224
-        (logits,) = _run(answer, 1, shape)
+        (logits,) = run_answer_onnx(answer, 1, shape)
         if logits.shape != (1, 1000):
             raise CheckFailed(f"an image of size {shape[1:]} gave logits of shape {logits.shape}, "
                               "not (1, 1000)")

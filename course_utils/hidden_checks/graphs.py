@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
-from ..exercise_checks.graphs import _hand_model, _load_answer_model
+from ..exercise_checks.graphs import load_hand_model, load_optimized_model
 
 _RESNET18_FUSIONS = {"Conv+Relu": 9}
 # The 9 fused Conv outputs of resnet18 for one image, float32:
@@ -19,7 +19,7 @@ def _method_is_forward(method_name):
 
 @register("03.2", hidden=True)
 def _is_extended_not_all(optimized_path):
-    model = _load_answer_model(optimized_path)
+    model = load_optimized_model(optimized_path)
     if any(node.domain == "com.microsoft.nchwc" for node in model.graph.node):
         raise CheckFailed("this graph was optimised beyond the extended level")
     if not any(node.op_type == "FusedConv" for node in model.graph.node):
@@ -60,7 +60,7 @@ def _hand_model_computes_conv_bn_relu(answer):
     import torch
     from onnx import numpy_helper
 
-    hand_model = _hand_model(answer)
+    hand_model = load_hand_model(answer)
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
                for t in hand_model.graph.initializer}
     conv, bn = hand_model.graph.node[0], hand_model.graph.node[1]

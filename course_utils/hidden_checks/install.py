@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
-from ..exercise_checks.install import _installed_versions
+from ..exercise_checks.install import read_installed_versions
 
 
 @register("00.1", hidden=True)
 def _versions_match_installed(versions):
-    installed = _installed_versions()  # onnxruntime or onnxruntime-gpu both count
+    installed = read_installed_versions()  # onnxruntime or onnxruntime-gpu both count
     for name in ("onnx", "onnxruntime"):
         if str(versions[name]) not in installed[name]:
             raise CheckFailed(f"the version given for {name} is not the one installed; "

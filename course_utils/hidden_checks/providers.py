@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from ..checks import CheckFailed, register
-from ..exercise_checks.deployment import _tiny_model_bytes
-from ..exercise_checks.providers import _NVIDIA
+from ..exercise_checks.deployment import make_tiny_model_bytes
+from ..exercise_checks.providers import NVIDIA_PROVIDERS
 from ..providers import PROVIDER_TARGETS
 
 
 @register("01.1", hidden=True)
 def _nvidia_providers(answer):
     gpu = list(answer["nvidia_gpu"])
-    wrong = [name for name in gpu if name not in _NVIDIA]
+    wrong = [name for name in gpu if name not in NVIDIA_PROVIDERS]
     if wrong:
         raise CheckFailed(f"{wrong[0]} targets {PROVIDER_TARGETS.get(wrong[0], 'other hardware')}, "
                           "not NVIDIA GPUs in general")
@@ -33,7 +33,7 @@ def _session_providers(priority):
     requested = [p for p in priority if p in ort.get_available_providers()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        session = ort.InferenceSession(_tiny_model_bytes(), providers=requested)
+        session = ort.InferenceSession(make_tiny_model_bytes(), providers=requested)
     return session.get_providers()
 
 

@@ -1,0 +1,175 @@
+"""What this machine is: CPU model, instruction-set flags, clock, cores, and its fp32 peak.
+
+Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`read_cpu_name`,
+:func:`read_cpu_flags`), the hardware record kept with every benchmark
+(:func:`describe_hardware`), the int8 dot-product flags (``INT8_DOT_FLAGS``) and
+the theoretical fp32 peak from cores, clock and vector width
+(:func:`theoretical_peak`). Does not cover: measuring anything (the GEMM rate
+and FLOP counts are in ``profiling.py``, latencies in ``benchmark.py``).
+Only the standard library at import time: the install check uses it too.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+from .sessions import default_threads
+
+__all__ = ["read_cpuinfo", "read_cpu_name", "read_cpu_flags", "describe_hardware",
+           "theoretical_peak", "INT8_DOT_FLAGS", "ASSUMED_CLOCK_GHZ", "ASSUMED_FMA_UNITS"]
+
+_FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+          "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
+#: CPU flags of int8 dot-product instructions (x86 VNNI and AMX, Arm dot product and i8mm).
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def read_cpuinfo() -> str | None:
+    """The text of ``/proc/cpuinfo``, or None where there is none (not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+
+
+def _cpuinfo_field(text: str | None, names) -> str | None:
+    """The value of the first line whose key is one of ``names`` (first CPU only)."""
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in names and value.strip():
+            return value.strip()
+    return None
+
+
+def read_cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` where there is one).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it now).
+    """
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    return _cpuinfo_field(text, ("model name",)) or platform.processor() or platform.machine()
+
+
+def read_cpu_flags(cpuinfo: str | None = None) -> set:
+    """The instruction-set flags (x86 ``flags``, Arm ``Features``); empty when unknown.
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it now).
+    """
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    return set((_cpuinfo_field(text, ("flags", "Features")) or "").split())
+
+
+def describe_hardware(device: str = "cpu") -> dict:
+    """CPU model, cores, relevant instruction-set flags, GPU and library versions."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    cpuinfo = read_cpuinfo()
+    cpu, flags = read_cpu_name(cpuinfo), read_cpu_flags(cpuinfo)
+    clock_ghz, clock_source = _cpu_clock(cpuinfo)
+    info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
+            "clock_ghz": clock_ghz, "clock_source": clock_source,
+            "logical_cores": os.cpu_count(), "flags": {f: f in flags for f in _FLAGS},
+            "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
+            "os": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "onnxruntime": ort.__version__, "onnx": onnx.__version__,
+            "gpu": None}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+        # PyTorch convolutions use TF32 tensor cores by default (matmuls do not)
+        info["torch_conv_tf32"] = torch.backends.cudnn.allow_tf32
+    return info
+
+
+def _cpu_clock(text: str | None):
+    """(GHz, where it came from) of this CPU's clock, from cpufreq or the text of
+    /proc/cpuinfo (None where unreadable); (None, reason) when nothing says."""
+    try:  # the highest clock the OS may run a core at (absent in most VMs)
+        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()
+        return int(khz) / 1e6, "the maximum clock cpufreq reports"
+    except (OSError, ValueError):
+        pass
+    if text is None:
+        return None, "no clock readable on this OS"
+    named = re.search(r"^model name\s*:.*@\s*([\d.]+)\s*GHz", text, re.MULTILINE)
+    if named:
+        return float(named.group(1)), "the base clock in the CPU's name (turbo may be higher)"
+    current = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.MULTILINE)
+    if current:
+        return float(current.group(1)) / 1e3, ("the clock /proc/cpuinfo reports "
+                                                 "(the turbo clock may be higher)")
+    return None, "no clock in /proc/cpuinfo or cpufreq"
+
+
+#: Clock used when the machine does not say; the result says it was assumed.
+ASSUMED_CLOCK_GHZ = 3.0
+#: FMA units per core assumed: two on every x86 core since Haswell / Zen 2 and on big Arm cores.
+ASSUMED_FMA_UNITS = 2
+
+
+def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=None,
+                     fma_units: int = ASSUMED_FMA_UNITS) -> dict:
+    """The fp32 peak this CPU could reach if every FMA unit did an FMA every cycle.
+
+    peak = cores x clock x FLOP per cycle, where FLOP per cycle = fp32 lanes of the
+    widest vector the flags show (512 bits with ``avx512f``, 256 with ``avx``,
+    128 with SSE2 or Arm ``asimd``) x 2 (an FMA is a multiply and an add) x the
+    FMA units per core. Without ``fma``, a separate multiply and add unit give
+    the same two FLOP per lane. Cores are ``min(threads, physical cores)``.
+
+    Args:
+        hardware: a :func:`describe_hardware` record (``flags``, ``physical_cores``,
+            ``clock_ghz``, ``clock_source``).
+        threads: threads the measurement used (default: every physical core).
+        clock_ghz: override the clock (GHz).
+        fma_units: FMA units per core; not visible in the flags, so assumed.
+
+    Returns:
+        ``{"gflops", "cores", "clock_ghz", "vector_bits", "flop_per_cycle",
+        "assumptions": [sentences], "formula": str}``.
+
+    Example:
+        >>> hw = {"flags": {"avx2": True, "fma": True}, "physical_cores": 2,
+        ...       "clock_ghz": 3.0, "clock_source": "a test"}
+        >>> theoretical_peak(hw)["gflops"]  # 2 cores x 3 GHz x 8 lanes x 2 x 2 units
+        192.0
+    """
+    flags = {name for name, has in hardware.get("flags", {}).items() if has}
+    assumptions = [f"{fma_units} FMA units per core (the flags do not show how many)"]
+    if "avx512f" in flags:
+        bits = 512
+        assumptions.append("512-bit vectors at full rate; some CPUs (AMD Zen 4) run them as "
+                           "two 256-bit halves, which halves this peak")
+    elif "avx" in flags:
+        bits = 256
+    elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):
+        bits = 128
+    else:
+        bits = 128
+        assumptions.append("128-bit vectors (no SIMD flags readable)")
+    if not hardware.get("flags_known", bool(flags)):
+        assumptions.append("instruction-set flags unreadable: vector width guessed")
+    cores = int(hardware.get("physical_cores") or 1)
+    if threads:
+        cores = min(cores, int(threads))
+    if clock_ghz is None:
+        clock_ghz = hardware.get("clock_ghz")
+        if clock_ghz:
+            assumptions.append(f"{clock_ghz:.2f} GHz, {hardware.get('clock_source', 'as given')}")
+        else:
+            clock_ghz = ASSUMED_CLOCK_GHZ
+            assumptions.append(f"the clock is not known ({hardware.get('clock_source', 'none')}); "
+                               f"{ASSUMED_CLOCK_GHZ} GHz assumed")
+    lanes = bits // 32
+    per_cycle = lanes * 2 * fma_units
+    return {"gflops": cores * float(clock_ghz) * per_cycle, "cores": cores,
+            "clock_ghz": float(clock_ghz), "vector_bits": bits, "flop_per_cycle": per_cycle,
+            "assumptions": assumptions,
+            "formula": f"{cores} cores x {float(clock_ghz):.2f} GHz x {per_cycle} FLOP/cycle "
+                       f"({lanes} fp32 lanes x 2 x {fma_units} FMA units)"}

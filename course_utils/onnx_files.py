@@ -1,0 +1,194 @@
+"""Reading ONNX files: one loader with one clear error, the op histogram and the size on disk.
+
+Covers: :func:`load_onnx_file` (every module and check that parses an ``.onnx``
+file goes through it, so a missing, empty, truncated or foreign file always
+gets the same explanation), :func:`load_model_proto` (a path or a ModelProto),
+:func:`count_ops` (the one op histogram) and :func:`model_size_bytes` (the
+file plus its external weights). Does not cover: summarising a model for
+people (``inspection.py``) or changing it (``graph_opt.py``, ``export.py``).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from .errors import CourseError, MissingFileError
+
+__all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
+           "list_external_data", "FolderGivenError", "OnnxFileError"]
+
+
+class FolderGivenError(CourseError, IsADirectoryError):
+    """A folder was given where a model file was expected."""
+
+
+class OnnxFileError(CourseError, ValueError):
+    """A file is there but is not a usable ONNX model (empty, truncated, foreign)."""
+
+
+# Standard-domain names; ops of any other domain keep their domain in count_ops.
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+
+_EXPORT_HINT = "python -m course_utils export torchvision:resnet18 model.onnx"
+
+
+def _describe_unparsable(data: bytes) -> str:
+    """Say what a file that does not parse as ONNX most likely is."""
+    head = data[:200]
+    if head.startswith(b"PK\x03\x04"):
+        return ("is a zip archive, not an ONNX model; PyTorch saves checkpoints (.pt/.pth) "
+                "this way. Load the checkpoint in PyTorch and export it with "
+                "torch.onnx.export")
+    if head.startswith(b"version https://git-lfs"):
+        return ("is a Git LFS pointer, not the model itself; run `git lfs pull` to fetch "
+                "the real file")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # (a cut in the middle of a multi-byte character lands here too)
+    if text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.strip().splitlines()[0][:60]
+        kind = "an HTML page (a failed download?)" if "<html" in text.lower() else "a text file"
+        return (f"is {kind}, not a binary ONNX model (it starts with {first!r}); "
+                f"export the model again ({_EXPORT_HINT})")
+    if data[:1] == b"\x08":
+        # ONNX writers put ir_version (field 1, varint, tag byte 0x08) first.
+        return (f"starts like an ONNX model but ends early at {len(data):,} bytes: it is "
+                "truncated (an interrupted export, copy or download); export or copy it again")
+    return (f"is not an ONNX model: its {len(data):,} bytes do not parse as an ONNX protobuf; "
+            f"export the model again ({_EXPORT_HINT})")
+
+
+def load_onnx_file(path, *, load_weights: bool = True):
+    """Read an ``.onnx`` file, raising one clear error if it is unusable.
+
+    Args:
+        path: the ``.onnx`` file.
+        load_weights: also read weights stored in a separate file beside the
+            model (external data). With False, only the graph is read.
+
+    Returns:
+        The ``onnx.ModelProto``.
+
+    Raises:
+        MissingFileError: no file at ``path``, or its external weights file is
+            missing (a ``FileNotFoundError`` too).
+        FolderGivenError: ``path`` is a folder (an ``IsADirectoryError`` too).
+        OnnxFileError: the file is empty, truncated, or not an ONNX model (a
+            ``ValueError`` too).
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    if path.is_dir():
+        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
+                                "pass the path of the model file inside it")
+    if not path.exists():
+        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
+        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
+        raise MissingFileError(f"no file at {path}{also}; check the path, or create the "
+                                f"model first, e.g. {_EXPORT_HINT}")
+    data = path.read_bytes()
+    if not data:
+        raise OnnxFileError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
+                         "failed or was interrupted; export the model again")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except DecodeError:
+        raise OnnxFileError(f"{path.name} {_describe_unparsable(data)}") from None
+    if not model.HasField("graph") or model.ir_version == 0:
+        raise OnnxFileError(f"{path.name} {_describe_unparsable(data)}")
+    if not model.opset_import:
+        raise OnnxFileError(f"{path.name} has a graph but no opset_import, which every ONNX "
+                         "writer puts at the end of the file: it is truncated; export or "
+                         "copy it again")
+    if load_weights:
+        _load_external_weights(model, path)
+    return model
+
+
+def list_external_data(model) -> list[str]:
+    """File names of the external weights files the model refers to."""
+    from onnx.external_data_helper import uses_external_data
+
+    tensors = list(model.graph.initializer) + [
+        a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
+    locations = []
+    for tensor in tensors:
+        if uses_external_data(tensor):
+            location = next(e.value for e in tensor.external_data if e.key == "location")
+            if location not in locations:
+                locations.append(location)
+    return locations
+
+
+def _load_external_weights(model, path: Path) -> None:
+    from onnx.external_data_helper import load_external_data_for_model
+
+    for location in list_external_data(model):
+        if not (path.parent / location).is_file():
+            raise MissingFileError(
+                f"{path.name} keeps its weights in a separate file {location!r}, which is not "
+                f"beside it in {path.parent.name or '.'}/; copy {location} next to {path.name}, "
+                "or re-export with external_data=False to get a single file")
+    load_external_data_for_model(model, str(path.parent))
+
+
+def load_model_proto(model):
+    """The ``onnx.ModelProto`` of a path (graph only, weights not read) or a ModelProto.
+
+    Raises:
+        MissingFileError, OnnxFileError: see :func:`load_onnx_file`.
+    """
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    return load_onnx_file(model, load_weights=False)
+
+
+def _op_name(node) -> str:
+    return node.op_type if node.domain in _DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
+
+
+def _count_graph(graph, counts: Counter) -> None:
+    for node in graph.node:
+        counts[_op_name(node)] += 1
+        for attribute in node.attribute:  # subgraphs of If / Loop / Scan
+            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                _count_graph(sub, counts)
+
+
+def count_ops(model) -> Counter:
+    """Count a model's nodes by op type, the nodes of subgraphs included.
+
+    Subgraphs (the branches of ``If``, the bodies of ``Loop`` and ``Scan``) are
+    counted because their nodes run too; a model without control flow (any
+    CNN) has none, so the counts are those of the main graph. Ops outside the
+    standard ONNX domain carry their domain, so ONNX Runtime's own ops stand
+    out: ``com.microsoft.FusedConv``, ``com.microsoft.nchwc.Conv``.
+
+    Args:
+        model: a path or an ``onnx.ModelProto``.
+
+    Example:
+        >>> count_ops("artifacts/resnet18.onnx").most_common(2)  # doctest: +SKIP
+        [('Conv', 20), ('Relu', 17)]
+    """
+    counts: Counter = Counter()
+    _count_graph(load_model_proto(model).graph, counts)
+    return counts
+
+
+def model_size_bytes(path) -> int:
+    """Bytes on disk of an ONNX model, its external weights file(s) included.
+
+    Raises:
+        MissingFileError, OnnxFileError: see :func:`load_onnx_file`.
+    """
+    path = Path(path)
+    model = load_onnx_file(path, load_weights=False)
+    return path.stat().st_size + sum((path.parent / location).stat().st_size
+                                     for location in list_external_data(model))
