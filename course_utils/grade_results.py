@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from .errors import InvalidArgumentError
+
 __all__ = ["select_shard", "payload", "write_results", "merge_parts"]
 
 
@@ -28,7 +30,7 @@ def select_shard(submissions, shard: str | None):
         if not 1 <= k <= n:
             raise ValueError
     except ValueError:
-        raise ValueError(f"--shard {shard!r}: give K/N with 1 <= K <= N, e.g. 1/4") from None
+        raise InvalidArgumentError(f"--shard {shard!r}: give K/N with 1 <= K <= N, e.g. 1/4") from None
     return [(i, s) for i, s in numbered if i % n == k - 1]
 
 
@@ -85,17 +87,17 @@ def merge_parts(parts, json_path=None, csv_path=None) -> list[dict]:
         try:
             data = json.loads(Path(part).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise ValueError(f"{part}: not a JSON file written by grade --shard ({error})") from None
+            raise InvalidArgumentError(f"{part}: not a JSON file written by grade --shard ({error})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) and "order" in r for r in data):
-            raise ValueError(f"{part}: not written by grade --shard K/N --json (no 'order' field)")
+            raise InvalidArgumentError(f"{part}: not written by grade --shard K/N --json (no 'order' field)")
         rows.extend(data)
     rows.sort(key=lambda r: r["order"])
     orders = [r["order"] for r in rows]
     if len(set(orders)) != len(orders):
-        raise ValueError("the parts overlap: give each shard's JSON once")
+        raise InvalidArgumentError("the parts overlap: give each shard's JSON once")
     if orders != list(range(len(orders))):
         missing = sorted(set(range(max(orders) + 1)) - set(orders)) if orders else []
-        raise ValueError(f"a shard is missing: submissions {missing[:5]} are in no part")
+        raise InvalidArgumentError(f"a shard is missing: submissions {missing[:5]} are in no part")
     for row in rows:
         del row["order"]
     write_results(rows, json_path, csv_path)

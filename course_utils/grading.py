@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import ROOT, exercise_in, parse_exercises, source_notebooks
+from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .formatting import format_table
 from .grade_results import merge_parts, payload, select_shard, write_results
 from .verdicts import NOT_ATTEMPTED, read_verdict, status_text
 
@@ -73,10 +75,10 @@ class NotebookGrade:
         head = f"{self.path} ({self.student})"
         if self.error:
             return f"{head}\n  could not grade: {self.error}"
-        rows = [head, f"  {'exercise':<9} {'points':>7}  result  feedback"]
-        for e in self.exercises:
-            rows.append(f"  {e.exercise:<9} {e.points:>3}/{e.max_points:<3}  "
-                        f"{'pass' if e.passed else 'FAIL':<6}  {e.feedback}")
+        table = format_table(["exercise", "points", "result", "feedback"],
+                             [[e.exercise, f"{e.points}/{e.max_points}", "pass" if e.passed else "FAIL",
+                               e.feedback] for e in self.exercises], align="<><<", widths=[9, 7, 6, 0], gap="  ")
+        rows = [head, *("  " + line for line in table)]
         rows.extend(f"  note: {note}" for note in self.notes)
         rows.append(f"  total {self.points}/{self.max_points} in {self.seconds:.0f} s")
         return "\n".join(rows)
@@ -89,7 +91,7 @@ def _identify(nb, path: Path, sources: dict[str, Path]) -> str:
     match = [stem for stem in sources if path.name.startswith(stem[:3])]
     if len(match) == 1:
         return match[0]
-    raise ValueError("cannot tell which course notebook this is: it has no course metadata and "
+    raise InvalidArgumentError("cannot tell which course notebook this is: it has no course metadata and "
                      f"its name does not start with one of {sorted(s[:2] for s in sources)}; "
                      "rename it like the exercises notebook it came from")
 
@@ -258,7 +260,7 @@ def _submissions(paths) -> list[tuple[Path, str]]:
         elif path.exists():
             found.append((path, path.stem))
         else:
-            raise FileNotFoundError(f"{path} does not exist; give notebook files or a folder of them")
+            raise MissingFileError(f"{path} does not exist; give notebook files or a folder of them")
     return found
 
 
@@ -297,7 +299,7 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         require_bwrap()
     broken = broken_check_modules()
     if broken:
-        raise RuntimeError("the course's check modules do not load ("
+        raise CourseError("the course's check modules do not load ("
                            + "; ".join(f"exercise_checks/{m}.py: {why}" for m, why in broken.items())
                            + "); fix them before grading, no verdict would be right")
     load_hidden_checks()
@@ -341,13 +343,11 @@ def points_table(root: Path = ROOT) -> str:
     """Every exercise with its points, as declared in ``notebooks/``."""
     import nbformat
 
-    lines = [f"{'exercise':<9} {'points':>6}  task"]
-    total = 0
+    rows = []
     for path in source_notebooks(root):
-        for e in parse_exercises(nbformat.read(path, as_version=4), path.stem):
-            lines.append(f"{e.id:<9} {e.points:>6}  {e.task}")
-            total += e.points
-    lines.append(f"{'total':<9} {total:>6}")
+        rows += [[e.id, e.points, e.task] for e in parse_exercises(nbformat.read(path, as_version=4), path.stem)]
+    lines = format_table(["exercise", "points", "task"], rows, align="<><", widths=[9, 6, 0], gap="  ")
+    lines.append(f"{'total':<9}  {sum(points for _, points, _ in rows):>6}")
     return "\n".join(lines)
 
 
@@ -357,13 +357,13 @@ def _run_cli(args) -> int:
         return 0
     if args.merge:
         if not (args.json or args.csv):
-            raise ValueError("--merge needs --json OUT and/or --csv OUT")
+            raise InvalidArgumentError("--merge needs --json OUT and/or --csv OUT")
         rows = merge_parts(args.merge, json_path=args.json, csv_path=args.csv)
         print(f"merged {len(args.merge)} parts: {len(rows)} notebooks"
               + (f"; wrote {args.csv}" if args.csv else "") + (f"; wrote {args.json}" if args.json else ""))
         return 1 if any(r["error"] for r in rows) else 0
     if not args.paths:
-        raise ValueError("give notebook files or folders to grade (or --list for the points table)")
+        raise InvalidArgumentError("give notebook files or folders to grade (or --list for the points table)")
     csv_path = args.csv
     if csv_path is None and any(Path(p).is_dir() for p in args.paths) and not args.shard:
         csv_path = "grades.csv"

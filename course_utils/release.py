@@ -21,8 +21,13 @@ import tempfile
 from pathlib import Path
 
 from .build import ROOT
+from .errors import CourseError, InvalidArgumentError, MissingFileError
 
-__all__ = ["write_release"]
+__all__ = ["write_release", "FolderNotEmptyError"]
+
+
+class FolderNotEmptyError(CourseError, FileExistsError):
+    """The release folder already holds files; nothing is overwritten."""
 
 # Paths relative to the repository root that a student copy holds.
 _COPIED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".gitignore"]
@@ -109,12 +114,12 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
     """
     root, out = Path(root).resolve(), Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} already exists and is not empty; give a new folder "
+        raise FolderNotEmptyError(f"{out} already exists and is not empty; give a new folder "
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:
-        raise ValueError(f"{out} is inside the course repository; write the release elsewhere")
+        raise InvalidArgumentError(f"{out} is inside the course repository; write the release elsewhere")
     if not sorted((root / "exercises").glob("*.ipynb")):
-        raise FileNotFoundError(f"{root / 'exercises'} holds no notebooks; run "
+        raise MissingFileError(f"{root / 'exercises'} holds no notebooks; run "
                                 "`python -m course_utils build` first")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
