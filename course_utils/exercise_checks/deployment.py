@@ -20,7 +20,7 @@ _SKLEARN_METHODS = {"predict", "predict_proba", "decision_function", "transform"
 
 
 def _tiny_model_bytes() -> bytes:
-    # Identity on a (batch, 2) float tensor: enough to prove options make a session.
+    # Identity on a (batch, 2) float tensor: a model every provider can run.
     import onnx
     from onnx import TensorProto, helper
 
