@@ -332,6 +332,9 @@ WRONG_FOR_PUBLIC = [
     pytest.param("02.5", lambda files: reference_logits(files)[:32], "export:_reference_logits",
                  "expected shape (64, 10) for the first 64 held-out digits, got (32, 10)", ["ReferenceEvaluator"],
                  id="02.5-32-digits"),
+    pytest.param("02.5", lambda files: reference_logits(files)[::-1].copy(), "export:_reference_logits",
+                 "of the first 64 held-out digits are right; run the trained model on x_test[:64]",
+                 ["argmax"], id="02.5-rows-in-another-order"),
     pytest.param("02.5", lambda files: [reference_logits(files)], "export:_reference_logits",
                  "the evaluator's run() returns a list of outputs", [], id="02.5-the-list-of-outputs"),
     pytest.param("02.6", lambda files: {**model_facts(files), "parameters": 9932}, "export:_model_facts",
@@ -344,6 +347,8 @@ WRONG_FOR_PUBLIC = [
     pytest.param("02.8", _file("resnet_dynamo"), "export:_any_image_size",
                  "dimension 2 (height) is fixed to 224 and dimension 3 (width) is fixed to 224",
                  ["Dim(", "dynamic_shapes"], id="02.8-only-the-batch-varies"),
+    pytest.param("02.8", _file("resnet_fixed"), "export:_any_image_size",
+                 "the batch dimension of the first input is fixed to 2", ["Dim("], id="02.8-nothing-varies"),
 ]
 
 

@@ -188,6 +188,8 @@ WRONG_FOR_PUBLIC = [
                  "name each fusion by the original ops joined with '+'", id="03.3-comma-separated"),
     pytest.param("03.3", lambda work: {"Conv+Relu": "9"}, "graphs:_fusions_are_named",
                  "the count of 'Conv+Relu' should be a positive int", id="03.3-count-as-text"),
+    pytest.param("03.4", lambda work: -saved_bytes(work), "graphs:_bytes_is_a_count",
+                 "a number of bytes is a positive whole number", id="03.4-after-minus-before"),
     pytest.param("03.4", lambda work: "6 MB", "graphs:_bytes_is_a_count",
                  "store a number of bytes, got str", id="03.4-text"),
     pytest.param("03.4", lambda work: 6.2e6 + 0.5, "graphs:_bytes_is_a_count",
