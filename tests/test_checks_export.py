@@ -101,6 +101,17 @@ class TinyImageNet(torch.nn.Module):
         return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.conv(x), 1).flatten(1))
 
 
+class FlattenedFeatures(torch.nn.Module):
+    """A classifier that flattens its feature map instead of pooling it: 224 px images only."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(3, 8, 32, stride=32), torch.nn.Linear(8 * 7 * 7, 1000)
+
+    def forward(self, x):  # (batch, 3, 224, 224) -> (batch, 8, 7, 7) -> (batch, 1000)
+        return self.fc(self.conv(x).flatten(1))
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """Every file answer of notebook 02, right and wrong, made once (all in one work folder)."""
@@ -116,9 +127,7 @@ def files(tmp_path_factory):
          "resnet_fixed": _torchscript(resnet, example, folder / "resnet18_fixed.onnx", None),
          "any_size": _torchscript(resnet, example, folder / "any_size.onnx",
                                   {"x": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}})}
-    no_pool = torchvision.models.resnet18().eval()  # its classifier reads a 512x7x7 map: 224 px only
-    no_pool.avgpool, no_pool.fc = torch.nn.Identity(), torch.nn.Linear(512 * 7 * 7, 1000)
-    f["any_size_no_pooling"] = _torchscript(no_pool, example, folder / "no_pooling.onnx",
+    f["any_size_no_pooling"] = _torchscript(FlattenedFeatures().eval(), example, folder / "no_pooling.onnx",
                                             {"x": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}})
     f["tiny_dynamo"] = _dynamo(TinyImageNet().eval(), example, folder / "tiny.onnx", batch)
 
