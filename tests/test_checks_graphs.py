@@ -52,6 +52,16 @@ def work(tmp_path_factory):
     onnx.save(fixed, str(folder / "small-cnn-batch-1.onnx"))
     files["fixed_batch"] = _optimise(folder / "small-cnn-batch-1.onnx", folder / "small-cnn-batch-1.extended.onnx",
                                      level.ORT_ENABLE_EXTENDED)
+    mlp = helper.make_graph(  # another model: MatMul-Add-Relu, which extended fuses to FusedGemm
+        [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+         helper.make_node("Relu", ["a"], ["y"])], "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(np.ones((8, 4), np.float32), "w"),
+         numpy_helper.from_array(np.ones(4, np.float32), "b")])
+    onnx.save(helper.make_model(mlp, opset_imports=[helper.make_opsetid("", 17)], ir_version=10),
+              str(folder / "mlp.onnx"))
+    files["mlp"] = _optimise(folder / "mlp.onnx", folder / "mlp.extended.onnx", level.ORT_ENABLE_EXTENDED)
     return folder, files
 
 
@@ -139,6 +149,8 @@ WRONG_FOR_HIDDEN = [
                  "this is not the method the exporter traced", id="03.1-the-helper-forward-calls"),
     pytest.param("03.2", lambda work: work[1]["all"], "graphs:_is_extended_not_all",
                  "this graph was optimised beyond the extended level", id="03.2-all-level"),
+    pytest.param("03.2", lambda work: work[1]["mlp"], "graphs:_is_extended_not_all",
+                 "this graph holds none of the extended level's fusions", id="03.2-another-models-graph"),
     pytest.param("03.2", lambda work: work[1]["fixed_batch"], "graphs:_runs_with_batch_3",
                  "the saved graph lost the dynamic batch dimension", id="03.2-batch-fixed-to-1"),
     pytest.param("03.3", lambda work: {"Relu+Conv": 9}, "graphs:_fusions_of_resnet18",
