@@ -35,7 +35,7 @@ def test_figures_are_present_and_sane(server):
     assert result.status_counts == {200: 60}
     latencies = result.latencies_ms
     assert latencies.shape == (60,) and (latencies > 0).all()
-    assert 0 < result.p50_ms <= result.p95_ms <= latencies.max()
+    assert result.p95_ms == pytest.approx(np.percentile(latencies, 95))
     assert result.p50_ms == pytest.approx(np.median(latencies))
     assert result.rps == pytest.approx(60 / result.duration_s)
     # 3 clients in parallel: the wall time is less than the sum of the latencies

@@ -74,8 +74,10 @@ def test_hand_built_graph_is_the_same_model(mixed):
     x = torch.rand(3, 4, 10, 10)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
+        # largest abs error measured on an AMD EPYC (Zen 4, AVX-512 VNNI): 3.3e-7 (outputs
+        # up to 0.41; input seeds 0-4, batches 1, 3, 8); 10x margin, rounded up
         np.testing.assert_allclose(session.run(None, {"x": x.numpy()})[0], module(x).numpy(),
-                                   rtol=1e-4, atol=1e-4)
+                                   rtol=0, atol=5e-6)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -135,7 +137,10 @@ def test_profile_sums_kernel_time_per_op_type(mixed):
     assert ops["Conv"]["calls"] == pytest.approx(1.0)  # one call per run, warm-up left out
     assert sum(row["share"] for row in profile.rows) == pytest.approx(1.0)
     times = [row["ms"] for row in profile.rows]
-    assert times == sorted(times, reverse=True) and profile.run_ms > 0
+    # each share is its kernels' time over all kernels' time; on one thread the kernels of a
+    # run fit inside the run (warm-up runs counted in would break this)
+    assert [row["share"] for row in profile.rows] == pytest.approx([t / sum(times) for t in times])
+    assert sum(times) <= profile.run_ms
     assert "ConvTranspose" in profile.format_table() and "others" in profile.format_table(top=2)
 
 
@@ -165,12 +170,20 @@ def test_unknown_clock_is_assumed_and_said():
 
 
 @pytest.mark.parametrize("library", ["torch", "onnxruntime"])
-def test_gemm_rate_of_each_library(library):
-    """Is the GEMM rate a positive GFLOP/s figure, with PyTorch's thread count left as it was?"""
+def test_gemm_rate_of_each_library(library, monkeypatch):
+    """On a fake clock (2 warm-ups, then products of 0.5 s and 0.25 s), is the best rate
+    2*128**3 FLOP / 0.25 s and the median 2*128**3 FLOP / 0.375 s, with PyTorch's thread
+    count left as it was?"""
+    import time
+
+    ticks = iter([0.0, 1.0, 1.0, 2.0, 2.0, 2.5, 3.0, 3.25])  # (start, stop) of each product
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks))
     before = torch.get_num_threads()
     rate = measure_gemm_rate(library, threads=1, size=128, repeats=2)
+    monkeypatch.undo()
     assert rate["library"] == library and rate["runs"] == 2
-    assert rate["best_gflops"] >= rate["median_gflops"] > 0
+    work = 2 * 128**3 / 1e9  # GFLOP per product
+    assert (rate["best_gflops"], rate["median_gflops"]) == pytest.approx((work / 0.25, work / 0.375))
     assert rate["flop_per_byte"] == pytest.approx(128 / 6)
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="torch"):

@@ -98,8 +98,12 @@ def test_comparison_table(variants):
                             round_runs=2, warmup=1, min_repeats=4, max_repeats=6, budget_s=0.01)
     assert [r["variant"] for r in rows] == ["fp32", "int8 dynamic", "int8 static"]
     assert rows[0]["speedup"] == 1.0
+    import onnxruntime as ort
+
     for row in rows:
-        assert row["n"] >= 4 and 0 <= row["accuracy"] <= 1
+        session = ort.InferenceSession(str(variants[row["variant"]]), providers=["CPUExecutionProvider"])
+        accuracy = float((session.run(None, {"x": x})[0].argmax(1) == labels).mean())
+        assert row["n"] >= 4 and row["accuracy"] == pytest.approx(accuracy)
         assert row["speedup"] == pytest.approx(rows[0]["median_ms"] / row["median_ms"])
     table = format_variants(rows)
     assert "int8 static" in table and "accuracy" in table
