@@ -1,4 +1,4 @@
-"""Tests for course_utils/benchmark.py and the checks of notebook 04 (exercise_checks/runtime.py).
+"""Tests for course_utils/benchmark.py (the checks of notebook 04 are tested in test_checks_runtime.py).
 
 Nothing here asserts a speed: timings on a shared machine prove nothing. The
 harness is tested on a synthetic clock, on its settings, and on the shape of
@@ -12,7 +12,6 @@ import pytest
 from course_utils import benchmark as bench
 from course_utils import sessions
 from course_utils import timing as timing_module
-from course_utils.checks import run_checks
 
 
 class FakeClock:
@@ -395,77 +394,3 @@ def test_cli_cuda_without_gpu_is_one_line(capsys):
     assert main(["bench", "--device", "cuda"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: device 'cuda' asked for") and err.count("\n") == 1
-
-
-# ---------------------------------------------------------------- exercise checks (notebook 04)
-def _verdict(exercise, answer, hidden=True):
-    return run_checks(exercise, answer, include_hidden=hidden)
-
-
-def test_check_04_1_matched_options():
-    """Are matched options accepted, and 0 threads, a mismatch or spinning caught?"""
-    import onnxruntime as ort
-    import torch
-
-    good = sessions.fair_session_options(torch.get_num_threads())
-    assert _verdict("04.1", good).passed
-    default = ort.SessionOptions()
-    assert "lets ONNX Runtime choose" in _verdict("04.1", default).feedback
-    spinning = ort.SessionOptions()
-    spinning.intra_op_num_threads = torch.get_num_threads()
-    assert "spin" in _verdict("04.1", spinning).feedback
-    mismatched = sessions.fair_session_options(torch.get_num_threads() + 1)
-    assert "match them" in _verdict("04.1", mismatched).feedback
-    inter_op_only = sessions.fair_session_options(torch.get_num_threads())
-    inter_op_only.inter_op_num_threads = 4  # unused in sequential mode: nothing to object to
-    assert _verdict("04.1", inter_op_only).passed
-    parallel = sessions.fair_session_options(torch.get_num_threads())
-    parallel.execution_mode = ort.ExecutionMode.ORT_PARALLEL
-    assert _verdict("04.1", parallel, hidden=False).passed
-    assert "sequential" in _verdict("04.1", parallel).feedback
-
-
-def test_check_04_2_recomputes_the_median_ratio():
-    """Is the median ratio accepted and the inverse, the mean and the min ratio explained?"""
-    rng = np.random.default_rng(0)
-    torch_ms = list(20 + rng.random(20))
-    ort_ms = list(10 + rng.random(19)) + [90.0]  # one outlier
-    answer = {"torch_ms": torch_ms, "ort_ms": ort_ms}
-    median = float(np.median(torch_ms) / np.median(ort_ms))
-    assert _verdict("04.2", {**answer, "speedup": median}).passed
-    assert "upside down" in _verdict("04.2", {**answer, "speedup": 1 / median}).feedback
-    mean = float(np.mean(torch_ms) / np.mean(ort_ms))
-    assert "means" in _verdict("04.2", {**answer, "speedup": mean}).feedback
-    fastest = min(torch_ms) / min(ort_ms)
-    assert "fastest" in _verdict("04.2", {**answer, "speedup": fastest}).feedback
-    few = {"torch_ms": torch_ms[:5], "ort_ms": ort_ms[:5]}
-    few["speedup"] = float(np.median(few["torch_ms"]) / np.median(few["ort_ms"]))
-    assert _verdict("04.2", few, hidden=False).passed and not _verdict("04.2", few).passed
-
-
-def test_check_04_3_work_per_second():
-    """Is GFLOP/s recomputed, and are unit slips and percentages caught?"""
-    base = {"flops": 3.63e9, "median_ms": 50.0, "peak_gflops": 120.0}
-    gflops = 3.63e9 / 0.050 / 1e9
-    assert _verdict("04.3", {**base, "gflops": gflops, "peak_share": gflops / 120}).passed
-    slip = _verdict("04.3", {**base, "gflops": gflops / 1e3, "peak_share": 0.5}).feedback
-    assert "power of 1000" in slip
-    percent = _verdict("04.3", {**base, "gflops": gflops, "peak_share": 100 * gflops / 120})
-    assert "fraction" in percent.feedback
-    other_model = {**base, "flops": 1e9}
-    other_model.update(gflops=1e9 / 0.05 / 1e9, peak_share=1e9 / 0.05 / 1e9 / 120)
-    assert _verdict("04.3", other_model, hidden=False).passed
-    assert not _verdict("04.3", other_model).passed
-
-
-def test_check_04_4_slower_variants_from_the_table():
-    """Is the list of slower int8 variants recomputed from the student's own table?"""
-    rows = [{"variant": "fp32", "median_ms": 10.0}, {"variant": "int8 dynamic", "median_ms": 40.0},
-            {"variant": "int8 static", "median_ms": 9.0}]
-    assert _verdict("04.4", {"rows": rows, "slower": ["int8 dynamic"]}).passed
-    assert not _verdict("04.4", {"rows": rows, "slower": ["int8 dynamic", "int8 static"]}).passed
-    assert "baseline" in _verdict("04.4", {"rows": rows, "slower": ["fp32"]}).feedback
-    faster_here = [dict(r, median_ms=m) for r, m in zip(rows, (10.0, 40.0, 11.0))]
-    assert _verdict("04.4", {"rows": faster_here,
-                             "slower": ["int8 dynamic", "int8 static"]}).passed
-    assert not _verdict("04.4", {"rows": rows[:2], "slower": ["int8 dynamic"]}).passed

@@ -1,4 +1,4 @@
-"""Tests for course_utils/graph_opt.py and the checks of notebook 03 (exercise_checks/graphs.py).
+"""Tests for course_utils/graph_opt.py (the checks of notebook 03 are tested in test_checks_graphs.py).
 
 The fixture ``tests/files/small-cnn.onnx`` is a digits-sized CNN built with
 ``onnx.helper``: Conv-Relu-Conv-Relu-MaxPool-Flatten-MatMul-Add, input
@@ -12,7 +12,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from course_utils.checks import run_checks
 from course_utils.graph_drawing import draw_graph
 from course_utils.graph_opt import compare_graphs, name_fused_ops, save_optimized_model
 from course_utils.onnx_files import count_ops
@@ -133,85 +132,3 @@ def test_draw_graph_counts_the_nodes_it_leaves_out(small_cnn):
     matplotlib.use("Agg")
     figure = draw_graph(small_cnn, max_nodes=3)
     assert "... and 5 more nodes" in [t.get_text() for t in figure.axes[0].texts]
-
-
-# --- the checks of notebook 03 -------------------------------------------------------
-
-def test_check_03_1_wants_the_traced_method():
-    """Is 'forward' accepted, and are the graph's and the class's names refused?"""
-    assert run_checks("03.1", "forward", include_hidden=True).passed
-    assert "main_graph" in run_checks("03.1", "main_graph").feedback
-    assert not run_checks("03.1", "ResNet").passed
-    assert not run_checks("03.1", "forward()").passed
-    assert not run_checks("03.1", "_forward_impl", include_hidden=True).passed
-
-
-def test_check_03_2_wants_an_extended_graph(small_cnn):
-    """Is an extended graph accepted, and are the original, an 'all' graph and a typo refused?"""
-    assert run_checks("03.2", save_optimized_model(small_cnn, "extended"), include_hidden=True).passed
-    assert not run_checks("03.2", small_cnn).passed
-    assert not run_checks("03.2", save_optimized_model(small_cnn, "basic")).passed
-    assert run_checks("03.2", save_optimized_model(small_cnn, "all")).passed  # public: fused ops
-    assert not run_checks("03.2", save_optimized_model(small_cnn, "all"), include_hidden=True).passed
-    assert "no file" in run_checks("03.2", small_cnn.with_name("missing.onnx")).feedback
-
-
-def test_check_03_3_wants_the_fusions_of_resnet18():
-    """Is {'Conv+Relu': 9} accepted, and are the new op's name, a wrong order or count refused?"""
-    assert run_checks("03.3", {"Conv+Relu": 9}, include_hidden=True).passed
-    assert "new op" in run_checks("03.3", {"FusedConv": 9}).feedback
-    for wrong in ({"Relu+Conv": 9}, {"Conv+Relu": 17}, {"Conv+Add+Relu": 8}):
-        assert run_checks("03.3", wrong).passed and not run_checks("03.3", wrong, include_hidden=True).passed
-
-
-def test_check_03_4_wants_bytes_for_one_image():
-    """Is 6,221,824 accepted, and are elements, batch 2 and every conv output refused?"""
-    assert run_checks("03.4", 6_221_824, include_hidden=True).passed
-    for wrong in (6_221_824 // 4, 2 * 6_221_824):
-        assert not run_checks("03.4", wrong, include_hidden=True).passed
-    assert not run_checks("03.4", -1).passed
-    assert not run_checks("03.4", "6 MB").passed
-
-
-def _hand_model(order=("Conv", "BatchNormalization", "Relu"), ir_version=10):
-    """The Conv -> BatchNormalization -> Relu graph of exercise 03.5, nodes in ``order``."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    weights = {"w": rng.standard_normal((4, 3, 3, 3), dtype=np.float32),
-               "scale": rng.uniform(0.5, 1.5, 4).astype(np.float32),
-               "bias": rng.uniform(-1, 1, 4).astype(np.float32),
-               "mean": rng.uniform(-1, 1, 4).astype(np.float32),
-               "var": rng.uniform(0.5, 2, 4).astype(np.float32)}
-    inputs = {"Conv": ["w"], "BatchNormalization": ["scale", "bias", "mean", "var"], "Relu": []}
-    nodes, previous = [], "x"
-    for index, op in enumerate(order):
-        output = "y" if index == len(order) - 1 else f"t{index}"
-        nodes.append(helper.make_node(op, [previous, *inputs[op]], [output]))
-        previous = output
-    graph = helper.make_graph(
-        nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 6, 6])],
-        initializer=[numpy_helper.from_array(a, n) for n, a in weights.items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=ir_version)
-
-
-def test_hand_built_graph_check():
-    """Does 03.5 accept Conv->BN->Relu, and refuse other orders, the newest IR and non-models?"""
-    assert run_checks("03.5", _hand_model(), include_hidden=True).passed
-    wrong_order = run_checks("03.5", _hand_model(order=("Conv", "Relu", "BatchNormalization")))
-    assert not wrong_order.passed and "Conv then BatchNormalization then Relu" in wrong_order.feedback
-    too_new = run_checks("03.5", _hand_model(ir_version=onnx.IR_VERSION))
-    if onnx.IR_VERSION > 10 and not too_new.passed:  # this onnxruntime cannot read onnx's newest
-        assert "set ir_version" in too_new.feedback
-    assert "onnx.ModelProto" in run_checks("03.5", "conv_bn_relu.onnx").feedback
-
-
-def test_hand_built_graph_hidden_check_compares_numbers():
-    """Does 03.5's hidden check fail a graph whose BatchNorm inputs are swapped?"""
-    model = _hand_model()
-    bn = model.graph.node[1]
-    bn.input[3], bn.input[4] = bn.input[4], bn.input[3]  # mean and variance swapped: still valid
-    assert run_checks("03.5", model).passed
-    hidden = run_checks("03.5", model, include_hidden=True)
-    assert not hidden.passed and "which initializer goes to which input" in hidden.feedback
