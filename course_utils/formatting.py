@@ -61,6 +61,6 @@ def format_size(n_bytes: float) -> str:
         return f"{int(n_bytes):,} B"
     for unit in ("kB", "MB", "GB"):
         n_bytes /= 1000
-        if n_bytes < 1000 or unit == "GB":
-            return f"{n_bytes:.1f} {unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+        if n_bytes < 1000:
+            break
+    return f"{n_bytes:.1f} {unit}"
