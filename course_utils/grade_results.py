@@ -1,6 +1,7 @@
-"""Grading results on disk: JSON and CSV written atomically, shares of a folder, merged shares.
+"""Grading results: each submission's record and score table, JSON and CSV, shares, merges.
 
-Covers: which submissions ``grade --shard K/N`` takes, the rows of the JSON and CSV
+Covers: ``NotebookGrade`` and ``ExerciseGrade`` (what grading one submission gives,
+and the table an instructor reads), which submissions ``grade --shard K/N`` takes, the rows of the JSON and CSV
 files, writing them atomically, and ``grade --merge`` combining the JSON parts of
 shard runs into exactly what one run writes. Does not cover: grading itself
 (``grading.py``).
@@ -12,12 +13,58 @@ import io
 import json
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import InvalidArgumentError
+from .formatting import format_table
 
-__all__ = ["select_shard", "payload", "write_results", "merge_parts"]
+__all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts"]
+
+
+@dataclass
+class ExerciseGrade:
+    """One exercise of one submission."""
+
+    exercise: str
+    points: int
+    max_points: int
+    passed: bool
+    feedback: str
+
+
+@dataclass
+class NotebookGrade:
+    """One submission: its exercises, or the reason it could not be graded."""
+
+    path: str
+    student: str
+    notebook: str | None = None
+    exercises: list[ExerciseGrade] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return sum(e.points for e in self.exercises)
+
+    @property
+    def max_points(self) -> int:
+        return sum(e.max_points for e in self.exercises)
+
+    def table(self) -> str:
+        """The score table an instructor reads."""
+        head = f"{self.path} ({self.student})"
+        if self.error:
+            return f"{head}\n  could not grade: {self.error}"
+        table = format_table(["exercise", "points", "result", "feedback"],
+                             [[e.exercise, f"{e.points}/{e.max_points}", "pass" if e.passed else "FAIL",
+                               e.feedback] for e in self.exercises], align="<><<", widths=[9, 7, 6, 0], gap="  ")
+        rows = [head, *("  " + line for line in table)]
+        rows.extend(f"  note: {note}" for note in self.notes)
+        rows.append(f"  total {self.points}/{self.max_points} in {self.seconds:.0f} s")
+        return "\n".join(rows)
 
 
 def select_shard(submissions, shard: str | None):

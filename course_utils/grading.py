@@ -22,66 +22,21 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .build import ROOT, exercise_in, parse_exercises, source_notebooks
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 from .formatting import format_table
-from .grade_results import merge_parts, payload, select_shard, write_results
+from .grade_results import (ExerciseGrade, NotebookGrade, merge_parts, payload, select_shard,
+                            write_results)
 from .verdicts import NOT_ATTEMPTED, read_verdict, status_text
 
-__all__ = ["grade_notebooks", "merge_parts", "NotebookGrade", "ExerciseGrade"]
+__all__ = ["grade_notebooks", "points_table"]
 
 log = logging.getLogger(__name__)
 
 #: Submissions larger than this are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 20 * 2**20
-
-
-@dataclass
-class ExerciseGrade:
-    """One exercise of one submission."""
-
-    exercise: str
-    points: int
-    max_points: int
-    passed: bool
-    feedback: str
-
-
-@dataclass
-class NotebookGrade:
-    """One submission: its exercises, or the reason it could not be graded."""
-
-    path: str
-    student: str
-    notebook: str | None = None
-    exercises: list[ExerciseGrade] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def points(self) -> int:
-        return sum(e.points for e in self.exercises)
-
-    @property
-    def max_points(self) -> int:
-        return sum(e.max_points for e in self.exercises)
-
-    def table(self) -> str:
-        """The score table an instructor reads."""
-        head = f"{self.path} ({self.student})"
-        if self.error:
-            return f"{head}\n  could not grade: {self.error}"
-        table = format_table(["exercise", "points", "result", "feedback"],
-                             [[e.exercise, f"{e.points}/{e.max_points}", "pass" if e.passed else "FAIL",
-                               e.feedback] for e in self.exercises], align="<><<", widths=[9, 7, 6, 0], gap="  ")
-        rows = [head, *("  " + line for line in table)]
-        rows.extend(f"  note: {note}" for note in self.notes)
-        rows.append(f"  total {self.points}/{self.max_points} in {self.seconds:.0f} s")
-        return "\n".join(rows)
 
 
 def _identify(nb, path: Path, sources: dict[str, Path]) -> str:

@@ -1,109 +1,14 @@
-"""Tests for course_utils/benchmark.py (the checks of notebook 04 are tested in test_checks_runtime.py).
+"""Tests for course_utils/benchmark.py, the sweep and its CLI (timing.py and sessions.py have their own).
 
 Nothing here asserts a speed: timings on a shared machine prove nothing. The
-harness is tested on a synthetic clock, on its settings, and on the shape of
-what it reports; speed targets live in ``python -m course_utils bench``.
+sweep is tested on a tiny CNN for the shape of what it reports and the settings
+it ran with; speed targets live in ``python -m course_utils bench``.
 """
 import json
 
-import numpy as np
 import pytest
 
 from course_utils import benchmark as bench
-from course_utils import sessions
-from course_utils import timing as timing_module
-
-
-class FakeClock:
-    """A timer whose every call to ``fn`` takes the next duration from a list (seconds)."""
-
-    def __init__(self, durations_s):
-        self.now, self.durations = 0.0, list(durations_s)
-        self.calls = 0
-
-    def __call__(self):
-        return self.now
-
-    def work(self):
-        self.now += self.durations[self.calls]
-        self.calls += 1
-
-
-# ---------------------------------------------------------------- timing
-def test_warmup_runs_are_made_but_not_timed():
-    """Are the warm-up calls made, kept apart, and left out of the statistics?"""
-    clock = FakeClock([1.0, 0.5] + [0.010] * 5)  # two slow cold calls, then 10 ms each
-    timing = timing_module.time_callable(clock.work, warmup=2, repeats=5, timer=clock)
-    assert clock.calls == 7
-    assert timing.warmup_ms == pytest.approx([1000.0, 500.0])
-    assert timing.samples_ms == pytest.approx([10.0] * 5)
-    assert timing.median_ms == pytest.approx(10.0)
-
-
-def test_statistics_on_a_synthetic_timer():
-    """Are median, quartiles, IQR and p90 those of the samples (linear interpolation)?"""
-    durations_ms = [7, 3, 10, 1, 5, 9, 2, 8, 6, 4]  # 1..10 ms, shuffled
-    clock = FakeClock([d / 1e3 for d in durations_ms])
-    stats = timing_module.time_callable(clock.work, warmup=0, repeats=10, timer=clock).stats
-    # sorted 1..10: position p/100 * 9 -> q1 at 2.25, median at 4.5, q3 at 6.75, p90 at 8.1
-    assert stats["n"] == 10
-    assert stats["median_ms"] == pytest.approx(5.5)
-    assert stats["q1_ms"] == pytest.approx(3.25)
-    assert stats["q3_ms"] == pytest.approx(7.75)
-    assert stats["iqr_ms"] == pytest.approx(4.5)
-    assert stats["p90_ms"] == pytest.approx(9.1)
-    assert stats["mean_ms"] == pytest.approx(5.5)
-    assert (stats["min_ms"], stats["max_ms"]) == pytest.approx((1.0, 10.0))
-
-
-def test_one_outlier_moves_the_mean_not_the_median():
-    """Does the median shrug off one descheduled run that drags the mean?"""
-    stats = timing_module.summarize_times([10.0] * 19 + [500.0])
-    assert stats["median_ms"] == pytest.approx(10.0)
-    assert stats["mean_ms"] == pytest.approx(34.5)
-
-
-@pytest.mark.parametrize("budget_s, expected", [(0.1, 10), (10.0, 50), (0.001, 3)])
-def test_repeats_fill_the_time_budget_within_bounds(budget_s, expected):
-    """Are the repeats sized from the last warm-up run and clipped to [min, max]?"""
-    clock = FakeClock([0.010] * 100)
-    timing = timing_module.time_callable(clock.work, warmup=1, budget_s=budget_s, min_repeats=3,
-                                 max_repeats=50, timer=clock)
-    assert len(timing.samples_ms) == expected
-
-
-def test_sync_runs_inside_the_timed_region():
-    """Is a GPU-style sync charged to the sample (work queued is not work done)?"""
-    clock = FakeClock([0.001] * 4)
-    syncs = []
-
-    def sync():
-        syncs.append(clock.now)
-        clock.now += 0.004  # waiting for the device
-
-    timing = timing_module.time_callable(clock.work, warmup=1, repeats=3, sync=sync, timer=clock)
-    assert timing.samples_ms == pytest.approx([5.0] * 3)
-    assert len(syncs) == 1 + 4  # once before anything, then after every call
-
-
-def test_garbage_collector_is_restored():
-    """Is the garbage collector on again after timing, even when the function raises?"""
-    import gc
-
-    def boom():
-        raise RuntimeError("fails on purpose")
-
-    with pytest.raises(RuntimeError):
-        timing_module.time_callable(boom, warmup=0, repeats=1)
-    assert gc.isenabled()
-
-
-def test_bad_repeat_counts_are_refused():
-    """Is a request for no timed runs refused with the numbers named?"""
-    with pytest.raises(ValueError, match="repeats=0"):
-        timing_module.time_callable(lambda: None, repeats=0)
-    with pytest.raises(ValueError, match="no timings"):
-        timing_module.summarize_times([])
 
 
 def test_share_of_cpu_used_by_other_programs():
@@ -112,53 +17,6 @@ def test_share_of_cpu_used_by_other_programs():
     assert bench._others_share((0.0, 10.0, 5.0), (10.0, 30.0, 12.0), cpus=2) == 0.65
     assert bench._others_share((0.0, 10.0, 5.0), (10.0, 14.0, 9.0), cpus=2) == 0.0
     assert bench._others_share(None, (1.0, 2.0, 3.0)) is None
-
-
-# ---------------------------------------------------------------- settings
-@pytest.mark.parametrize("level, member", sorted(sessions.OPTIMIZATION_LEVELS.items()))
-def test_session_options_are_matched(level, member):
-    """Do the options carry the thread count, one inter-op thread, no spinning and the level?"""
-    import onnxruntime as ort
-
-    options = sessions.fair_session_options(3, level)
-    assert options.intra_op_num_threads == 3
-    assert options.inter_op_num_threads == 1
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert options.graph_optimization_level == getattr(ort.GraphOptimizationLevel, member)
-
-
-def test_session_options_refuse_bad_values():
-    """Are an unknown level and a zero thread count refused with the valid choices?"""
-    with pytest.raises(ValueError, match="disabled"):
-        sessions.fair_session_options(2, "max")
-    with pytest.raises(ValueError, match="threads must be >= 1"):
-        sessions.fair_session_options(0)
-
-
-@pytest.mark.parametrize("requested, torch_cuda, providers, expected", [
-    ("auto", False, ["CPUExecutionProvider"], "cpu"),
-    ("auto", True, ["CPUExecutionProvider"], "cpu"),  # GPU torch vs CPU ORT is no comparison
-    ("auto", False, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu"),
-    ("auto", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"),
-    ("cpu", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu"),
-    ("cuda", True, ["CUDAExecutionProvider", "CPUExecutionProvider"], "cuda"),
-])
-def test_device_decision(requested, torch_cuda, providers, expected):
-    """Is the GPU chosen only when both PyTorch and ONNX Runtime can use it?"""
-    chosen = sessions.choose_device(requested, torch_cuda=torch_cuda, ort_providers=providers)
-    assert chosen == expected
-
-
-@pytest.mark.parametrize("torch_cuda, providers, message", [
-    (False, ["CUDAExecutionProvider"], "torch.cuda.is_available"),
-    (True, ["CPUExecutionProvider"], "onnxruntime-gpu"),
-])
-def test_cuda_asked_for_but_missing_says_what_to_install(torch_cuda, providers, message):
-    """Does asking for CUDA without it name the missing piece and the fix?"""
-    with pytest.raises(RuntimeError, match=message):
-        sessions.choose_device("cuda", torch_cuda=torch_cuda, ort_providers=providers)
-    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'auto'"):
-        sessions.choose_device("tpu", torch_cuda=torch_cuda, ort_providers=providers)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -301,39 +159,6 @@ def test_bad_arguments_are_refused_before_any_work(tiny):
         bench.benchmark(model, paths, preset="fast")
     with pytest.raises(KeyError, match=r"\[224\]"):
         bench.benchmark(model, paths, shapes=[(1, 224)])
-
-
-def test_turns_alternate_and_the_headline_gets_its_samples():
-    """Do the backends take turns of `round_runs` runs, with more samples at the headline shape?"""
-    order = []
-
-    def call(name):
-        return (lambda: order.append(name)), None
-
-    cfg = {"warmup": 1, "budget_s": 0.0, "min_repeats": 4, "max_repeats": 4, "round_runs": 2,
-           "headline_samples": 6}
-    samples, _, wanted = timing_module.take_turns({"a": call("a"), "b": call("b")}, cfg, headline=True)
-    assert wanted == {"a": 6, "b": 6} and all(len(v) == 6 for v in samples.values())
-    timed = order[4:]  # after each backend's warm-up call and first timed call
-    assert timed == ["a", "a", "b", "b"] * 2 + ["a", "b"]
-    _, _, wanted = timing_module.take_turns({"a": call("a")}, cfg, headline=False)
-    assert wanted == {"a": 4}
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_ratio_interval_contains_the_point_estimate(seed):
-    """Does the bootstrap interval hold the ratio of medians, narrow with many samples?"""
-    from course_utils.timing import ratio_interval
-
-    rng = np.random.default_rng(seed)
-    slow = 30 * (1 + 0.1 * rng.standard_exponential(60))  # skewed, like real timings
-    fast = 15 * (1 + 0.1 * rng.standard_exponential(60))
-    point = np.median(slow) / np.median(fast)
-    low, high = ratio_interval(slow, fast)
-    assert low <= point <= high and high - low < 0.3 * point
-    assert ratio_interval(slow, fast) == (low, high)  # seeded: the same answer twice
-    few_low, few_high = ratio_interval(slow[:8], fast[:8])
-    assert few_high - few_low > high - low  # fewer samples, wider interval
 
 
 def test_headline_reports_the_interval(tiny_result):
