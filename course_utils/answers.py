@@ -414,7 +414,7 @@ def _local_arrays(folder: Path):
 
 
 def decode_file(folder: Path, file_path=None, function=None):
-    """Decode ``folder/answer.json`` (written by :func:`_write`)."""
+    """Decode ``folder/answer.json`` (written by :func:`write_answer`)."""
     payload = json.loads((folder / ANSWER_FILE).read_text(encoding="utf-8"))
     tree = payload["value"]
     return decode(tree, _local_arrays(folder), file_path or (lambda t: Path(t.get("given") or "")),

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from .answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, answer_spec, decode,
                       encode, write_answer)
-from .checks import CheckFailed, Verdict, run_checks_on_data
+from .checks import CheckFailed, Verdict, load_check_modules, run_checks_on_data
 
-__all__ = ["read_verdict", "status_text", "FunctionRaised", "NOT_ATTEMPTED"]
+__all__ = ["read_verdict", "read_answer", "status_text", "FunctionRaised", "NOT_ATTEMPTED"]
 
 NOT_ATTEMPTED = "not attempted"
 #: Answer files copied out of a kernel's folder may be at most this large.
@@ -123,6 +123,7 @@ def read_verdict(kernel, exercise_id: str, scratch: Path) -> Verdict:
         The :class:`~course_utils.checks.Verdict` of the public and hidden checks,
         or a failed one that says why the answer could not be read.
     """
+    load_check_modules()  # they declare the answers
     spec = answer_spec(exercise_id)
     out = kernel.prepare_io("capture")
     code = (f"__import__('course_utils.answers', fromlist=['capture']).capture("
@@ -133,12 +134,41 @@ def read_verdict(kernel, exercise_id: str, scratch: Path) -> Verdict:
         return Verdict(exercise_id, False, f"could not read `{spec.variable}` after the cell "
                        f"({status_text(result, CAPTURE_SECONDS)})")
     dest = scratch / exercise_id
+    try:
+        value = read_answer(exercise_id, out, kernel.workdir, dest, lambda name: _Probe(kernel, name))
+    except CaptureError as error:
+        return Verdict(exercise_id, False, str(error))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+        return Verdict(exercise_id, False,
+                       f"the answer could not be read as data ({type(error).__name__})")
+    verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
+    for prefix in (str(dest / "missing") + "/", str(dest) + "/"):
+        verdict.feedback = verdict.feedback.replace(prefix, "")
+    return verdict
+
+
+def read_answer(exercise_id: str, folder: Path, workdir: Path, dest: Path, function):
+    """The value the checks receive, from what ``answers.capture`` wrote into ``folder``.
+
+    Args:
+        exercise_id: the exercise whose declared answer ``folder`` holds.
+        folder: the capture's folder (``answer.json`` and its ``.npy`` files).
+        workdir: the notebook's folder: a file answer is copied from there only.
+        dest: where copies of answer files go.
+        function: ``function(variable)`` gives the callable that stands for a function answer.
+
+    Raises:
+        CaptureError: the answer is undefined, malformed, too large, or names a file
+            outside ``workdir``; the message is the student's feedback.
+    """
+    load_check_modules()  # they declare the answers
+    spec = answer_spec(exercise_id)
     copies = []
 
     def file_path(node):
         if "$file" in node:
             try:
-                copies.append(_copy_out(kernel.workdir, str(node["$file"]), dest))
+                copies.append(_copy_out(workdir, str(node["$file"]), dest))
                 return copies[-1]
             except (OSError, ValueError) as error:
                 raise CaptureError(f"the file of the answer could not be read: {error}") from None
@@ -148,26 +178,16 @@ def read_verdict(kernel, exercise_id: str, scratch: Path) -> Verdict:
                                "next to the notebook (e.g. in artifacts/)")
         return dest / "missing" / given.lstrip("/")
 
-    try:
-        kind, value = _load_capture(out, file_path, lambda name: _Probe(kernel, name))
-    except CaptureError as error:
-        return Verdict(exercise_id, False, str(error))
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-        return Verdict(exercise_id, False,
-                       f"the answer could not be read as data ({type(error).__name__})")
+    kind, value = _load_capture(folder, file_path, function)
     if kind == "undefined":
-        return Verdict(exercise_id, False, f"{NOT_ATTEMPTED}: `{value}` is not defined after "
-                       "the exercise's cell")
+        raise CaptureError(f"{NOT_ATTEMPTED}: `{value}` is not defined after the exercise's cell")
     if kind != "value":
-        return Verdict(exercise_id, False, f"the answer could not be read as data: {value}")
+        raise CaptureError(f"the answer could not be read as data: {value}")
     if spec.kind == "file" and isinstance(value, (str, os.PathLike)) and value not in copies:
         # Only a file copied out of the work folder may reach a check: a path written
         # into the data by hand must never open a file on the grader's side.
         value = dest / "missing" / os.fspath(value).lstrip("/")
-    verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
-    for prefix in (str(dest / "missing") + "/", str(dest) + "/"):
-        verdict.feedback = verdict.feedback.replace(prefix, "")
-    return verdict
+    return value
 
 
 class _Probe:

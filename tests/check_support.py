@@ -2,8 +2,8 @@
 
 The grader never hands a live object to a check: it captures the answer in the student's
 kernel as data (``answers.encode``, with the exercise's extractor), sends it as JSON plus
-``.npy`` arrays, copies an answer file out of the work folder, decodes it
-(``answers.decode``) and calls ``checks.run_checks_on_data(..., include_hidden=True)``. A
+``.npy`` arrays, copies an answer file out of the work folder and decodes it
+(``verdicts.read_answer``, the grader's own code), and calls ``checks.run_checks_on_data(..., include_hidden=True)``. A
 function answer reaches the checks as a callable whose every call crosses the same
 boundary: arguments and result are encoded and decoded, and a raise arrives as an
 exception that carries only its type's name. :func:`grade` does the same in-process, so
@@ -14,13 +14,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from course_utils import answers, checks
+from course_utils.verdicts import read_answer
 
 
 class FunctionRaised(Exception):
@@ -56,7 +56,13 @@ def _probe(fn):
 
 
 def as_graded(exercise: str, value, workdir: Path, dest: Path):
-    """The value the grader's checks receive for ``value``, captured in ``workdir``."""
+    """The value the grader's checks receive for ``value``, captured in ``workdir``.
+
+    Encoded as ``answers.capture`` encodes it in the kernel, written as it writes it,
+    and read back by the grader's own ``verdicts.read_answer`` (files copied out of
+    ``workdir``, bounded reads); a function answer is called as the probe calls it.
+    """
+    checks.load_check_modules()
     spec = answers.answer_spec(exercise)
     cwd = os.getcwd()
     os.chdir(workdir)  # a relative path in an answer is relative to the notebook's folder
@@ -64,19 +70,9 @@ def as_graded(exercise: str, value, workdir: Path, dest: Path):
         tree, arrays = answers.encode(spec, value, workdir=workdir)
     finally:
         os.chdir(cwd)
-    tree, load = _roundtrip(tree, arrays)
-
-    def file_path(node):
-        if "$file" in node:  # the grader copies the file out of the work folder
-            target = dest / node["$file"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(workdir) / node["$file"], target)
-            return target
-        if "$outside_file" in node:
-            raise answers.CaptureError(f"{node['$outside_file']} is outside the notebook's folder")
-        return dest / "missing" / str(node["$missing_file"]).lstrip("/")
-
-    return answers.decode(tree, load, file_path, lambda name: _probe(value))
+    folder = dest / "capture"
+    answers.write_answer(folder, {"value": tree}, arrays)
+    return read_answer(exercise, folder, Path(workdir), dest / "answer", lambda name: _probe(value))
 
 
 @dataclass
