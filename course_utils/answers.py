@@ -7,7 +7,7 @@ into the values the checks receive. The student's ``check()`` and the grader use
 the same path, so a check sees the same kind of value in both places; the grader
 runs the kernel-side half inside the sandbox and the rest in its own process.
 Does not cover: the checks themselves (``exercise_checks/``), running a
-notebook (``grading.py``, ``sandbox.py``).
+notebook (``grading/grader.py``, ``grading/sandbox.py``).
 
 Only these reach the checks: ``None``, bool, int, float, str, list, tuple,
 dict, set, numpy arrays of plain dtypes, :class:`pathlib.Path` to a copied

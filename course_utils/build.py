@@ -3,7 +3,7 @@
 Covers: parsing nbgrader's solution markers and the exercise headers, writing
 the student build (regions replaced by ``raise NotImplementedError``, outputs
 cleared) and the instructor build (markers removed, executed, outputs stored),
-and ``--check`` for stale builds. Does not cover: grading (``grading.py``).
+and ``--check`` for stale builds. Does not cover: grading (``grading/``).
 
 An exercise cell looks like::
 

@@ -2,11 +2,11 @@
 
 Covers: the ``check("02.1", answer)`` call and the registry of check functions:
 public ones (``exercise_checks/``, shipped to students) and hidden ones
-(``hidden_checks/``, which exist only where the grader runs). A check receives
+(``grading/hidden_checks/``, which exist only where the grader runs). A check receives
 the answer as data (see ``answers.py``), never the live object, so that the
 grader can run the same checks in its own process on what it captured from the
 student's kernel. Does not cover: executing notebooks or scoring them (see
-``grading.py``), nor the checks themselves.
+``grading/``), nor the checks themselves.
 
 A check function takes the student's answer and either returns (pass) or
 raises :class:`CheckFailed` with a hint that helps without giving the answer
@@ -49,7 +49,7 @@ def register(exercise_id: str, *, hidden: bool = False):
     Args:
         exercise_id: the exercise number as in the notebook, e.g. ``"02.1"``.
         hidden: if True, only the grader runs this check; such checks live in
-            ``course_utils/hidden_checks/``, which students never receive.
+            ``course_utils/grading/hidden_checks/``, which students never receive.
     """
 
     def decorate(fn: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -88,20 +88,15 @@ def broken_check_modules() -> dict[str, str]:
     return dict(_BROKEN)
 
 
-def load_hidden_checks() -> None:
-    """Import ``hidden_checks/`` (the grader's side); a clear error where it is absent."""
+def mark_hidden_checks_loaded() -> None:
+    """Record that the grader registered its hidden checks (``course_utils.grading`` calls it)."""
     global _HIDDEN_LOADED
-    load_check_modules()
-    if _HIDDEN_LOADED:
-        return
-    try:
-        from . import hidden_checks
-    except ImportError:
-        raise MissingDependencyError("the hidden checks are not part of this copy of course_utils; "
-                                     "they run only where the instructor grades") from None
-    for info in pkgutil.iter_modules(hidden_checks.__path__):
-        importlib.import_module(f"{hidden_checks.__name__}.{info.name}")
     _HIDDEN_LOADED = True
+
+
+def hidden_checks_loaded() -> bool:
+    """Whether the grader's hidden checks are registered in this process."""
+    return _HIDDEN_LOADED
 
 
 def known_exercises() -> list[str]:
@@ -114,7 +109,7 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
     """Run the checks of one exercise on a live answer and return a :class:`Verdict`.
 
     The answer is first turned into data as the grader captures it (see
-    ``answers.py``). ``include_hidden`` needs ``hidden_checks/`` (instructors'
+    ``answers.py``). ``include_hidden`` needs ``grading/hidden_checks/`` loaded (instructors'
     copies only); students' copies raise a clear MissingDependencyError (an ImportError).
     """
     load_check_modules()
@@ -132,9 +127,11 @@ def run_checks(exercise_id: str, answer: Any, *, include_hidden: bool = False) -
 
 def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = False) -> Verdict:
     """Run the checks of one exercise on an answer already turned into data."""
-    if include_hidden:
-        load_hidden_checks()
     load_check_modules()
+    if include_hidden and not _HIDDEN_LOADED:
+        raise MissingDependencyError(
+            "the hidden checks are not loaded: they live in course_utils.grading (instructors' "
+            "copies only); call course_utils.grading.load_hidden_checks() first")
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no checks are registered for exercise {exercise_id!r}")
     for fn, hidden in _REGISTRY[exercise_id]:

@@ -4,11 +4,11 @@ Covers: ``python -m course_utils release OUT/``, which writes ``exercises/``,
 the helper library without the grader and its hidden checks, the student part
 of the README and the setup files (``Makefile``, ``pyproject.toml``,
 ``environment.yml``). Does not cover: building the exercises (``build.py``,
-run it first) or grading (``grading.py``).
+run it first) or grading (``grading/``).
 
 Left out on purpose: ``notebooks/`` and ``solutions/`` (the answers),
-``course_utils/hidden_checks/`` (the grader's checks and their constants),
-the grader itself, ``tests/`` (its fixtures hold answers too) and the
+``course_utils/grading/`` (the grader itself and its hidden checks with their
+constants), ``tests/`` (its fixtures hold answers too) and the
 instructor-only ``make`` targets. The release is written into a temporary
 folder beside ``OUT`` and renamed into place at the end, so a failure leaves
 nothing half-written; an existing non-empty ``OUT`` is refused.
@@ -33,11 +33,7 @@ class FolderNotEmptyError(CourseError, FileExistsError):
 _COPIED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".gitignore"]
 # Inside the copied folders: what stays with the instructor.
 _INSTRUCTOR_ONLY = {
-    "course_utils/hidden_checks",   # the grader's checks and their answer constants
-    "course_utils/grading.py",      # the grader
-    "course_utils/sandbox.py",      # the grader's sandbox
-    "course_utils/verdicts.py",     # the grader's reading of answers and running of hidden checks
-    "course_utils/grade_results.py",  # the grader's JSON/CSV, shards and merge
+    "course_utils/grading",         # the grader: sandbox, verdicts, results, hidden checks
     "course_utils/release.py",      # this module
 }
 # make targets that need notebooks/, solutions/ or tests/.
@@ -93,8 +89,8 @@ def student_makefile(text: str) -> str:
 def student_pyproject(text: str) -> str:
     """``pyproject.toml`` with the instructor-only packages taken out of the package list."""
     dropped = {p.replace("/", ".") for p in _INSTRUCTOR_ONLY if not p.endswith(".py")}
-    for package in dropped:
-        text = re.sub(rf',?\s*"{re.escape(package)}"', "", text)
+    for package in dropped:  # the package and every subpackage of it
+        text = re.sub(rf',?\s*"{re.escape(package)}(\.[\w.]+)?"', "", text)
     return text
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from course_utils import answers, checks
-from course_utils.verdicts import read_answer
+from course_utils.grading import load_hidden_checks
+from course_utils.grading.verdicts import read_answer
 
 
 class FunctionRaised(Exception):
@@ -85,7 +86,7 @@ class Graded:
 
 
 def _first_failing_check(exercise: str, data) -> str | None:
-    checks.load_hidden_checks()
+    load_hidden_checks()
     for fn, _hidden in checks._REGISTRY[exercise]:
         try:
             fn(data)
@@ -104,8 +105,8 @@ def grade(exercise: str, value, workdir: Path, dest: Path) -> Graded:
 
 def registered_checks(topic: str, *, hidden: bool) -> set[str]:
     """'module:function' of every public (or hidden) check that ``topic``'s module registers."""
-    checks.load_hidden_checks()
-    package = "hidden_checks" if hidden else "exercise_checks"
+    load_hidden_checks()
+    package = "grading.hidden_checks" if hidden else "exercise_checks"
     return {f"{topic}:{fn.__name__}" for fns in checks._REGISTRY.values() for fn, is_hidden in fns
             if is_hidden == hidden and fn.__module__ == f"course_utils.{package}.{topic}"}
 

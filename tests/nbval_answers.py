@@ -21,9 +21,9 @@ from queue import Empty
 import pytest
 
 from course_utils.build import exercise_in, parse_exercises
-from course_utils.checks import load_hidden_checks
-from course_utils.sandbox import CellResult
-from course_utils.verdicts import read_verdict
+from course_utils.grading import load_hidden_checks
+from course_utils.grading.sandbox import CellResult
+from course_utils.grading.verdicts import read_verdict
 
 
 class NbvalKernel:

@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 05: course_utils/exercise_checks/deployment.py and
-course_utils/hidden_checks/deployment.py.
+course_utils/grading/hidden_checks/deployment.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``): 05.1's
 SessionOptions reaches the checks as its extractor's facts, 05.4's file is copied out of

@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 02: course_utils/exercise_checks/export.py and
-course_utils/hidden_checks/export.py.
+course_utils/grading/hidden_checks/export.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``): files
 are copied out of the work folder, 02.4's function is called across the data boundary.

@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 03: course_utils/exercise_checks/graphs.py and
-course_utils/hidden_checks/graphs.py.
+course_utils/grading/hidden_checks/graphs.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``). The
 right answers of 03.1 to 03.4 are computed here as the notebook computes them, from a

@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 00: course_utils/exercise_checks/install.py and
-course_utils/hidden_checks/install.py.
+course_utils/grading/hidden_checks/install.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``): a right
 answer passes every check; each hidden check has a wrong answer that passes the public

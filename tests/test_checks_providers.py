@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 01: course_utils/exercise_checks/providers.py and
-course_utils/hidden_checks/providers.py.
+course_utils/grading/hidden_checks/providers.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``). 01.3's
 right answer is what a real session reports on this machine, found here independently of

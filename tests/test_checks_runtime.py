@@ -1,5 +1,5 @@
 """Tests for the checks of notebook 04: course_utils/exercise_checks/runtime.py and
-course_utils/hidden_checks/runtime.py.
+course_utils/grading/hidden_checks/runtime.py.
 
 Every answer goes through what the grader does with it (``check_support.grade``): 04.1's
 SessionOptions reaches the checks as the facts its extractor reads. The answers carry

@@ -11,7 +11,10 @@ import onnxruntime as ort
 import pytest
 
 from course_utils import checks, install
-from course_utils.hidden_checks import providers as provider_checks
+from course_utils.grading import load_hidden_checks
+from course_utils.grading.hidden_checks import providers as provider_checks
+
+load_hidden_checks()  # these tests run the grader's checks too
 
 GPU_BUILD_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 

@@ -1,4 +1,4 @@
-"""Tests for course_utils/grading.py: scores, feedback, robustness, and the student's file untouched."""
+"""Tests for course_utils/grading/grader.py: scores, feedback, robustness, and the student's file untouched."""
 import csv
 import hashlib
 import json
@@ -236,15 +236,15 @@ def test_shards_merged_equal_one_run(tmp_path):
     parts = [json.loads((tmp_path / f"part{k}.json").read_text()) for k in (1, 2)]
     assert sorted(len(p) for p in parts) == [1, 2]
     with pytest.raises(ValueError, match="missing"):
-        from course_utils.grading import merge_parts
+        from course_utils.grading.results import merge_parts
         merge_parts([tmp_path / "part1.json"])
 
 
 def test_a_forged_file_answer_never_opens_a_grader_side_file(tmp_path):
     """Is a file answer written into the captured data as a path on the grader's disk refused unread?"""
     from course_utils.answers import ANSWER_FILE
-    from course_utils.grading import _Run
-    from course_utils.sandbox import CellResult, KernelLimits
+    from course_utils.grading.grader import _Run
+    from course_utils.grading.sandbox import CellResult, KernelLimits
 
     real = FILES / "small-cnn.onnx"  # exists on the grader's side, never inside a sandbox
 

@@ -64,7 +64,7 @@ def batch(tmp_path_factory):
     # happens to be importable: the attacks below are real.
     script = ("import sys\nimport course_utils\n"
               f"assert course_utils.__file__.startswith({str(ROOT)!r}), course_utils.__file__\n"
-              "import course_utils.sandbox\nfrom course_utils.cli import main\n"
+              "import course_utils.grading.sandbox\nfrom course_utils.cli import main\n"
               f"code = main(['grade', {str(submissions)!r}, '--json', {str(out_json)!r}, "
               f"'--csv', {str(out_csv)!r}, '--timeout', '30', '--jobs', '2'])\n"
               # VmHWM is this process's own peak; ru_maxrss would carry over the peak of
@@ -142,7 +142,7 @@ def test_grader_memory_stays_small(batch):
 
 def test_missing_bwrap_is_one_clear_line(monkeypatch, capsys):
     """Without bubblewrap, does grade say how to install it (and exit 1)?"""
-    from course_utils import sandbox
+    from course_utils.grading import sandbox
     from course_utils.cli import main
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

@@ -85,7 +85,7 @@ def test_the_graph_sees_function_level_imports():
     assert "course_utils.export" in graph["course_utils.verify"]  # imported inside verify_model
 
 
-# grading.py still reads two private names; it is to use public ones (then empty this set).
+# Private names read across modules (none left; keep it that way).
 _KNOWN_PRIVATE_IMPORTS: set[str] = set()
 
 
@@ -100,3 +100,19 @@ def test_no_private_name_is_imported_from_another_module():
                 offenders += [f"{path.relative_to(PACKAGE)}: {module}.{alias.name}"
                               for alias in node.names if alias.name.startswith("_")]
     assert set(offenders) <= _KNOWN_PRIVATE_IMPORTS, sorted(set(offenders) - _KNOWN_PRIVATE_IMPORTS)
+
+
+def test_nothing_outside_the_grader_imports_from_it():
+    """Does every module outside course_utils/grading/ stay clear of it (the release leaves it out)?"""
+    graph = _graph()
+    offenders = sorted(f"{module} -> {target}" for module, targets in graph.items()
+                       if not module.startswith("course_utils.grading") and module != "course_utils"
+                       for target in targets if target.startswith("course_utils.grading"))
+    assert not offenders, offenders
+    assert "course_utils.grading.hidden_checks" in graph, "the grader lives in course_utils/grading/"
+
+
+def test_the_package_reexports_the_grader_only_lazily():
+    """Does course_utils/__init__.py name the grader only as a string (imported on first use)?"""
+    source = (PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    assert "import grading" not in source and "from .grading" not in source

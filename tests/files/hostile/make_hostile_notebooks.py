@@ -81,7 +81,7 @@ for obj in gc.get_objects():
 from course_utils.build import ROOT
 leaks = glob.glob(str(ROOT / "solutions" / "*")) + [p for root in ("/course", "/work", "/root", "/tmp") for p in glob.glob(root + "/**/solutions/*.ipynb", recursive=True)]
 try:
-    import course_utils.hidden_checks.install as hidden
+    import course_utils.grading.hidden_checks.install as hidden
     leaks.append(hidden.__file__)
 except ImportError:
     pass

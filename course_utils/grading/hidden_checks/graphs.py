@@ -1,8 +1,8 @@
 """Hidden checks for notebook 03 (Netron, graph optimisation): grader only, never released."""
 from __future__ import annotations
 
-from ..checks import CheckFailed, register
-from ..exercise_checks.graphs import load_hand_model, load_optimized_model
+from ...checks import CheckFailed, register
+from ...exercise_checks.graphs import load_hand_model, load_optimized_model
 
 _RESNET18_FUSIONS = {"Conv+Relu": 9}
 # The 9 fused Conv outputs of resnet18 for one image, float32:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import CheckFailed, register
-from ..exercise_checks.deployment import load_digits_held_out, load_test_labels, make_check_session
+from ...checks import CheckFailed, register
+from ...exercise_checks.deployment import load_digits_held_out, load_test_labels, make_check_session
 
 _ORT_STACK = ("onnxruntime", "fastapi", "uvicorn")
 _TORCH_STACK = ("torch", "fastapi", "uvicorn")
@@ -36,7 +36,7 @@ def _labels_are_ints_and_right(labels):
 
 @register("05.3", hidden=True)
 def _ratio_counts_dependencies(ratio):
-    from ..footprint import measure_footprint
+    from ...footprint import measure_footprint
 
     ort_fp, torch_fp = measure_footprint(*_ORT_STACK), measure_footprint(*_TORCH_STACK)
     expected = torch_fp.total_bytes / ort_fp.total_bytes

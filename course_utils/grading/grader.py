@@ -24,10 +24,10 @@ import time
 import warnings
 from pathlib import Path
 
-from .build import ROOT, exercise_in, parse_exercises, source_notebooks
-from .errors import CourseError, InvalidArgumentError, MissingFileError
-from .formatting import format_table
-from .grade_results import (ExerciseGrade, NotebookGrade, merge_parts, payload, select_shard,
+from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
+from ..errors import CourseError, InvalidArgumentError, MissingFileError
+from ..formatting import format_table
+from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, select_shard,
                             write_results)
 from .verdicts import NOT_ATTEMPTED, read_verdict, status_text
 
@@ -247,7 +247,8 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         >>> grades = grade_notebooks(["submissions/"], csv_path="grades.csv")  # doctest: +SKIP
         >>> print(grades[0].table())  # doctest: +SKIP
     """
-    from .checks import broken_check_modules, load_hidden_checks
+    from ..checks import broken_check_modules
+    from .hidden_checks import load_hidden_checks
     from .sandbox import KernelLimits, copy_library, require_bwrap
 
     if sandbox:

@@ -1,7 +1,7 @@
 """Hidden checks for notebook 04 (runtime comparison): grader only, never released."""
 from __future__ import annotations
 
-from ..checks import CheckFailed, register
+from ...checks import CheckFailed, register
 
 
 @register("04.1", hidden=True)

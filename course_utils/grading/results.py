@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import InvalidArgumentError
-from .formatting import format_table
+from ..errors import InvalidArgumentError
+from ..formatting import format_table
 
 __all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts"]
 

@@ -24,9 +24,9 @@ import os
 import stat
 from pathlib import Path
 
-from .answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, answer_spec, decode,
+from ..answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, answer_spec, decode,
                       encode, write_answer)
-from .checks import CheckFailed, Verdict, load_check_modules, run_checks_on_data
+from ..checks import CheckFailed, Verdict, load_check_modules, run_checks_on_data
 
 __all__ = ["read_verdict", "read_answer", "status_text", "FunctionRaised", "NOT_ATTEMPTED"]
 

@@ -1,10 +1,10 @@
 """Hidden checks for notebook 01 (execution providers): grader only, never released."""
 from __future__ import annotations
 
-from ..checks import CheckFailed, register
-from ..exercise_checks.deployment import make_tiny_model_bytes
-from ..exercise_checks.providers import NVIDIA_PROVIDERS
-from ..providers import PROVIDER_TARGETS
+from ...checks import CheckFailed, register
+from ...exercise_checks.deployment import make_tiny_model_bytes
+from ...exercise_checks.providers import NVIDIA_PROVIDERS
+from ...providers import PROVIDER_TARGETS
 
 
 @register("01.1", hidden=True)

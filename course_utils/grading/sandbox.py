@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CourseError
+from ..errors import CourseError
 
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
@@ -72,11 +72,13 @@ def require_bwrap() -> str:
 
 
 def copy_library(dest: Path) -> Path:
-    """Copy course_utils without its hidden checks: the library the sandbox sees."""
-    source = Path(__file__).resolve().parent
+    """Copy course_utils without its grader (``grading/``): the library the sandbox sees."""
+    source = Path(__file__).resolve().parent.parent
     target = dest / "course_utils"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(
-        "hidden_checks", "__pycache__", "*.pyc"))
+    grader = Path(__file__).resolve().parent
+    shutil.copytree(source, target, ignore=lambda folder, names: [
+        n for n in names if n in ("__pycache__",) or n.endswith(".pyc")
+        or Path(folder, n).resolve() == grader])
     return dest
 
 
@@ -100,8 +102,8 @@ def _system_binds() -> list[str]:
                     args += ["--perms", "0755", "--dir", str(parent)]
             args += ["--ro-bind", real, target]
     # Where the grader's own course_utils sits inside a bound tree (a non-editable
-    # install in the venv), cover its hidden checks with an empty folder.
-    hidden = os.path.realpath(Path(__file__).resolve().parent / "hidden_checks")
+    # install in the venv), cover the whole grader (hidden checks included) with an empty folder.
+    hidden = os.path.realpath(Path(__file__).resolve().parent)
     bound = ["/usr", "/etc"] + list(prefixes)
     if os.path.isdir(hidden) and any(hidden.startswith(b.rstrip("/") + "/") for b in bound):
         args += ["--tmpfs", hidden]

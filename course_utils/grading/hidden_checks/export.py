@@ -1,8 +1,8 @@
 """Hidden checks for notebook 02 (export and verification): grader only, never released."""
 from __future__ import annotations
 
-from ..checks import CheckFailed, register
-from ..exercise_checks.export import (call_answer, measure_digits_accuracy, load_digits_test, read_dims,
+from ...checks import CheckFailed, register
+from ...exercise_checks.export import (call_answer, measure_digits_accuracy, load_digits_test, read_dims,
                                       has_dynamo_metadata, load_answer_onnx, run_answer_onnx)
 
 

@@ -1,8 +1,8 @@
 """Hidden checks for notebook 00 (install check): grader only, never released."""
 from __future__ import annotations
 
-from ..checks import CheckFailed, register
-from ..exercise_checks.install import read_installed_versions
+from ...checks import CheckFailed, register
+from ...exercise_checks.install import read_installed_versions
 
 
 @register("00.1", hidden=True)

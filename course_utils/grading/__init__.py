@@ -1,0 +1,17 @@
+"""The grader: everything students never get, in one folder.
+
+Covers: scoring submitted notebooks without trusting them (``grader.py``), the
+sandbox each submission's kernel runs in (``sandbox.py``), the reading of answers
+as data and the verdicts (``verdicts.py``), the records, tables and files of the
+results (``results.py``) and the hidden checks (``hidden_checks/``). The student
+release leaves out this whole package, and no module outside it imports from it
+(``tests/test_imports.py``). Does not cover: the public checks and the answer
+declarations students run themselves (``checks.py``, ``answers.py``,
+``exercise_checks/``).
+"""
+from __future__ import annotations
+
+from .grader import add_cli, grade_notebooks, points_table
+from .hidden_checks import load_hidden_checks
+
+__all__ = ["add_cli", "grade_notebooks", "load_hidden_checks", "points_table"]
