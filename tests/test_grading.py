@@ -3,7 +3,6 @@ import csv
 import hashlib
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -129,61 +128,6 @@ def test_points_table_lists_every_exercise(capsys):
     assert main(["grade", "--list"]) == 0
     out = capsys.readouterr().out
     assert "00.1" in out and "01.3" in out and out.strip().splitlines()[-1].startswith("total")
-
-
-def _half_solved(folder: Path) -> dict[str, list[str]]:
-    """Each exercises notebook with every second exercise solved (the first left as shipped).
-
-    Returns the solved exercise ids per notebook. The reference answers themselves
-    are checked, all of them, during nbval's run of solutions/ (``nbval_answers.py``).
-    """
-    import nbformat
-
-    solved = {}
-    for path in sorted((ROOT / "exercises").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        reference = {c.metadata["course_utils"]["exercise"]: c.source
-                     for c in nbformat.read(ROOT / "solutions" / path.name, as_version=4).cells
-                     if "exercise" in c.metadata.get("course_utils", {})}
-        cells = [c for c in nb.cells if "exercise" in c.metadata.get("course_utils", {})]
-        solved[path.stem] = []
-        for index, cell in enumerate(cells):
-            if index % 2:
-                cell.source = reference[cell.metadata["course_utils"]["exercise"]]
-                solved[path.stem].append(cell.metadata["course_utils"]["exercise"])
-        nbformat.write(nb, folder / path.name)
-    return solved
-
-
-@pytest.fixture(scope="module")
-def course_set(tmp_path_factory):
-    """Grade each course notebook once, half solved, in the sandbox, two at a time."""
-    folder = tmp_path_factory.mktemp("half-solved")
-    solved = _half_solved(folder)
-    return grade_notebooks([folder], timeout=300, jobs=2), solved
-
-
-def test_every_course_notebook_is_graded_in_the_sandbox(course_set):
-    """Do solved exercises of the real notebooks score full marks through the sandbox, and the
-    untouched ones 0 'not attempted', with no other cell failing on the way?"""
-    grades, solved = course_set
-    assert sorted(g.notebook for g in grades) == sorted(solved)
-    for grade in grades:
-        assert grade.error is None and not grade.notes, grade.table()
-        assert [e.exercise for e in grade.exercises if e.passed] == solved[grade.notebook], grade.table()
-        for e in grade.exercises:
-            if e.passed:
-                assert e.points == e.max_points > 0, grade.table()
-            else:
-                assert e.feedback == "not attempted: the cell still raises NotImplementedError", grade.table()
-
-
-def test_first_exercise_of_each_notebook_is_left_undone(course_set):
-    """Does each notebook stop at its first exercise as shipped (the cells before it run cleanly)?"""
-    grades, solved = course_set
-    for grade in grades:
-        first = grade.exercises[0]
-        assert not first.passed and first.exercise not in solved[grade.notebook], grade.table()
 
 
 def test_a_reference_answer_that_fails_its_checks_fails_nbval(tmp_path):
