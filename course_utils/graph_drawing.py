@@ -28,11 +28,33 @@ def _layers(graph):
     return layer, producers
 
 
+def _wrap_op(op: str, width: int = 12) -> str:
+    """A long CamelCase op type on two lines, split at the capital nearest its middle."""
+    capitals = [i for i, c in enumerate(op) if c.isupper() and i > 0]
+    if len(op) <= width or not capitals:
+        return op
+    cut = min(capitals, key=lambda i: abs(i - len(op) / 2))
+    return op[:cut] + "\n" + op[cut:]
+
+
 def _node_label(node) -> str:
     fusion = name_fusion(node)
     if fusion:
         return node.op_type + "\n+" + "+".join(fusion.split("+")[1:])
-    return node.op_type
+    return _wrap_op(node.op_type)
+
+
+_BOXED_LABELS: list = []  # (text, box) pairs of the figure being drawn
+
+
+def _fit_labels(figure, pairs, margin: float = 0.9) -> None:
+    """Shrink each label whose rendered width exceeds ``margin`` of its box's width."""
+    renderer = figure.canvas.get_renderer()
+    for text, box in pairs:
+        text_width = text.get_window_extent(renderer).width
+        box_width = box.get_window_extent(renderer).width
+        if text_width > margin * box_width > 0:
+            text.set_fontsize(text.get_fontsize() * margin * box_width / text_width)
 
 
 def _draw_one(ax, model, title: str, max_nodes: int, total_layers: int) -> None:
@@ -67,13 +89,15 @@ def _draw_one(ax, model, title: str, max_nodes: int, total_layers: int) -> None:
     palette = plt.get_cmap("Pastel1").colors[:8] + plt.get_cmap("Pastel2").colors[:7]  # no greys
     colors = {}
     for (kind, label, _), (x, y) in zip(boxes, position):
-        key = label.split("\n")[0]
+        key = label.split("\n+")[0]
         color = "#eeeeee" if kind == "io" else colors.setdefault(
             key, palette[sum(map(ord, key)) % len(palette)])
-        ax.add_patch(FancyBboxPatch((x - 0.7, y - 0.33), 1.4, 0.66, boxstyle="round,pad=0.02",
-                                    facecolor=color, edgecolor="#333333", linewidth=0.6))
-        # 8.5 pt: readable when the figure is shown at the notebook's width
-        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, linespacing=0.95)
+        box = ax.add_patch(FancyBboxPatch((x - 0.7, y - 0.33), 1.4, 0.66, boxstyle="round,pad=0.02",
+                                          facecolor=color, edgecolor="#333333", linewidth=0.6))
+        # 8.5 pt: readable when the figure is shown at the notebook's width;
+        # _fit_labels shrinks the ones too wide for their box ("BatchNormalization").
+        text = ax.text(x, y, label, ha="center", va="center", fontsize=8.5, linespacing=0.95)
+        _BOXED_LABELS.append((text, box))
     targets = [(len(inputs) + index, node.input) for index, node in enumerate(nodes)]
     targets += [(len(inputs) + len(nodes) + k, [name]) for k, name in enumerate(shown_outputs)]
     for target, names in targets:
@@ -141,7 +165,10 @@ def draw_graph(models, *, max_nodes: int = 200, layer_height: float = 0.42):
     depth = max(max(_layers(m.graph)[0][:max_nodes], default=0) + 1 for m in loaded.values())
     figure, axes = plt.subplots(1, len(loaded), squeeze=False,
                                 figsize=(3.2 * len(loaded), min(layer_height * (depth + 2) + 0.6, 60)))
+    _BOXED_LABELS.clear()
     for ax, (label, model) in zip(axes[0], loaded.items()):
         _draw_one(ax, model, label, max_nodes, depth)
     figure.tight_layout()
+    _fit_labels(figure, _BOXED_LABELS)  # after the layout: the boxes' final size on the page
+    _BOXED_LABELS.clear()
     return figure

@@ -29,14 +29,14 @@ from .providers import make_session
 from .sessions import OPTIMIZATION_LEVELS
 
 __all__ = ["save_optimized_model", "compare_graphs", "GraphComparison", "name_fused_ops",
-           "name_fusion"]
+           "name_fusion", "uses_nchwc_layout"]
 
 
 def _has_external_data(path: Path) -> bool:
     return bool(list_external_data(load_onnx_file(path, load_weights=False)))
 
 
-def save_optimized_model(model_path, level: str, out_path=None) -> Path:
+def save_optimized_model(model_path, level: str, out_path=None, *, disabled_optimizers=()) -> Path:
     """Let ONNX Runtime optimise a model at ``level`` and save the graph it built.
 
     This is what ``SessionOptions.optimized_model_filepath`` does when a session
@@ -48,6 +48,9 @@ def save_optimized_model(model_path, level: str, out_path=None) -> Path:
         out_path: where to save; default ``<name>.<level>.onnx`` next to the
             original. Weights kept outside the original file (external data)
             go to ``<out_path>.data``.
+        disabled_optimizers: names of ONNX Runtime optimizers to leave out, e.g.
+            ``["NchwcTransformer"]`` to see the "all" level as a build without
+            NCHWc kernels (most ARM builds) makes it.
 
     Returns:
         The path of the saved model.
@@ -86,8 +89,43 @@ def save_optimized_model(model_path, level: str, out_path=None) -> Path:
         # relative name, which breaks as soon as the two are in different folders.
         options.add_session_config_entry(
             "session.optimized_model_external_initializers_file_name", f"{out_path.name}.data")
-    make_session(model_path, prefer=["CPUExecutionProvider"], options=options)
+    if disabled_optimizers:
+        ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=list(disabled_optimizers))
+    else:
+        make_session(model_path, prefer=["CPUExecutionProvider"], options=options)
     return out_path
+
+
+def uses_nchwc_layout(*, disabled_optimizers=()) -> bool:
+    """Does ONNX Runtime lay out convolutions in NCHWc blocks on this CPU, at level "all"?
+
+    Measured, not guessed from the CPU's name: a one-Conv model is optimised at
+    "all" and the saved graph is searched for ``com.microsoft.nchwc`` ops. True on
+    x86-64 CPUs with AVX2 or AVX-512; False where the build has no NCHWc kernels
+    for the CPU (ONNX Runtime's ARM builds by default).
+
+    Args:
+        disabled_optimizers: as for :func:`save_optimized_model`.
+    """
+    import tempfile
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((16, 16, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8, 8])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "probe.onnx"
+        onnx.save(model, path)
+        saved = save_optimized_model(path, "all", disabled_optimizers=disabled_optimizers)
+        domains = {node.domain for node in onnx.load(saved).graph.node}
+    return "com.microsoft.nchwc" in domains
 
 
 @dataclass

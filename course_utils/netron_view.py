@@ -226,9 +226,17 @@ def _age_notice() -> str | None:
 
 
 _HELP = ("An empty or refused frame means your browser cannot reach this kernel's machine "
-         "(JupyterHub, a remote machine): use the static picture instead, or forward the port "
-         "(ssh -L {port}:127.0.0.1:{port} you@host, one per frame) and open {url}. These pages send "
+         "(JupyterHub, a remote machine): use the static picture instead, or forward {what} "
+         "({forwards}) and open {urls}. These pages send "
          "nothing off this machine: Netron's usage reporting is switched off.")
+
+
+def _help(servers: list[NetronServer]) -> str:
+    """The forwarding help, naming every frame's port (one ssh -L per server)."""
+    forwards = " ".join(f"-L {s.port}:127.0.0.1:{s.port}" for s in servers)
+    return _HELP.format(what="the port" if len(servers) == 1 else f"all {len(servers)} ports",
+                        forwards=f"ssh {forwards} you@host",
+                        urls=" and ".join(s.url for s in servers))
 
 
 def _frames_html(servers: list[NetronServer], height: int) -> str:
@@ -239,7 +247,7 @@ def _frames_html(servers: list[NetronServer], height: int) -> str:
         f'<iframe src="{s.url}" style="width:100%;height:{height}px;border:1px solid #ccc">'
         f"</iframe></div>" for s in servers)
     notes = [f"<b>{html.escape(n)}</b>" for n in (_age_notice(), _hub_notice()) if n]
-    notes.append(_HELP.format(port=servers[0].port, url=servers[0].url))
+    notes.append(_help(servers))
     return (f'<div style="display:flex">{frames}</div>'
             f'<p style="font-size:small">{"<br>".join(notes)}</p>')
 

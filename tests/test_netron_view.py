@@ -177,6 +177,8 @@ def test_show_netron_puts_models_side_by_side():
             assert f"Netron: small-cnn.onnx at {server.url}" in repr(frames)
         assert html.count("width:50%") == 2 and "height:321px" in html
         assert "ssh -L" in html  # what to do when the browser cannot reach the kernel
+        for server in frames.servers:  # one forward per frame, every port named
+            assert f"-L {server.port}:127.0.0.1:{server.port}" in html
     finally:
         stop_all_netron()
 

@@ -1,39 +1,62 @@
 """Checks for notebook 03: Netron and ONNX Runtime's graph optimisations.
 
-03.1 the name of the exported method, 03.2 an extended-level optimised graph
-saved with ``SessionOptions``, 03.3 the fusion it made and how often,
-03.4 the bytes of intermediate tensors that no longer exist, 03.5 a small graph
-built by hand with onnx.helper (Conv, BatchNormalization, Relu).
-The facts of 03.1 to 03.4 are those of torchvision's resnet18 (``weights=None``) at the
-course's pinned versions.
+03.1 the attributes and weight shape of the first node (read in Netron), 03.2 an
+extended-level optimised graph saved with ``SessionOptions``, 03.3 the fusion it made and
+how often, 03.4 the intermediate tensors that no longer exist and their bytes, 03.5 a small
+graph built by hand with onnx.helper (Conv, BatchNormalization, Relu).
+The public checks judge an answer's form and its consistency with itself; the facts of
+resnet18 are the hidden checks'.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from course_utils.answers import onnx_model_bytes, register_answer
 from course_utils.checks import CheckFailed, register
 from course_utils.onnx_files import load_onnx_file
 
-register_answer("03.1", "method_name")
+register_answer("03.1", "first_conv")
 register_answer("03.2", "optimized_path", kind="file")
 register_answer("03.3", "fused")
-register_answer("03.4", "saved_bytes")
+register_answer("03.4", "traffic")
 register_answer("03.5", "hand_model", extract=onnx_model_bytes)
 
-# --- 03.1: the exported method --------------------------------------------------------
+# --- 03.1: a node read in Netron ---------------------------------------------------------
+
+#: What 03.1 asks for: key -> how many ints.
+FIRST_CONV_KEYS = {"kernel_shape": 2, "strides": 2, "pads": 4, "weight_shape": 4}
+
+
+def _int_list(value) -> bool:
+    if hasattr(value, "tolist"):  # a numpy array of ints is fine too
+        value = value.tolist()
+    return (isinstance(value, (list, tuple))
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+
 
 @register("03.1")
-def _method_is_a_name(method_name):
-    if not isinstance(method_name, str) or not method_name.strip():
-        raise CheckFailed(f"store the method's name as a string, got {type(method_name).__name__}")
-    if method_name == "main_graph":
-        raise CheckFailed("'main_graph' is the name the exporter gives the ONNX graph; the "
-                          "method's name is in the metadata of the nodes")
-    if not method_name.isidentifier():
-        raise CheckFailed("store just the name as Python spells it: no parentheses, dots or spaces")
-    if method_name[0].isupper():
-        raise CheckFailed("that looks like a class name; which method of the class was traced?")
+def _node_facts_have_the_asked_form(first_conv):
+    if not isinstance(first_conv, dict):
+        raise CheckFailed(f"store a dict with the keys {sorted(FIRST_CONV_KEYS)}, "
+                          f"got {type(first_conv).__name__}")
+    missing = [key for key in FIRST_CONV_KEYS if key not in first_conv]
+    if missing:
+        raise CheckFailed(f"the dict lacks {missing}; its keys should be {sorted(FIRST_CONV_KEYS)}")
+    for key, length in FIRST_CONV_KEYS.items():
+        value = first_conv[key]
+        if not _int_list(value):
+            raise CheckFailed(f"{key!r} should be a list of ints, got {value!r} "
+                              "(onnx.helper.get_attribute_value reads an attribute's ints)")
+        if len(value) != length:
+            what = ("a begin and an end for each of the 2 spatial axes" if key == "pads"
+                    else "one per spatial axis" if length == 2 else "4 dimensions")
+            raise CheckFailed(f"{key!r} has {len(value)} numbers; a 2-d convolution's has {length} "
+                              f"({what})")
+    if list(first_conv["weight_shape"])[2:] != list(first_conv["kernel_shape"]):
+        raise CheckFailed("the weight's last two dimensions should repeat kernel_shape: ONNX "
+                          "stores a Conv weight as (out channels, in channels, kernel height, "
+                          "kernel width)")
 
 
 # --- 03.2: the extended-level graph -----------------------------------------------------
@@ -64,6 +87,10 @@ def _has_fused_ops(optimized_path):
 
 # --- 03.3: what got fused ---------------------------------------------------------------
 
+#: Ops that ONNX Runtime fuses into the node that produces their input, never the other way.
+_ACTIVATIONS = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish"}
+
+
 @register("03.3")
 def _fusions_are_named(fused):
     if not isinstance(fused, dict) or not fused:
@@ -77,16 +104,45 @@ def _fusions_are_named(fused):
             raise CheckFailed(f"{pattern!r}: write op types as ONNX spells them, joined by '+'")
         if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
             raise CheckFailed(f"the count of {pattern!r} should be a positive int, got {count!r}")
+        if pattern.split("+")[0] in _ACTIVATIONS:
+            raise CheckFailed(f"{pattern!r} starts with an activation: name the ops in the order "
+                              "data flows through them (which node's output does the other read?)")
 
 
 # --- 03.4: memory traffic -------------------------------------------------------------
 
-@register("03.4")
-def _bytes_is_a_count(saved_bytes):
+def read_traffic(traffic):
+    """(removed, saved_bytes) of a 03.4 answer, or a hint on what is wrong with its form."""
+    if not isinstance(traffic, (list, tuple)) or len(traffic) != 2:
+        raise CheckFailed("keep the line traffic = (removed, saved_bytes) as shipped")
+    removed, saved_bytes = traffic
+    if not isinstance(removed, dict) or not removed:
+        raise CheckFailed(f"`removed` should be a non-empty dict tensor name -> shape, "
+                          f"got {type(removed).__name__}")
+    for name, shape in removed.items():
+        if not isinstance(name, str):
+            raise CheckFailed(f"the keys of `removed` are tensor names (str), got {name!r}")
+        if not _int_list(shape) or not len(shape):
+            raise CheckFailed(f"the shape of {name!r} should be a list of ints, got {shape!r}")
+        if any(int(d) <= 0 for d in shape):
+            raise CheckFailed(f"the shape of {name!r} is {list(shape)}: a dimension of 0 is the "
+                              "symbolic batch dimension (no dim_value); count it as 1")
     if isinstance(saved_bytes, bool) or not isinstance(saved_bytes, (int, float)):
-        raise CheckFailed(f"store a number of bytes, got {type(saved_bytes).__name__}")
+        raise CheckFailed(f"store a number of bytes in saved_bytes, got {type(saved_bytes).__name__}")
+    return removed, saved_bytes
+
+
+@register("03.4")
+def _bytes_add_up_to_the_shapes(traffic):
+    removed, saved_bytes = read_traffic(traffic)
     if saved_bytes <= 0 or saved_bytes != int(saved_bytes):
         raise CheckFailed("a number of bytes is a positive whole number")
+    values = sum(math.prod(int(d) for d in shape) for shape in removed.values())
+    if saved_bytes == values:
+        raise CheckFailed("saved_bytes counts the float32 values of the tensors; count bytes")
+    if saved_bytes != 4 * values:
+        raise CheckFailed("saved_bytes does not add up to the shapes in `removed` (float32, each "
+                          "tensor once)")
     if saved_bytes > 1e9:
         raise CheckFailed("more than a gigabyte for one image: count each removed tensor once, "
                           "for a batch of one")
