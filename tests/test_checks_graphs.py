@@ -7,7 +7,6 @@ dynamo export of resnet18 optimised by ONNX Runtime at the extended level, so a 
 whose hard-coded facts drift from what these versions produce fails here.
 """
 import math
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -65,11 +64,14 @@ def work(tmp_path_factory):
     return folder, files
 
 
-def method_name(work):
-    """03.1: the traced method, from the stack trace in the first node's metadata."""
-    first = onnx.load(str(work[1]["original"])).graph.node[0]
-    trace = {prop.key: prop.value for prop in first.metadata_props}["pkg.torch.onnx.stack_trace"]
-    return re.search(r", in (\w+)", trace).group(1)
+def first_conv(work, **changes):
+    """03.1: the first node's kernel_shape, strides, pads and weight shape (with ``changes``)."""
+    original = onnx.load(str(work[1]["original"]))
+    node = original.graph.node[0]
+    facts = {a.name: list(helper.get_attribute_value(a)) for a in node.attribute
+             if a.name in ("kernel_shape", "strides", "pads")}
+    facts["weight_shape"] = {t.name: list(t.dims) for t in original.graph.initializer}[node.input[1]]
+    return {**facts, **changes}
 
 
 def fused(work):
@@ -82,16 +84,27 @@ def fused(work):
     return dict(counts)
 
 
-def saved_bytes(work):
-    """03.4: bytes of the tensors the original graph makes and the extended one does not."""
+def removed(work, extended="extended", batch=1):
+    """03.4's `removed`: name -> shape of the tensors the original makes and ``extended`` does not."""
     original = onnx.load(str(work[1]["original"]))
-    extended = onnx.load(str(work[1]["extended"]))
+    optimised = onnx.load(str(work[1][extended]))
     inferred = onnx.shape_inference.infer_shapes(original)
-    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+    shapes = {v.name: [d.dim_value or batch for d in v.type.tensor_type.shape.dim]
               for v in inferred.graph.value_info}
     before = {name for node in original.graph.node for name in node.output}
-    after = {name for node in extended.graph.node for name in node.output}
-    return sum(4 * math.prod(shapes[name]) for name in before - after)
+    after = {name for node in optimised.graph.node for name in node.output}
+    return {name: shapes[name] for name in before - after if name in shapes}
+
+
+def traffic(work, bytes_per_value=4, **options):
+    """03.4's answer, ``(removed, saved_bytes)``, with ``bytes_per_value`` per element."""
+    tensors = removed(work, **options)
+    return tensors, sum(bytes_per_value * math.prod(shape) for shape in tensors.values())
+
+
+def saved_bytes(work):
+    """03.4's `saved_bytes`."""
+    return traffic(work)[1]
 
 
 def hand_model(order=("Conv", "BatchNormalization", "Relu"), swap_mean_and_var=False):
@@ -122,10 +135,10 @@ def graded(tmp_path, work):
 
 
 RIGHT = {
-    "03.1": method_name,
+    "03.1": first_conv,
     "03.2": lambda work: work[1]["extended"],
     "03.3": fused,
-    "03.4": saved_bytes,
+    "03.4": traffic,
     "03.5": lambda work: hand_model(),
 }
 
@@ -137,30 +150,48 @@ def test_right_answer_passes(graded, work, exercise):
 
 
 def test_resnet18_facts_are_those_the_checks_expect(work):
-    """Are the facts computed here those the hidden checks hard-code (forward, 9 Conv+Relu)?"""
-    assert (method_name(work), fused(work)) == ("forward", {"Conv+Relu": 9})
-    assert saved_bytes(work) == 6_221_824
+    """Are the facts computed here those the hidden checks hard-code (7x7 stride 2, 9 Conv+Relu)?"""
+    assert first_conv(work) == {"kernel_shape": [7, 7], "strides": [2, 2], "pads": [3, 3, 3, 3],
+                                "weight_shape": [64, 3, 7, 7]}
+    assert fused(work) == {"Conv+Relu": 9}
+    assert saved_bytes(work) == 6_221_824 and len(removed(work)) == 9
+
+
+def test_other_correct_forms_pass(graded, work):
+    """Do tuples for lists, a numpy weight shape and a str path pass as the notebook uses them?"""
+    facts = first_conv(work)
+    assert_right(graded("03.1", {**{k: tuple(v) for k, v in facts.items()},
+                                 "weight_shape": np.array(facts["weight_shape"])}))
+    tensors, total = traffic(work)
+    assert_right(graded("03.4", [{name: tuple(shape) for name, shape in tensors.items()}, total]))
+    assert_right(graded("03.2", str(work[1]["extended"].name)))
 
 
 # --- one wrong answer per hidden check ------------------------------------------------------
 
 WRONG_FOR_HIDDEN = [
-    pytest.param("03.1", lambda work: "_forward_impl", "graphs:_method_is_forward",
-                 "this is not the method the exporter traced", id="03.1-the-helper-forward-calls"),
+    pytest.param("03.1", lambda work: first_conv(work, pads=[0, 0, 0, 0]), "graphs:_first_conv_of_resnet18",
+                 "'pads' is not that of the graph's first node", id="03.1-no-padding"),
+    pytest.param("03.1", lambda work: first_conv(work, strides=[1, 1]), "graphs:_first_conv_of_resnet18",
+                 "'strides' is not that of the graph's first node", id="03.1-dilations-for-strides"),
+    pytest.param("03.1", lambda work: first_conv(work, kernel_shape=[3, 3], weight_shape=[64, 64, 3, 3]),
+                 "graphs:_first_conv_of_resnet18", "'kernel_shape' is not that of the graph's first node",
+                 id="03.1-a-later-conv"),
     pytest.param("03.2", lambda work: work[1]["all"], "graphs:_is_extended_not_all",
                  "this graph was optimised beyond the extended level", id="03.2-all-level"),
     pytest.param("03.2", lambda work: work[1]["mlp"], "graphs:_is_extended_not_all",
                  "this graph holds none of the extended level's fusions", id="03.2-another-models-graph"),
     pytest.param("03.2", lambda work: work[1]["fixed_batch"], "graphs:_runs_with_batch_3",
                  "the saved graph lost the dynamic batch dimension", id="03.2-batch-fixed-to-1"),
-    pytest.param("03.3", lambda work: {"Relu+Conv": 9}, "graphs:_fusions_of_resnet18",
-                 "these are not the fusions of the extended level", id="03.3-ops-in-reverse-order"),
+    pytest.param("03.3", lambda work: {"Conv+Add": 9}, "graphs:_fusions_of_resnet18",
+                 "these are not the fusions of the extended level", id="03.3-the-wrong-second-op"),
     pytest.param("03.3", lambda work: {"Conv+Relu": 17}, "graphs:_fusions_of_resnet18",
                  "the number of fused nodes is off", id="03.3-every-relu-counted"),
-    pytest.param("03.4", lambda work: saved_bytes(work) // 4, "graphs:_bytes_of_resnet18",
-                 "the number of bytes is off", id="03.4-elements-not-bytes"),
-    pytest.param("03.4", lambda work: 2 * saved_bytes(work), "graphs:_bytes_of_resnet18",
-                 "the number of bytes is off", id="03.4-batch-of-two"),
+    pytest.param("03.4", lambda work: traffic(work, batch=2), "graphs:_removed_tensors_of_resnet18",
+                 "these are not the tensors that the extended graph no longer produces", id="03.4-batch-of-two"),
+    pytest.param("03.4", lambda work: traffic(work, extended="all"), "graphs:_removed_tensors_of_resnet18",
+                 "these are not the tensors that the extended graph no longer produces",
+                 id="03.4-against-the-all-graph"),
     pytest.param("03.5", lambda work: hand_model(swap_mean_and_var=True), "graphs:_hand_model_computes_conv_bn_relu",
                  "the model runs but does not compute Relu(BatchNormalization(Conv(x)))",
                  id="03.5-mean-and-variance-swapped"),
@@ -182,12 +213,17 @@ def _refused_by_the_checker(work):
 
 
 WRONG_FOR_PUBLIC = [
-    pytest.param("03.1", lambda work: "main_graph", "graphs:_method_is_a_name",
-                 "'main_graph' is the name the exporter gives the ONNX graph", id="03.1-the-graph-name"),
-    pytest.param("03.1", lambda work: "ResNet", "graphs:_method_is_a_name",
-                 "that looks like a class name", id="03.1-the-class-name"),
-    pytest.param("03.1", lambda work: "ResNet.forward()", "graphs:_method_is_a_name",
-                 "store just the name as Python spells it", id="03.1-with-dots-and-parentheses"),
+    pytest.param("03.1", lambda work: first_conv(work, pads=[3, 3]), "graphs:_node_facts_have_the_asked_form",
+                 "'pads' has 2 numbers; a 2-d convolution's has 4", id="03.1-pads-per-axis"),
+    pytest.param("03.1", lambda work: first_conv(work, weight_shape=[7, 7, 3, 64]),
+                 "graphs:_node_facts_have_the_asked_form", "the weight's last two dimensions should repeat "
+                 "kernel_shape", id="03.1-weight-in-another-layout"),
+    pytest.param("03.1", lambda work: first_conv(work, kernel_shape="7, 7"), "graphs:_node_facts_have_the_asked_form",
+                 "'kernel_shape' should be a list of ints", id="03.1-netrons-text"),
+    pytest.param("03.1", lambda work: {k: v for k, v in first_conv(work).items() if k != "weight_shape"},
+                 "graphs:_node_facts_have_the_asked_form", "the dict lacks ['weight_shape']", id="03.1-no-weight"),
+    pytest.param("03.1", lambda work: [7, 7], "graphs:_node_facts_have_the_asked_form",
+                 "store a dict with the keys", id="03.1-a-list"),
     pytest.param("03.2", lambda work: work[1]["original"], "graphs:_has_fused_ops",
                  "this graph holds only standard ONNX ops", id="03.2-the-original"),
     pytest.param("03.2", lambda work: work[1]["basic"], "graphs:_has_fused_ops",
@@ -200,14 +236,24 @@ WRONG_FOR_PUBLIC = [
                  "name each fusion by the original ops joined with '+'", id="03.3-comma-separated"),
     pytest.param("03.3", lambda work: {"Conv+Relu": "9"}, "graphs:_fusions_are_named",
                  "the count of 'Conv+Relu' should be a positive int", id="03.3-count-as-text"),
-    pytest.param("03.4", lambda work: -saved_bytes(work), "graphs:_bytes_is_a_count",
+    pytest.param("03.3", lambda work: {"Relu+Conv": 9}, "graphs:_fusions_are_named",
+                 "'Relu+Conv' starts with an activation", id="03.3-ops-in-reverse-order"),
+    pytest.param("03.4", lambda work: traffic(work, bytes_per_value=1), "graphs:_bytes_add_up_to_the_shapes",
+                 "saved_bytes counts the float32 values of the tensors; count bytes", id="03.4-without-4-bytes-per-float"),
+    pytest.param("03.4", lambda work: traffic(work, bytes_per_value=8), "graphs:_bytes_add_up_to_the_shapes",
+                 "saved_bytes does not add up to the shapes", id="03.4-8-bytes-per-float"),
+    pytest.param("03.4", lambda work: traffic(work, batch=0), "graphs:_bytes_add_up_to_the_shapes",
+                 "a dimension of 0 is the symbolic batch dimension", id="03.4-batch-dim-left-at-0"),
+    pytest.param("03.4", lambda work: (removed(work), -saved_bytes(work)), "graphs:_bytes_add_up_to_the_shapes",
                  "a number of bytes is a positive whole number", id="03.4-after-minus-before"),
-    pytest.param("03.4", lambda work: "6 MB", "graphs:_bytes_is_a_count",
-                 "store a number of bytes, got str", id="03.4-text"),
-    pytest.param("03.4", lambda work: 6.2e6 + 0.5, "graphs:_bytes_is_a_count",
-                 "a number of bytes is a positive whole number", id="03.4-fractional"),
-    pytest.param("03.4", lambda work: 32 * 2 * 6_221_824 * 10, "graphs:_bytes_is_a_count",
-                 "more than a gigabyte for one image", id="03.4-every-tensor-of-a-batch"),
+    pytest.param("03.4", lambda work: (removed(work), "6 MB"), "graphs:_bytes_add_up_to_the_shapes",
+                 "store a number of bytes in saved_bytes, got str", id="03.4-text"),
+    pytest.param("03.4", lambda work: saved_bytes(work), "graphs:_bytes_add_up_to_the_shapes",
+                 "keep the line traffic = (removed, saved_bytes)", id="03.4-bytes-alone"),
+    pytest.param("03.4", lambda work: (sorted(removed(work)), saved_bytes(work)), "graphs:_bytes_add_up_to_the_shapes",
+                 "`removed` should be a non-empty dict tensor name -> shape", id="03.4-names-only"),
+    pytest.param("03.4", lambda work: ({n: ["batch", *s[1:]] for n, s in removed(work).items()}, saved_bytes(work)),
+                 "graphs:_bytes_add_up_to_the_shapes", "should be a list of ints", id="03.4-dim-param-kept"),
     pytest.param("03.5", lambda work: hand_model(("Conv", "Relu", "BatchNormalization")),
                  "graphs:_hand_model_is_valid", "the graph's nodes are ['Conv', 'Relu', 'BatchNormalization']",
                  id="03.5-relu-before-batchnorm"),
@@ -221,8 +267,8 @@ WRONG_FOR_PUBLIC = [
 @pytest.mark.parametrize("exercise, make, check, feedback", WRONG_FOR_PUBLIC)
 def test_wrong_answer_fails_a_public_check_with_a_hint(graded, work, exercise, make, check, feedback):
     """Does the student's own check() refuse this answer with a hint that gives nothing away?"""
-    words = {"03.1": ["forward"], "03.2": ["ORT_ENABLE_EXTENDED"], "03.3": ["Conv+Relu': 9", "9}"],
-             "03.4": ["6221824", "6,221,824"], "03.5": ["bn.mean"]}
+    words = {"03.1": ["[7, 7]", "[2, 2]", "64, 3"], "03.2": ["ORT_ENABLE_EXTENDED"],
+             "03.3": ["Conv+Relu': 9", "9}"], "03.4": ["6221824", "6,221,824"], "03.5": ["bn.mean"]}
     assert_fails_public(graded(exercise, make(work)), check, feedback, answer_words=words[exercise])
 
 
