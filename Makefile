@@ -1,10 +1,20 @@
 # Two commands for students and CI:
 #   make lab   - set up .venv/ (if missing or out of date) and open JupyterLab on exercises/
 #   make test  - set up .venv/ (if needed) and run every test, notebooks included
+# ORT=gpu (e.g. make lab ORT=gpu) installs onnxruntime-gpu instead of onnxruntime, for an
+# NVIDIA GPU; the two builds overwrite each other, so the setup removes the other one first.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+ORT    ?= cpu
+ifeq ($(filter $(ORT),cpu gpu),)
+$(error ORT=$(ORT) is not a build of ONNX Runtime: use ORT=cpu (the default) or ORT=gpu)
+endif
+ORT_DIST  := $(if $(filter gpu,$(ORT)),onnxruntime-gpu,onnxruntime)
+ORT_OTHER := $(if $(filter gpu,$(ORT)),onnxruntime,onnxruntime-gpu)
+# One stamp per build, so that switching ORT reinstalls.
+STAMP  := $(VENV)/.installed$(if $(filter gpu,$(ORT)),-gpu,)
+OTHER_STAMP := $(VENV)/.installed$(if $(filter gpu,$(ORT)),,-gpu)
 PORT   ?= 8888
 LAB_ARGS ?=
 LAB_DIR ?= exercises
@@ -22,7 +32,10 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	@# setuptools' note on editable installs is information only, not a problem to fix.
-	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e '.[dev]'
+	@# Never both builds: remove the other one before installing this one.
+	$(PY) -m pip uninstall --yes --quiet $(ORT_OTHER) 2>/dev/null || true
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet -e '.[dev,$(ORT)]'
+	@rm -f $(OTHER_STAMP)
 	@touch $(STAMP)
 
 # lab-settings/overrides.json: defaults for this course's JupyterLab only (no news

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 
 from .formatting import format_table
 
-__all__ = ["DistributionSize", "Footprint", "measure_footprint",
+__all__ = ["DistributionSize", "Footprint", "measure_footprint", "onnxruntime_distribution",
            "format_footprints", "plot_footprints", "GPU_WHEEL_PREFIXES"]
+
+#: Distributions that install the ``onnxruntime`` module: the CPU build and the GPU build.
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,38 @@ def _record_size(dist) -> tuple[int, int]:
     return total, count
 
 
+def onnxruntime_distribution() -> str:
+    """The name of the installed distribution that provides ``import onnxruntime``.
+
+    ``"onnxruntime"`` (the CPU build, the course's default) or ``"onnxruntime-gpu"``
+    (``make setup ORT=gpu``): the module is the same, the distribution to measure is not.
+
+    Raises:
+        MissingDependencyError: neither is installed, or both are (they overwrite each
+            other's files; the message says how to keep one).
+    """
+    import importlib.metadata as metadata
+
+    from .errors import MissingDependencyError
+
+    installed = []
+    for name in ORT_DISTRIBUTIONS:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        installed.append(name)
+    if not installed:
+        raise MissingDependencyError("onnxruntime is not installed: run make setup (or make setup "
+                                     "ORT=gpu for an NVIDIA GPU)")
+    if len(installed) > 1:
+        raise MissingDependencyError(
+            "onnxruntime and onnxruntime-gpu are both installed and overwrite each other's files; "
+            "keep one: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
+            "(NVIDIA GPU) or ... && pip install onnxruntime (CPU)")
+    return installed[0]
+
+
 def measure_footprint(*requirements: str) -> Footprint:
     """Measure the installed size of ``requirements`` and all their runtime dependencies.
 
@@ -137,6 +172,10 @@ def measure_footprint(*requirements: str) -> Footprint:
         try:
             metadata.distribution(requirement.name)
         except metadata.PackageNotFoundError:
+            if _canonical(requirement.name) in ORT_DISTRIBUTIONS:
+                raise ImportError(f"{requirement.name!r} is not installed in this environment; "
+                                  "measure the onnxruntime build that is: "
+                                  "measure_footprint(onnxruntime_distribution(), ...)") from None
             raise ImportError(f"{requirement.name!r} is not installed in this environment; "
                               f"install it (pip install {requirement.name}) or check the "
                               "spelling") from None

@@ -91,7 +91,11 @@ def _course_requirements() -> list[tuple[str, str, bool]]:
     for line in requirements:
         spec, _, marker = line.partition(";")
         name, _, version = spec.strip().partition("==")
-        result.append((name, version, "extra" in marker))
+        if name == "onnxruntime-gpu":
+            continue  # the "gpu" build meets the onnxruntime row (see _installed_version)
+        # The "cpu" and "gpu" extras choose ONNX Runtime's build: one of them is required.
+        build = re.search(r"extra\s*==\s*['\"](cpu|gpu)['\"]", marker)
+        result.append((name, version, "extra" in marker and not build))
     return result
 
 

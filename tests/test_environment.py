@@ -7,8 +7,9 @@ from course_utils.install import read_pyproject
 def _pyproject_pins(root) -> dict:
     project = read_pyproject(root / "pyproject.toml")["project"]
     requirements = list(project["dependencies"])
-    for names in project.get("optional-dependencies", {}).values():
-        requirements += names
+    for extra, names in project.get("optional-dependencies", {}).items():
+        if extra != "gpu":  # environment.yml is the CPU build (tests/test_gpu_build_setup.py)
+            requirements += names
     pins = {}
     for requirement in requirements:
         name, separator, version = requirement.partition(";")[0].strip().partition("==")
