@@ -13,6 +13,7 @@ Every loop here is bounded twice: by a request count (at most
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,8 +66,15 @@ class LoadTestResult:
         return self.completed / self.duration_s if self.duration_s > 0 else 0.0
 
     def percentile_ms(self, q: float) -> float:
-        """The ``q``-th percentile of the latencies in ms (NaN if none succeeded)."""
-        return float(np.percentile(self.latencies_ms, q)) if self.completed else float("nan")
+        """The ``q``-th percentile of the latencies in ms.
+
+        NaN when too few requests succeeded for it to mean anything: a percentile above
+        the median needs at least one latency beyond it, e.g. 20 for the 95th.
+        """
+        needed = max(1, math.ceil(100 / (100 - q))) if q > 50 else 1
+        if self.completed < needed:
+            return float("nan")
+        return float(np.percentile(self.latencies_ms, q))
 
     @property
     def p50_ms(self) -> float:

@@ -116,3 +116,13 @@ def test_table_and_plot_show_every_endpoint():
     rps_axis, latency_axis = figure.axes
     assert [t.get_text() for t in rps_axis.get_xticklabels()] == ["digits-torch", "digits-ort"]
     assert len(latency_axis.patches) == 4  # p50 and p95 per endpoint
+
+
+@pytest.mark.parametrize("answered, has_p95", [(19, False), (20, True)])
+def test_p95_needs_twenty_latencies(answered, has_p95):
+    """Is the 95th percentile left out (NaN) until 1 request in 20 can lie above it?"""
+    from course_utils.loadtest import LoadTestResult
+
+    result = LoadTestResult("few", answered, 1, np.arange(1.0, answered + 1), 0, 1.0)
+    assert np.isnan(result.p95_ms) != has_p95
+    assert result.p50_ms == pytest.approx(np.median(np.arange(1.0, answered + 1)))
