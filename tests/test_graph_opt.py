@@ -125,6 +125,33 @@ def test_draw_graph_draws_every_node(small_cnn):
     assert "FusedConv\n+Relu" in labels
 
 
+def test_draw_graph_fits_long_op_names_in_their_boxes(tmp_path):
+    """Does a long op type ("BatchNormalization") stay inside its box, on two lines?"""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import onnx
+    from matplotlib.patches import FancyBboxPatch
+    from onnx import TensorProto, helper, numpy_helper
+
+    stats = [numpy_helper.from_array(np.ones(4, np.float32), name) for name in "sbmv"]
+    graph = helper.make_graph(
+        [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])], "bn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 2, 2])], stats)
+    path = tmp_path / "bn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    figure = draw_graph(path)
+    renderer = figure.canvas.get_renderer()
+    ax = figure.axes[0]
+    label = next(t for t in ax.texts if "Normalization" in t.get_text())
+    assert label.get_text() == "Batch\nNormalization"
+    box = next(p for p in ax.patches if isinstance(p, FancyBboxPatch)
+               and p.get_window_extent(renderer).contains(*label.get_window_extent(renderer).get_points().mean(axis=0)))
+    assert label.get_window_extent(renderer).width <= box.get_window_extent(renderer).width
+
+
 def test_draw_graph_counts_the_nodes_it_leaves_out(small_cnn):
     """Does a graph larger than max_nodes say how many nodes are not drawn?"""
     import matplotlib
