@@ -159,3 +159,16 @@ def test_draw_graph_counts_the_nodes_it_leaves_out(small_cnn):
     matplotlib.use("Agg")
     figure = draw_graph(small_cnn, max_nodes=3)
     assert "... and 5 more nodes" in [t.get_text() for t in figure.axes[0].texts]
+
+
+def test_all_level_without_nchwc_is_the_extended_graph(small_cnn, tmp_path):
+    """With the NchwcTransformer disabled (as on a build without NCHWc kernels), does "all"
+    give the extended graph, and does the probe say so?"""
+    from course_utils.graph_opt import uses_nchwc_layout
+
+    extended = save_optimized_model(small_cnn, "extended", tmp_path / "extended.onnx")
+    plain_all = save_optimized_model(small_cnn, "all", tmp_path / "all.onnx",
+                                     disabled_optimizers=["NchwcTransformer"])
+    counts = compare_graphs({"extended": extended, "all": plain_all}).op_counts
+    assert counts["all"] == counts["extended"]
+    assert uses_nchwc_layout(disabled_optimizers=["NchwcTransformer"]) is False
