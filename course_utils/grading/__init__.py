@@ -11,7 +11,16 @@ declarations students run themselves (``checks.py``, ``answers.py``,
 """
 from __future__ import annotations
 
-from .grader import add_cli, grade_notebooks, points_table
+from .grader import grade_notebooks, points_table
 from .hidden_checks import load_hidden_checks
+
+
+def add_cli(subparsers) -> None:
+    """Register ``grade``, ``report`` and ``gradebook`` (the instructor's commands)."""
+    from . import gradebook, grader, report
+
+    grader.add_cli(subparsers)
+    report.add_cli(subparsers)
+    gradebook.add_cli(subparsers)
 
 __all__ = ["add_cli", "grade_notebooks", "load_hidden_checks", "points_table"]

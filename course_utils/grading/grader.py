@@ -333,6 +333,10 @@ def _run_cli(args) -> int:
     print(f"graded {len(grades) - len(failed)} of {len(grades)} notebooks"
           + (f" (share {args.shard})" if args.shard else "")
           + (f"; wrote {csv_path}" if csv_path else "") + (f"; wrote {args.json}" if args.json else ""))
+    if args.feedback or args.report:  # from the same rows as the JSON (report.py)
+        from .report import after_grading
+
+        print("\n".join(after_grading(payload(grades), args.feedback, args.report)))
     return 1 if failed else 0
 
 
@@ -357,4 +361,6 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
+    parser.add_argument("--feedback", metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
+    parser.add_argument("--report", metavar="DIR", help="write the class report (report.html, plots, CSV)")
     parser.set_defaults(func=_run_cli)
