@@ -28,7 +28,7 @@ __all__ = ["clean_text", "html_text", "markdown_text", "csv_cell", "safe_filenam
 MAX_TEXT = 2000
 #: No script, no request of any kind; inline styles and data: pictures only.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'")
+       "form-action 'none'")
 #: A grades file larger than this is refused (a class of thousands stays far below).
 MAX_GRADES_BYTES = 256 * 2**20
 
