@@ -1,0 +1,42 @@
+"""Tests for course_utils/selfcheck.py: the student's check before handing in."""
+import hashlib
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from course_utils.cli import main
+from course_utils.selfcheck import HIDDEN_WORDS, selfcheck
+
+
+def test_solved_notebook_gets_full_public_marks_and_stays_unchanged(tmp_path, capsys):
+    """Does `selfcheck` on a solved notebook give every exercise its points, say the hidden checks come
+    after submission, print the grader's table, and leave the file's bytes as they were?"""
+    path = tmp_path / "01-execution-providers.ipynb"
+    shutil.copy(ROOT / "solutions" / path.name, path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["selfcheck", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # nothing written beside it
+    lines = out.splitlines()
+    assert lines[1].split() == ["exercise", "points", "result", "feedback"]  # the grader's table
+    assert [line.split()[:3] for line in lines[2:5]] == [["01.1", "2/2", "pass"], ["01.2", "2/2", "pass"],
+                                                          ["01.3", "2/2", "pass"]]
+    assert lines[5].startswith("  total 6/6 in ") and HIDDEN_WORDS in lines[5]
+
+
+def test_files_that_are_not_exercises_notebooks_are_one_clear_error(tmp_path, capsys):
+    """Are a missing file, a broken file and a notebook without exercises each refused in one line?"""
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text('{"cells": [')
+    for path, words in [(tmp_path / "missing.ipynb", "does not exist"), (broken, "not a readable notebook"),
+                        (ROOT / "tests" / "files" / "not-a-notebook.ipynb", "not a readable notebook")]:
+        assert main(["selfcheck", str(path)]) == 1
+        assert words in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no exercise cell"):
+        import nbformat
+
+        empty = tmp_path / "empty.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), empty)
+        selfcheck(empty)
