@@ -40,3 +40,19 @@ def test_files_that_are_not_exercises_notebooks_are_one_clear_error(tmp_path, ca
         empty = tmp_path / "empty.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), empty)
         selfcheck(empty)
+
+
+def test_an_endless_loop_is_stopped_and_named(tmp_path):
+    """Is a cell that loops forever stopped after the timeout, named, and the rest marked not checked?"""
+    import nbformat
+
+    path = tmp_path / "00-install-check.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("# Exercise 00.1 (1 points): loop\nimport signal\n"
+                                  "signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ignored too\n"
+                                  "while True:\n    pass"),
+        nbformat.v4.new_code_cell("# Exercise 00.2 (2 points): never reached\noutputs = None")]), path)
+    found = selfcheck(path, timeout=3)
+    assert [row[:4] for row in found.rows] == [("00.1", 0, 1, False), ("00.2", 0, 2, False)]
+    assert found.rows[0][4] == "the cell ran longer than 3 s and was stopped (an endless loop?)"
+    assert found.rows[1][4].startswith("not checked: code cell 1 ran longer than 3 s")
