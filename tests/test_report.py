@@ -150,6 +150,10 @@ def test_report_subcommand_and_grade_flags(tmp_path, capsys):
     assert code == 1  # the one notebook could not be graded; feedback and report still say so
     assert "could not be graded" in (tmp_path / "gf" / "zed" / "00-install-check.html").read_text()
     assert re.search(r"1 could not be graded", (tmp_path / "gr" / "report.html").read_text())
+    capsys.readouterr()
+    assert main(["grade", str(tmp_path / "in"), "--shard", "1/2", "--json", str(tmp_path / "p.json"),
+                 "--report", str(tmp_path / "pr")]) == 1
+    assert "once the shards are done" in capsys.readouterr().err and not (tmp_path / "pr").exists()
 
 
 def test_hostile_strings_never_reach_the_page_raw(report):

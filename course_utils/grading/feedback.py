@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .pages import html_page, html_text, markdown_text, safe_filename, write_text
+from .pages import html_page, html_text, markdown_text, safe_filename, text_list, write_text
 
 __all__ = ["write_feedback"]
 
@@ -22,8 +22,8 @@ _HIDDEN_NOTE = ("The grader ran further checks than the ones in your notebook; t
 
 
 def _notes(row: dict) -> list[str]:
-    notes = [str(n) for n in row.get("notes") or [] if n]
-    notes += [f"duplicated cell: {d}" for d in row.get("duplicates") or [] if d]
+    notes = text_list(row.get("notes"))
+    notes += [f"duplicated cell: {d}" for d in text_list(row.get("duplicates"))]
     return notes
 
 

@@ -40,7 +40,7 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, MissingFileError
-from .pages import clean_text, csv_cell, read_grades, write_text
+from .pages import as_number, clean_text, csv_cell, read_grades, text_list, write_text
 
 __all__ = ["canvas_csv", "read_roster", "gradescope_results", "CANVAS_COLUMNS", "add_cli"]
 
@@ -108,7 +108,7 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
     for row in rows:
         folder = str(row.get("student"))
         notebook = str(row.get("notebook") or Path(str(row.get("path", "?"))).stem)
-        points = int(row.get("points") or 0) if not row.get("error") else 0
+        points = as_number(row.get("points")) if not row.get("error") else 0
         index = by_key.get(folder.lower())
         if index is None:
             unmatched.append((folder, notebook, points))
@@ -142,21 +142,19 @@ def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
     tests, lines, seconds = [], [], 0.0
     for row in rows:
         notebook = clean_text(row.get("notebook") or Path(str(row.get("path", "?"))).name, 200)
-        try:
-            seconds += float(row.get("seconds") or 0)
-        except (TypeError, ValueError):
-            pass
+        seconds += as_number(row.get("seconds"))
         if row.get("error"):
             lines.append(f"{notebook}: could not be graded: {clean_text(row['error'])}")
             continue
-        lines.append(f"{notebook}: {int(row.get('points') or 0)}/{int(row.get('max_points') or 0)}")
-        lines += [f"{notebook}: note: {clean_text(n)}" for n in row.get("notes") or []]
+        lines.append(f"{notebook}: {as_number(row.get('points'))}/{as_number(row.get('max_points'))}")
+        lines += [f"{notebook}: note: {clean_text(n)}" for n in text_list(row.get("notes"))]
         for exercise, e in sorted((row.get("exercises") or {}).items()):
             e = e if isinstance(e, dict) else {}
             passed = bool(e.get("passed"))
             tests.append({"name": f"Exercise {clean_text(exercise, 20)} ({notebook})",
                           "number": clean_text(exercise, 20),
-                          "score": float(e.get("points") or 0), "max_score": float(e.get("max_points") or 0),
+                          "score": float(as_number(e.get("points"))),
+                          "max_score": float(as_number(e.get("max_points"))),
                           "status": "passed" if passed else "failed",
                           "output": clean_text(e.get("feedback", ""), _MAX_OUTPUT),
                           "output_format": "text", "visibility": "visible"})

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError, MissingFileError
 
-__all__ = ["clean_text", "html_text", "markdown_text", "csv_cell", "safe_filename", "html_page",
+__all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename", "html_page",
            "read_grades", "write_text", "MAX_TEXT", "CSP"]
 
 #: Characters of one feedback line, note or name shown before it is cut.
@@ -63,6 +63,25 @@ def clean_text(value, cap: int = MAX_TEXT, *, newlines: bool = True) -> str:
         text = text.replace("\n", " ").replace("\t", " ")
     text = _INVISIBLE.sub(_visible, text)
     return text + (f"… ({more} more characters cut)" if more > 0 else "")
+
+
+def text_list(value) -> list[str]:
+    """A field that should be a list of strings (``notes``), whatever the file holds there."""
+    if value is None or value == "":
+        return []
+    return [str(v) for v in value if v is not None] if isinstance(value, list) else [str(value)]
+
+
+def as_number(value, default: float = 0):
+    """A number from a grades file's field (an int stays an int); ``default`` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(str(value))
+        except ValueError:
+            return default
+    if value != value or value in (float("inf"), float("-inf")):
+        return default
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def html_text(value, cap: int = MAX_TEXT) -> str:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from .pages import clean_text, csv_cell, html_page, html_text, read_grades, write_text
+from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, write_text
 from .similarity import METHOD, THRESHOLD, Similarity, find_similar
 from .verdicts import NOT_ATTEMPTED
 
@@ -86,11 +86,8 @@ class NotebookStats:
                 "min": min(self.totals), "max": max(self.totals)}
 
 
-def _number(value, default=0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+def _number(value) -> int:
+    return int(as_number(value))
 
 
 def _failure_line(feedback) -> str:
