@@ -49,7 +49,7 @@ def feedback_html(row: dict) -> str:
         cells = "".join(
             f"<tr><td>{html_text(ex, 40)}</td><td class=\"num\">{html_text(p, 20)}/{html_text(m, 20)}</td>"
             f"<td class=\"{'pass' if ok else 'fail'}\">{'pass' if ok else 'FAIL'}</td>"
-            f"<td class=\"text\">{html_text(fb)}</td></tr>"
+            f"<td class=\"text wide\">{html_text(fb)}</td></tr>"
             for ex, p, m, ok, fb in _exercise_rows(row))
         parts.append("<table><thead><tr><th>exercise</th><th class=\"num\">points</th><th>result</th>"
                      f"<th>feedback</th></tr></thead><tbody>{cells}</tbody></table>")

@@ -126,6 +126,8 @@ table { border-collapse: collapse; margin: .6em 0; }
 th, td { border: 1px solid #c8c8cc; padding: .25em .6em; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.text { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 48em; }
+td.wide { min-width: 16em; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .pass { color: #176f2c; font-weight: 600; } .fail { color: #a4161a; font-weight: 600; }
 .muted { color: #5f5f66; } img { max-width: 100%; }
 """

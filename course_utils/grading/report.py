@@ -223,12 +223,12 @@ _EXERCISE_HEADER = ["notebook", "exercise", "max_points", "submissions", "passed
                     "failure_3", "count_3"]
 
 
-def _table(header, rows, numeric=(), table_id="") -> str:
+def _table(header, rows, numeric=(), table_id="", wide=()) -> str:
     num = ' class="num"'
     head = "".join(f"<th{num if i in numeric else ''}>{html_text(h, 80)}</th>" for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(
-        f"<td class=\"{'num' if i in numeric else 'text'}\">{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
-        for row in rows)
+    kinds = ["num" if i in numeric else "text wide" if i in wide else "text" for i in range(len(header))]
+    body = "".join("<tr>" + "".join(f"<td class=\"{kinds[i]}\">{cell}</td>" for i, cell in enumerate(row))
+                   + "</tr>" for row in rows)
     return f"<table id=\"{table_id}\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -246,8 +246,9 @@ def report_html(exercises, notebooks, similarity: Similarity | None, pass_png: b
     parts = ["<h1>Class report</h1>",
              f"<p>{students} students, {graded + failed} submitted notebooks: {graded} graded, "
              f"{failed} could not be graded. Written {when}.</p>",
-             "<h2>At a glance</h2>", _image(pass_png, "bar chart: pass rate per exercise"),
-             _image(totals_png, "histograms: the students' totals per notebook"),
+             "<h2>At a glance</h2>", "<div class=\"plots\">",
+             _image(pass_png, "bar chart: pass rate per exercise"),
+             _image(totals_png, "histograms: the students' totals per notebook"), "</div>",
              "<h2>Per exercise</h2>"]
     rows = []
     for e in exercises:
@@ -258,7 +259,7 @@ def report_html(exercises, notebooks, similarity: Similarity | None, pass_png: b
                      str(e.errors), str(e.not_attempted), failures])
     parts.append(_table(["notebook", "exercise", "submissions", "passed", "pass rate (%)", "mean points",
                          "time-outs", "errors", "not attempted", "most common failing feedback"],
-                        rows, numeric={2, 3, 4, 5, 6, 7, 8}, table_id="exercises"))
+                        rows, numeric={2, 3, 4, 5, 6, 7, 8}, table_id="exercises", wide={9}))
     parts.append("<h2>Per notebook</h2>")
     rows = []
     for n in notebooks:
