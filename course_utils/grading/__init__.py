@@ -3,7 +3,11 @@
 Covers: scoring submitted notebooks without trusting them (``grader.py``), the
 sandbox each submission's kernel runs in (``sandbox.py``), the reading of answers
 as data and the verdicts (``verdicts.py``), the records, tables and files of the
-results (``results.py``) and the hidden checks (``hidden_checks/``). The student
+results (``results.py``), the hidden checks (``hidden_checks/``), and what comes
+after grading: students' feedback pages (``feedback.py``), the class report
+(``report.py``) with its similar pairs (``similarity.py``), gradebook exports
+(``gradebook.py``, ``autograder/``), all from the grades file and safe for any
+string in it (``pages.py``). The student
 release leaves out this whole package, and no module outside it imports from it
 (``tests/test_imports.py``). Does not cover: the public checks and the answer
 declarations students run themselves (``checks.py``, ``answers.py``,
