@@ -4,6 +4,7 @@ import base64
 import csv
 import json
 import re
+import shutil
 from collections import Counter
 
 import pytest
@@ -69,8 +70,10 @@ def test_page_figures_equal_those_recomputed_from_the_json(report):
                 if top:
                     assert cells[9].startswith(f"{top[0][1]} × ")
             notebooks = page.locator("#notebooks tbody tr")
-            by_name = {notebooks.nth(i).locator("td").first.inner_text(): notebooks.nth(i).locator("td").all_inner_texts()
-                       for i in range(notebooks.count())}
+            by_name = {}
+            for i in range(notebooks.count()):
+                cells = notebooks.nth(i).locator("td").all_inner_texts()
+                by_name[cells[0]] = cells
             totals = [r["points"] for r in rows if r["notebook"] == "01-execution-providers"]
             assert by_name["01-execution-providers"][1] == str(len(totals))
             assert by_name["01-execution-providers"][4] == f"{sum(totals) / len(totals):.2f}"
@@ -144,7 +147,7 @@ def test_report_subcommand_and_grade_flags(tmp_path, capsys):
     assert "grade --merge" in capsys.readouterr().err
     submissions = tmp_path / "in" / "zed"
     submissions.mkdir(parents=True)
-    (submissions / "00-install-check.ipynb").write_bytes((ROOT / "tests" / "files" / "not-a-notebook.ipynb").read_bytes())
+    shutil.copy(ROOT / "tests" / "files" / "not-a-notebook.ipynb", submissions / "00-install-check.ipynb")
     code = main(["grade", str(tmp_path / "in"), "--json", str(tmp_path / "g.json"), "--csv", str(tmp_path / "g.csv"),
                  "--feedback", str(tmp_path / "gf"), "--report", str(tmp_path / "gr")])
     assert code == 1  # the one notebook could not be graded; feedback and report still say so

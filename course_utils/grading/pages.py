@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError, MissingFileError
 
-__all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename", "html_page",
-           "read_grades", "write_text", "MAX_TEXT", "CSP"]
+__all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename",
+           "html_page", "read_grades", "write_text", "MAX_TEXT", "CSP"]
 
 #: Characters of one feedback line, note or name shown before it is cut.
 MAX_TEXT = 2000

@@ -322,8 +322,8 @@ def write_report(rows: list[dict], folder, *, similarity: bool = True, base: Pat
     (folder / "pass-rates.png").write_bytes(pass_png)
     (folder / "totals.png").write_bytes(totals_png)
     write_text(folder / "exercises.csv", _csv(_EXERCISE_HEADER, _exercise_rows(exercises)))
-    write_text(folder / "totals.csv", _csv(["notebook", "total", "students"],
-                                           [[n.notebook, t, c] for n in notebooks for t, c in n.distribution().items()]))
+    totals = [[n.notebook, total, count] for n in notebooks for total, count in n.distribution().items()]
+    write_text(folder / "totals.csv", _csv(["notebook", "total", "students"], totals))
     write_text(folder / "similar.csv", _csv(
         ["notebook", "student_a", "student_b", "score", "exercises", "identical", "tokens"],
         [[p.notebook, *p.students, round(p.score, 4), " ".join(p.exercises), " ".join(p.identical), p.tokens]

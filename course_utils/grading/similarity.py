@@ -182,8 +182,10 @@ def _course_material(root: Path):
         shipped = _cells(make_exercise_notebook(source, path.stem))
         given = {e: frozenset(line.strip() for line in text.splitlines() if line.strip())
                  for e, text in shipped.items()}
-        material[path.stem] = {e.id: (given.get(e.id, frozenset()), normalise_code(e.solution, given.get(e.id, frozenset())))
-                               for e in parse_exercises(source, path.stem)}
+        material[path.stem] = {}
+        for exercise in parse_exercises(source, path.stem):
+            lines = given.get(exercise.id, frozenset())
+            material[path.stem][exercise.id] = (lines, normalise_code(exercise.solution, lines))
     return material
 
 
@@ -219,8 +221,8 @@ def find_similar(rows: list[dict], *, root: Path = ROOT, base: Path | None = Non
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             result.skipped.append((student, notebook, f"{path.name}: {reason}"))
             continue
-        answers.setdefault(notebook, {})[student] = {
-            e: normalise_code(text, material[notebook][e][0]) for e, text in cells.items() if e in material[notebook]}
+        answers.setdefault(notebook, {})[student] = {e: normalise_code(text, material[notebook][e][0])
+                                                     for e, text in cells.items() if e in material[notebook]}
     for notebook, by_student in answers.items():
         counted = _counted(by_student, material[notebook])
         students = sorted(counted)
