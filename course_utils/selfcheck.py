@@ -1,10 +1,12 @@
 """Check before you hand in: ``python -m course_utils selfcheck exercises/NN-topic.ipynb``.
 
-Covers: :func:`selfcheck`, for students. It runs a copy of the notebook from top
-to bottom in a fresh kernel, headless (nbclient), in a temporary folder, so that
-what it shows is what the grader will see and not what an old kernel
-remembers; right after each exercise's cell it runs that exercise's public
-checks, and prints the score table the grader prints (``scores.py``). Hidden
+Covers: :func:`selfcheck`, for students. It reads the notebook and runs its cells
+from top to bottom in a fresh kernel, headless (nbclient), with an empty temporary
+folder as the working directory (as the grader does: only the notebook, nothing
+an old kernel remembers or an earlier run left beside it); right after each
+exercise's cell it runs that exercise's public checks, and prints the score
+table the grader prints (``scores.py``). A cell past the time limit stops the
+check there (the kernel is killed: a loop that ignores Ctrl-C cannot hang it). Hidden
 checks exist only where the grader runs: the table says they are checked after
 submission. The student's file is read, never written. Does not cover: grading
 (the instructor's ``grade``, which this copy of the course may not have) or the
@@ -128,7 +130,7 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
     """Run a notebook headless in a fresh kernel and its public checks after each exercise.
 
     Args:
-        path: the student's notebook (never written; a copy runs in a temporary folder).
+        path: the student's notebook (read, never written; it runs in a temporary folder).
         timeout: seconds one cell may run before it is stopped.
 
     Returns:
