@@ -112,12 +112,21 @@ def _error_of(cell):
     return None
 
 
-def _verdict(client, index: int, exercise_id: str) -> tuple[bool, str]:
+def _run_probe(client, code: str, index: int):
+    """Run ``code`` in the kernel as a cell of its own; the notebook's cells stay as they are."""
     import nbformat
 
-    probe = nbformat.v4.new_code_cell(f"__import__('course_utils.selfcheck', fromlist=['print_verdict'])"
-                                      f".print_verdict({exercise_id!r})")
-    client.execute_cell(probe, index)
+    probe, kept = nbformat.v4.new_code_cell(code), client.nb.cells[index]
+    try:
+        client.execute_cell(probe, index)
+    finally:
+        client.nb.cells[index] = kept  # nbclient stores the executed cell at its index
+    return probe
+
+
+def _verdict(client, index: int, exercise_id: str) -> tuple[bool, str]:
+    probe = _run_probe(client, f"__import__('course_utils.selfcheck', fromlist=['print_verdict'])"
+                               f".print_verdict({exercise_id!r})", index)
     for output in probe.outputs:
         for line in str(output.get("text", "")).splitlines():
             if line.startswith(_MARK):
@@ -165,7 +174,8 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
                                 interrupt_on_timeout=False, record_timing=False,
                                 resources={"metadata": {"path": folder}})
         stopped = None
-        with client.setup_kernel(env={**os.environ, "MPLBACKEND": "Agg"}):
+        with client.setup_kernel():
+            _run_probe(client, "%matplotlib inline", 0)  # as the grader does
             number = 0
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
