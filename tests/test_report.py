@@ -12,8 +12,8 @@ import pytest
 from browser_support import offline_browser, screenshot_on_failure
 from conftest import ROOT
 from course_utils.cli import main
-from course_utils.grading.report import (BAR_COLOR, NotebookStats, class_statistics, plot_pass_rates,
-                                         plot_totals, write_report)
+from course_utils.grading.plots import BAR_COLOR, plot_pass_rates, plot_totals
+from course_utils.grading.report import NotebookStats, class_statistics, write_report
 from course_utils.grading.verdicts import status_text
 from course_utils.grading.sandbox import CellResult
 from grades_support import HOSTILE, bar_heights, class_rows, serve_folder

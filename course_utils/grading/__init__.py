@@ -5,7 +5,7 @@ sandbox each submission's kernel runs in (``sandbox.py``), the reading of answer
 as data and the verdicts (``verdicts.py``), the records, tables and files of the
 results (``results.py``), the hidden checks (``hidden_checks/``), and what comes
 after grading: students' feedback pages (``feedback.py``), the class report
-(``report.py``) with its similar pairs (``similarity.py``), gradebook exports
+(``report.py``, ``plots.py``) with its similar pairs (``similarity.py``), gradebook exports
 (``gradebook.py``, ``autograder/``), all from the grades file and safe for any
 string in it (``pages.py``). The student
 release leaves out this whole package, and no module outside it imports from it

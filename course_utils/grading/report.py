@@ -3,7 +3,7 @@
 Covers: :func:`class_statistics` (per exercise: submissions, pass rate, mean
 points, the three most common failing feedback lines, time-outs, errors, not
 attempted; per notebook: the totals and their distribution), :func:`write_report`
-(``report.html``, ``pass-rates.png``, ``totals.png``, ``exercises.csv``,
+(``report.html``, the two plots of ``plots.py``, ``exercises.csv``,
 ``totals.csv``, ``similar.csv``), the ``report`` subcommand over an existing
 grades file, and :func:`after_grading`, which ``grade --feedback/--report``
 calls. The similar pairs come from ``similarity.py`` and never change a score.
@@ -22,14 +22,12 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, write_text
+from .plots import plot_pass_rates, plot_totals
 from .similarity import METHOD, THRESHOLD, Similarity, find_similar
 from .verdicts import NOT_ATTEMPTED
 
-__all__ = ["class_statistics", "write_report", "after_grading", "ExerciseStats", "NotebookStats",
-           "BAR_COLOR", "add_cli"]
+__all__ = ["class_statistics", "write_report", "after_grading", "ExerciseStats", "NotebookStats", "add_cli"]
 
-#: The one colour of every bar (the tests find the bars by it).
-BAR_COLOR = "#2b6cb0"
 # Words of the grader's feedback (verdicts.status_text) that say how a cell ended.
 _TIMEOUT = "ran longer than"
 _ERRORS = ("the cell raised", "the kernel died", "printed more than", "not graded:",
@@ -138,65 +136,6 @@ def class_statistics(rows: list[dict]) -> tuple[list[ExerciseStats], list[Notebo
         stats.max_points = max(stats.max_points, _number(row.get("max_points")))
     ordered = sorted(exercises.values(), key=lambda e: (e.notebook, e.exercise))
     return ordered, sorted(notebooks.values(), key=lambda n: n.notebook)
-
-
-# ---------------------------------------------------------------- plots
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def plot_pass_rates(exercises: list[ExerciseStats]) -> bytes:
-    """Bars of the pass rate per exercise (0 to 100 %), as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(max(5.0, 0.55 * len(exercises) + 1.5), 3.4))
-    axes = figure.add_subplot()
-    labels = [clean_text(e.exercise, 12, newlines=False) for e in exercises]
-    rates = [100 * e.pass_rate for e in exercises]
-    axes.bar(range(len(rates)), rates, color=BAR_COLOR, width=0.7, antialiased=False, linewidth=0)
-    axes.set_xticks(range(len(rates)), labels, rotation=90 if len(rates) > 12 else 0, fontsize=8)
-    axes.set_ylim(0, 100)
-    axes.set_xlim(-0.6, max(len(rates), 1) - 0.4)
-    axes.set_ylabel("students who passed (%)")
-    axes.set_title("Pass rate per exercise")
-    axes.grid(axis="y", color="#dddddd", linewidth=0.6)
-    axes.set_axisbelow(True)
-    figure.tight_layout()
-    return _png(figure)
-
-
-def plot_totals(notebooks: list[NotebookStats]) -> bytes:
-    """One histogram of the students' totals per notebook, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    shown = [n for n in notebooks if n.totals] or notebooks[:1]
-    columns = min(3, max(1, len(shown)))
-    rows = -(-len(shown) // columns)
-    figure = Figure(figsize=(3.6 * columns + 0.4, 2.8 * rows + 0.3))
-    for index, stats in enumerate(shown):
-        axes = figure.add_subplot(rows, columns, index + 1)
-        counts = stats.distribution() if stats.totals else {0: 0}
-        axes.bar(list(counts), list(counts.values()), color=BAR_COLOR, width=0.8, antialiased=False,
-                 linewidth=0)
-        axes.set_xlim(-0.6, max(counts) + 0.6)
-        axes.set_ylim(0, max([1, *counts.values()]) * 1.1)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_title(clean_text(stats.notebook, 40, newlines=False), fontsize=9)
-        axes.set_xlabel("total points", fontsize=8)
-        axes.set_ylabel("students", fontsize=8)
-    figure.tight_layout()
-    return _png(figure)
 
 
 # ---------------------------------------------------------------- files
