@@ -174,7 +174,7 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
                                 interrupt_on_timeout=False, record_timing=False,
                                 resources={"metadata": {"path": folder}})
         stopped = None
-        with client.setup_kernel():
+        with client.setup_kernel(cleanup_kc=True):  # our manager: nbclient would leave the kernel running
             _run_probe(client, "%matplotlib inline", 0)  # as the grader does
             number = 0
             for index, cell in enumerate(nb.cells):
@@ -209,8 +209,9 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
                     passed, feedback = _verdict(client, index, header[0])
                     if passed:
                         feedback = f"public checks passed; hidden checks: {HIDDEN_WORDS}"
-                    verdicts[header[0]] = (passed, feedback)
-    for exercise_id, points, _ in exercises.values():
+                    verdicts[header[0]] = (passed, feedback)  # a duplicated cell: the last one counts
+    declared = {exercise_id: points for exercise_id, points, _ in exercises.values()}  # a duplicate once
+    for exercise_id, points in sorted(declared.items(), key=lambda item: [int(n) for n in item[0].split(".")]):
         passed, feedback = verdicts.get(exercise_id, (False, f"not checked: {stopped}" if stopped else
                                                       "not attempted: the cell did not run"))
         result.rows.append((exercise_id, points if passed else 0, points, passed, feedback))

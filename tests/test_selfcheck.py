@@ -1,6 +1,7 @@
 """Tests for course_utils/selfcheck.py: the student's check before handing in."""
 import hashlib
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +43,16 @@ def test_files_that_are_not_exercises_notebooks_are_one_clear_error(tmp_path, ca
         selfcheck(empty)
 
 
+def _kernels_of_this_process() -> list[str]:
+    children = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        children += task.read_text().split()
+    return [pid for pid in children if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
 def test_an_endless_loop_is_stopped_and_named(tmp_path):
-    """Is a cell that loops forever stopped after the timeout, named, and the rest marked not checked?"""
+    """Is a cell that loops forever (Ctrl-C ignored) stopped after the timeout, named, the rest marked
+    not checked, and its kernel gone?"""
     import nbformat
 
     path = tmp_path / "00-install-check.ipynb"
@@ -56,3 +65,4 @@ def test_an_endless_loop_is_stopped_and_named(tmp_path):
     assert [row[:4] for row in found.rows] == [("00.1", 0, 1, False), ("00.2", 0, 2, False)]
     assert found.rows[0][4] == "the cell ran longer than 3 s and was stopped (an endless loop?)"
     assert found.rows[1][4].startswith("not checked: code cell 1 ran longer than 3 s")
+    assert _kernels_of_this_process() == []
