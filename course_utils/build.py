@@ -115,6 +115,12 @@ def exercise_in(source: str) -> str | None:
     return None
 
 
+def exercise_header(source: str) -> tuple[str, int, str] | None:
+    """``(id, points, task)`` of the first exercise header in a cell's source, or None."""
+    headers = _headers(source)
+    return (headers[0][0], int(headers[0][1]), headers[0][2]) if headers else None
+
+
 def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
     """Return the exercises of a source notebook, validating every marker.
 

@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     ("inspection", "inspect"),
     ("netron_view", "netron"),
     ("benchmark", "bench"),
+    ("selfcheck", "selfcheck"),
     ("grading", "grade"),
     ("release", "release"),
 ]

@@ -187,3 +187,18 @@ def test_released_tree_runs_make_lab_and_its_public_checks(release, free_port):
         assert {p.name for p in (release / "exercises").glob("*.ipynb")} <= served
     finally:
         stop_process_group(process)
+
+
+def test_selfcheck_runs_in_the_student_copy(release):
+    """Does `python -m course_utils selfcheck exercises/NN-....ipynb` work in the release (no grader there),
+    scoring the notebook as shipped 0 and saying hidden checks come after submission?"""
+    assert (release / "course_utils" / "selfcheck.py").is_file() and (release / "course_utils" / "scores.py").is_file()
+    python = _venv_reusing_this_one(release)
+    notebook = release / "exercises" / "01-execution-providers.ipynb"
+    before = notebook.read_bytes()
+    run = subprocess.run([str(python), "-m", "course_utils", "selfcheck", "exercises/01-execution-providers.ipynb"],
+                         cwd=release, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert notebook.read_bytes() == before
+    assert "total 0/6" in run.stdout and "checked after submission" in run.stdout
+    assert run.stdout.count("not attempted: the cell still raises NotImplementedError") == 3

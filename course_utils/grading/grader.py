@@ -317,9 +317,13 @@ def _run_cli(args) -> int:
         rows = merge_parts(args.merge, json_path=args.json, csv_path=args.csv)
         print(f"merged {len(args.merge)} parts: {len(rows)} notebooks"
               + (f"; wrote {args.csv}" if args.csv else "") + (f"; wrote {args.json}" if args.json else ""))
+        _after_grading(rows, args)
         return 1 if any(r["error"] for r in rows) else 0
     if not args.paths:
         raise InvalidArgumentError("give notebook files or folders to grade (or --list for the points table)")
+    if args.shard and (args.feedback or args.report):
+        raise InvalidArgumentError("--feedback and --report need every submission: give them to "
+                                   "`grade --merge PART... --json grades.json` once the shards are done")
     csv_path = args.csv
     if csv_path is None and any(Path(p).is_dir() for p in args.paths) and not args.shard:
         csv_path = "grades.csv"
@@ -333,7 +337,15 @@ def _run_cli(args) -> int:
     print(f"graded {len(grades) - len(failed)} of {len(grades)} notebooks"
           + (f" (share {args.shard})" if args.shard else "")
           + (f"; wrote {csv_path}" if csv_path else "") + (f"; wrote {args.json}" if args.json else ""))
+    _after_grading(payload(grades), args)
     return 1 if failed else 0
+
+
+def _after_grading(rows, args) -> None:
+    if args.feedback or args.report:  # from the same rows as the JSON (report.py)
+        from .report import after_grading
+
+        print("\n".join(after_grading(rows, args.feedback, args.report)))
 
 
 def add_cli(subparsers) -> None:
@@ -357,4 +369,6 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
+    parser.add_argument("--feedback", metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
+    parser.add_argument("--report", metavar="DIR", help="write the class report (report.html, plots, CSV)")
     parser.set_defaults(func=_run_cli)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..formatting import format_table
+from ..scores import format_score_table
 
 __all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts"]
 
@@ -55,16 +55,10 @@ class NotebookGrade:
 
     def table(self) -> str:
         """The score table an instructor reads."""
-        head = f"{self.path} ({self.student})"
-        if self.error:
-            return f"{head}\n  could not grade: {self.error}"
-        table = format_table(["exercise", "points", "result", "feedback"],
-                             [[e.exercise, f"{e.points}/{e.max_points}", "pass" if e.passed else "FAIL",
-                               e.feedback] for e in self.exercises], align="<><<", widths=[9, 7, 6, 0], gap="  ")
-        rows = [head, *("  " + line for line in table)]
-        rows.extend(f"  note: {note}" for note in self.notes)
-        rows.append(f"  total {self.points}/{self.max_points} in {self.seconds:.0f} s")
-        return "\n".join(rows)
+        return format_score_table(f"{self.path} ({self.student})",
+                                  [(e.exercise, e.points, e.max_points, e.passed, e.feedback)
+                                   for e in self.exercises],
+                                  notes=self.notes, seconds=self.seconds, error=self.error)
 
 
 def select_shard(submissions, shard: str | None):

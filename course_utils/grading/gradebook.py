@@ -1,0 +1,211 @@
+"""Gradebook exports from a grades file: a Canvas import CSV and Gradescope's results.json.
+
+Covers: :func:`canvas_csv` and :func:`gradescope_results`, and ``python -m
+course_utils gradebook canvas|gradescope``. Both start from the merged JSON of
+``grade --json`` (or ``grade --merge``); every string in it is treated as hostile
+(``pages.py``).
+
+Canvas (gradebook import). The columns follow Canvas' documented import layout:
+``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``, then one column
+per assignment, one row per student; a student is identified by one of the first
+three and the file is UTF-8 CSV (Canvas Instructor Guide, "How do I import grades
+in the Gradebook?", restated with the required columns at
+https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades;
+CSV quoting as in https://developerdocs.instructure.com/services/canvas/sis/file.sis_csv).
+The roster is Canvas' own gradebook export (or any CSV with those five columns),
+optionally with a ``folder`` column naming each student's submission folder;
+without it a folder matches a student's SIS Login ID, SIS User ID or ID. One
+column per notebook holds the notebook's total (``--column NOTEBOOK=HEADER`` names
+an existing Canvas assignment, e.g. ``"Notebook 00 (12345)"``). Roster students
+without a submission keep an empty cell (Canvas leaves the grade as it was);
+submissions whose folder matches nobody are listed, never dropped.
+
+Gradescope (autograder output). ``results.json`` follows the Autograder
+Specifications (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+a top-level ``score``, ``execution_time``, ``output``, ``visibility`` and
+``stdout_visibility``, and ``tests``, one per exercise, each with ``name``,
+``number``, ``score``, ``max_score``, ``status`` (``passed``/``failed``),
+``output`` (the check's words) and ``output_format`` ``"text"`` (shown as plain
+text). ``autograder/run_autograder`` beside this module is the script Gradescope
+runs for each submission (``autograder/setup.sh`` installs the course); it
+grades ``/autograder/submission`` with this grader, in its sandbox, and writes
+``/autograder/results/results.json`` with :func:`gradescope_results`.
+Does not cover: grading (``grader.py``).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..errors import InvalidArgumentError, MissingFileError
+from .pages import as_number, clean_text, csv_cell, read_grades, text_list, write_text
+
+__all__ = ["canvas_csv", "read_roster", "gradescope_results", "CANVAS_COLUMNS", "add_cli"]
+
+#: The student columns of a Canvas gradebook import, in Canvas' order.
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+_MATCH_ORDER = ["SIS Login ID", "SIS User ID", "ID"]
+_MAX_OUTPUT = 8000  # characters of one test's output
+
+
+def read_roster(path) -> list[dict[str, str]]:
+    """The students of a roster CSV (Canvas' gradebook export, or the five columns and ``folder``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MissingFileError(f"{path} does not exist; export the gradebook from Canvas "
+                               "(Grades > Export > Export Entire Gradebook) and give that file") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CANVAS_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidArgumentError(f"{path} lacks the column(s) {missing}; a roster has Canvas' columns "
+                                   f"{CANVAS_COLUMNS} (its gradebook export has them), and optionally 'folder'")
+    students = []
+    for row in reader:
+        name = (row.get("Student") or "").strip()
+        if not name or name.lower() in ("points possible", "student, test"):
+            continue  # Canvas' export has a 'Points Possible' row and a test student
+        students.append({k: (row.get(k) or "").strip() for k in [*CANVAS_COLUMNS, "folder"]})
+    return students
+
+
+def _columns(rows, mapping: dict[str, str]) -> list[tuple[str, str]]:
+    notebooks = sorted({str(r.get("notebook") or Path(str(r.get("path", "?"))).stem) for r in rows})
+    unknown = set(mapping) - set(notebooks)
+    if unknown:
+        raise InvalidArgumentError(f"--column names notebook(s) {sorted(unknown)} that the grades file "
+                                   f"does not hold (it holds {notebooks})")
+    return [(n, mapping.get(n, n)) for n in notebooks]
+
+
+def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str, str] | None = None):
+    """The text of a Canvas gradebook import CSV and the submissions no roster student matched.
+
+    Args:
+        rows: the rows of a grades file.
+        roster: from :func:`read_roster`.
+        columns: notebook -> Canvas column header (default: the notebook's name).
+
+    Returns:
+        ``(csv_text, unmatched)``: ``unmatched`` lists ``(folder, notebook, points)``
+        for each submission whose student folder matches no roster student.
+
+    Example:
+        >>> text, unmatched = canvas_csv(read_grades("grades.json"), read_roster("canvas.csv"))  # doctest: +SKIP
+    """
+    headers = _columns(rows, columns or {})
+    by_key: dict[str, int] = {}
+    for index, student in enumerate(roster):
+        keys = [student["folder"]] if student.get("folder") else [student[c] for c in _MATCH_ORDER]
+        for key in keys:
+            if key:
+                by_key.setdefault(key.lower(), index)
+    scores: dict[int, dict[str, int]] = {}
+    unmatched = []
+    for row in rows:
+        folder = str(row.get("student"))
+        notebook = str(row.get("notebook") or Path(str(row.get("path", "?"))).stem)
+        points = as_number(row.get("points")) if not row.get("error") else 0
+        index = by_key.get(folder.lower())
+        if index is None:
+            unmatched.append((folder, notebook, points))
+        else:
+            scores.setdefault(index, {})[notebook] = points
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([*CANVAS_COLUMNS, *(header for _, header in headers)])
+    for index, student in enumerate(roster):
+        mine = scores.get(index, {})
+        writer.writerow([*(csv_cell(student[c], 200) for c in CANVAS_COLUMNS),
+                         *(mine.get(notebook, "") for notebook, _ in headers)])
+    return buffer.getvalue(), unmatched
+
+
+def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
+    """Gradescope's ``results.json`` for one submission: one test per exercise of its notebooks.
+
+    Args:
+        rows: the rows of a grades file for one submission (Gradescope grades one at a time).
+        student: keep only this student's rows (a grades file of several students).
+
+    Example:
+        >>> gradescope_results(read_grades("grades.json"))["tests"][0]["max_score"]  # doctest: +SKIP
+        1
+    """
+    if student is not None:
+        rows = [r for r in rows if str(r.get("student")) == student]
+        if not rows:
+            raise InvalidArgumentError(f"the grades file has no notebook of student {student!r}")
+    tests, lines, seconds = [], [], 0.0
+    for row in rows:
+        notebook = clean_text(row.get("notebook") or Path(str(row.get("path", "?"))).name, 200)
+        seconds += as_number(row.get("seconds"))
+        if row.get("error"):
+            lines.append(f"{notebook}: could not be graded: {clean_text(row['error'])}")
+            continue
+        lines.append(f"{notebook}: {as_number(row.get('points'))}/{as_number(row.get('max_points'))}")
+        lines += [f"{notebook}: note: {clean_text(n)}" for n in text_list(row.get("notes"))]
+        for exercise, e in sorted((row.get("exercises") or {}).items()):
+            e = e if isinstance(e, dict) else {}
+            passed = bool(e.get("passed"))
+            tests.append({"name": f"Exercise {clean_text(exercise, 20)} ({notebook})",
+                          "number": clean_text(exercise, 20),
+                          "score": float(as_number(e.get("points"))),
+                          "max_score": float(as_number(e.get("max_points"))),
+                          "status": "passed" if passed else "failed",
+                          "output": clean_text(e.get("feedback", ""), _MAX_OUTPUT),
+                          "output_format": "text", "visibility": "visible"})
+    if not lines:
+        lines.append("no notebook was found in the submission: upload the .ipynb file(s) of the exercises")
+    return {"score": sum(t["score"] for t in tests), "execution_time": round(seconds),
+            "output": "\n".join(lines), "output_format": "text", "visibility": "visible",
+            "stdout_visibility": "hidden", "tests": tests}
+
+
+def _parse_columns(items) -> dict[str, str]:
+    mapping = {}
+    for item in items or []:
+        notebook, sep, header = item.partition("=")
+        if not sep or not notebook or not header:
+            raise InvalidArgumentError(f"--column {item!r}: give NOTEBOOK=HEADER, "
+                                       "e.g. 00-install-check='Notebook 00 (12345)'")
+        mapping[notebook] = header
+    return mapping
+
+
+def _run_cli(args) -> int:
+    rows = read_grades(args.grades)
+    if args.format == "canvas":
+        if not args.roster:
+            raise InvalidArgumentError("gradebook canvas needs --roster ROSTER.csv (Canvas' gradebook export)")
+        text, unmatched = canvas_csv(rows, read_roster(args.roster), _parse_columns(args.column))
+        write_text(args.out, text)
+        print(f"wrote {args.out}: import it in Canvas (Grades > Import)")
+        if unmatched:
+            print(f"{len(unmatched)} submission(s) match no roster student (not in {args.out}; "
+                  "add a 'folder' column to the roster):")
+            for folder, notebook, points in unmatched:
+                print(f"  {clean_text(folder, 200, newlines=False)}  {clean_text(notebook, 200)}  {points} points")
+            return 1
+        return 0
+    write_text(args.out, json.dumps(gradescope_results(rows, args.student), indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``gradebook``."""
+    parser = subparsers.add_parser("gradebook", help="gradebook export from a grades JSON file: "
+                                   "a Canvas import CSV or Gradescope's results.json")
+    parser.add_argument("format", choices=["canvas", "gradescope"])
+    parser.add_argument("grades", help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the CSV (canvas) or results.json (gradescope)")
+    parser.add_argument("--roster", metavar="CSV", help="canvas: Canvas' gradebook export (or its five "
+                        "student columns, optionally with 'folder')")
+    parser.add_argument("--column", action="append", metavar="NOTEBOOK=HEADER",
+                        help="canvas: the Canvas column of a notebook's total (default: its name)")
+    parser.add_argument("--student", metavar="NAME", help="gradescope: this student's notebooks only")
+    parser.set_defaults(func=_run_cli)
