@@ -97,6 +97,7 @@ def _first_failing_check(exercise: str, data) -> str | None:
 
 def grade(exercise: str, value, workdir: Path, dest: Path) -> Graded:
     """Grade one answer as the grader does (data, copied files, probed functions)."""
+    load_hidden_checks()  # the grader's include_hidden=True needs them registered
     data = as_graded(exercise, value, workdir, dest)
     return Graded(checks.run_checks_on_data(exercise, data, include_hidden=True),
                   checks.run_checks_on_data(exercise, data),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.install import read_installed_versions
+from ...exercise_checks.install import call_distributions_of, read_installed_versions
 
 
 @register("00.1", hidden=True)
@@ -21,3 +21,13 @@ def _really_two_runtimes(outputs):
         raise CheckFailed("both entries are the same object: compare two different runtimes")
     if getattr(outputs, "modules", ("", ""))[1].startswith("torch"):
         raise CheckFailed("the second entry is a torch tensor: it should come from session.run")
+
+
+@register("00.3", hidden=True)
+def _import_name_is_not_the_package_name(fn):
+    # A module whose distribution has another name: a function that returns [module]
+    # for any installed module fails here.
+    found = call_distributions_of(fn, "sklearn")
+    if found != ["scikit-learn"]:
+        raise CheckFailed(f"distributions_of('sklearn') gave {found}: read which distribution "
+                          "installed the module's files, not the module's name")
