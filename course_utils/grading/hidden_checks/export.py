@@ -82,16 +82,8 @@ def _model_facts_versions(answer):
         raise CheckFailed("opset or ir_version is out of range (swapped?)")
     if answer["input_name"] != "x":
         raise CheckFailed("input_name is not the graph input's name")
-    if answer["op_counts"].get("Gemm") != 1 or answer["op_counts"].get("MaxPool") != 1:
-        raise CheckFailed("op_counts is incomplete")
-
-
-@register("02.7", hidden=True)
-def _answers_correct(answer):
-    # forward is traced; dynamic axes let sizes vary at run time; opset = operator versions.
-    if {k: v.strip().lower() for k, v in answer.items()} != {
-            "exported_method": "b", "dynamic_axes": "d", "opset": "a"}:
-        raise CheckFailed("at least one answer is wrong")
+    if answer["op_counts"] != {"Conv": 2, "Relu": 2, "MaxPool": 1, "Reshape": 1, "Gemm": 1}:
+        raise CheckFailed("op_counts is not this graph's histogram of node op types")
 
 
 @register("02.8", hidden=True)
