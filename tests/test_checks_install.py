@@ -83,8 +83,6 @@ def _torch_tensor_second(outputs):
 
 
 WRONG_FOR_HIDDEN = [
-    pytest.param("00.1", lambda out: _made_up_version(), "install:_versions_match_installed",
-                 "the version given for onnx is not the one installed", id="00.1-made-up-version"),
     pytest.param("00.2", _same_array_twice, "install:_really_two_runtimes",
                  "both entries are the same object", id="00.2-one-array-twice"),
     pytest.param("00.2", _torch_tensor_second, "install:_really_two_runtimes",
@@ -117,6 +115,11 @@ WRONG_FOR_PUBLIC = [
     pytest.param("00.1", lambda out: {"onnx": onnxruntime.__version__, "onnxruntime": onnx.__version__},
                  "install:_versions_not_swapped", "the version stored under 'onnx' is onnxruntime's",
                  id="00.1-swapped"),
+    pytest.param("00.1", lambda out: _made_up_version(), "install:_versions_match_installed",
+                 "the version given for onnx is not the one installed", id="00.1-made-up-version"),
+    pytest.param("00.1", lambda out: {"onnx": torch.__version__, "onnxruntime": onnxruntime.__version__},
+                 "install:_versions_match_installed", "the version given for onnx is not the one installed",
+                 id="00.1-torch-version"),
     pytest.param("00.2", lambda out: out[1], "install:_outputs_pair", "expected a pair (torch_out, ort_out)",
                  id="00.2-one-output"),
     pytest.param("00.2", lambda out: (out[0].numpy()[:1], out[1][:1]), "install:_outputs_pair",

@@ -9,10 +9,11 @@ The rule (one test per notebook that has a check module):
   ``exercises/NN-*.ipynb`` (prose, task texts, given code) is no secret: provider names, the key
   names a task asks for, the letters of the options. Strings count as visible when they occur
   as a whole word; numbers when the same number is written somewhere in the notebook.
-* **Secret pairs** are ``key -> value`` pairs of literals in the references' dict displays and
-  in the hidden checks' comparisons (``answer["opset"] == 20`` or a compared dict). A pair is
-  secret even when both halves are visible, because the pairing is the answer (which letter
-  answers which question).
+* **Secret pairs** are ``"name" -> value`` pairs of literals in the references' dict displays
+  and in the hidden checks' comparisons (``answer["opset"] == 20`` or a compared dict), keyed by
+  a string: an answer's field. A pair is secret even when both halves are visible, because the
+  pairing is the answer (which letter answers which question). Pairs keyed by a number are the
+  APIs' axis maps (``{0: "batch"}``), which the task texts spell out, and are not counted.
 * A public module ``course_utils/exercise_checks/<topic>.py`` fails when any of its literals
   (outside docstrings and the exercise ids given to ``register`` / ``register_answer``) is a
   secret atom, when a number of two digits or more inside one of its strings (a hint's text) is
@@ -162,7 +163,7 @@ def find_answer_constants(public_source: str, hidden_source: str, references: li
     pairs += p
     secret_atoms = {_key(v) for v in atoms if not _visible(v, visible_text, numbers)}
     secret_numbers = {k[1] for k in secret_atoms if k[0] == "n" and abs(k[1]) >= 10}
-    secret_pairs = {(_key(k), _key(v)) for k, v in pairs}
+    secret_pairs = {(_key(k), _key(v)) for k, v in pairs if isinstance(k, str)}
 
     public = ast.parse(public_source)
     names, skipped = _module_constants(public), _skipped_nodes(public)

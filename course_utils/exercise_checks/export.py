@@ -44,6 +44,23 @@ def read_dims(value_info) -> list:
             for d in value_info.type.tensor_type.shape.dim]
 
 
+def require_dynamo(model, exercise_text: str = "the dynamo exporter") -> None:
+    """Fail unless the file carries the node metadata only the dynamo exporter writes."""
+    if not has_dynamo_metadata(model):
+        raise CheckFailed(f"this file was not written by {exercise_text}: the TorchScript exporter "
+                          "wrote it (dynamo=False); the task asks for the dynamo exporter")
+
+
+def require_dim_names(model, where: str, expected: dict) -> None:
+    """Fail unless the first input's (or output's) dimensions carry the task's names."""
+    values = model.graph.input if where == "input" else model.graph.output
+    dims = read_dims(values[0])
+    for axis, name in expected.items():
+        if axis < len(dims) and isinstance(dims[axis], str) and dims[axis] != name:
+            raise CheckFailed(f"dimension {axis} of the first {where} is named {dims[axis]!r}; "
+                              f"the task names it {name!r}")
+
+
 def _require_dynamic_batch(model, where: str = "input") -> None:
     values = model.graph.input if where == "input" else model.graph.output
     if not values:
@@ -84,6 +101,8 @@ def has_dynamo_metadata(model) -> bool:
 def _resnet_dynamic_batch(answer):
     model = load_answer_onnx(answer)
     _require_dynamic_batch(model)
+    require_dim_names(model, "input", {0: "batch"})
+    require_dynamo(model)
     if read_dims(model.graph.input[0])[1:] != [3, 224, 224]:
         raise CheckFailed(f"the input's shape is {read_dims(model.graph.input[0])}; export with an "
                           "example of shape (2, 3, 224, 224)")
@@ -103,6 +122,11 @@ def _torchscript_names_and_axes(answer):
                           "name them 'x' and 'logits'")
     _require_dynamic_batch(model, "input")
     _require_dynamic_batch(model, "output")
+    require_dim_names(model, "input", {0: "batch"})
+    require_dim_names(model, "output", {0: "batch"})
+    if has_dynamo_metadata(model):
+        raise CheckFailed("this file was written by the dynamo exporter; the task asks for the "
+                          "TorchScript exporter (look at the exporter's dynamo argument)")
 
 
 # --- 02.3: the trained digits CNN ----------------------------------------------------------
@@ -140,6 +164,8 @@ def _digits_exported_and_trained(answer):
     if read_dims(model.graph.input[0])[1:] != [1, 8, 8]:
         raise CheckFailed(f"the input's shape is {read_dims(model.graph.input[0])}; the digits "
                           "are (batch, 1, 8, 8)")
+    require_dim_names(model, "input", {0: "batch"})
+    require_dynamo(model)
     x, y = load_digits_test()
     acc = measure_digits_accuracy(answer, x, y)
     if acc < 0.9:
@@ -172,6 +198,22 @@ def _match_basics(answer):
         raise CheckFailed("arrays that differ by 0.5 everywhere must not match at atol=1e-3")
     if not call_answer(answer, a, a + 5e-4, 0.0, 1e-3):
         raise CheckFailed("a difference of 5e-4 is within atol=1e-3")
+    if call_answer(answer, a, a - 0.5, 1e-3, 1e-3):
+        raise CheckFailed("an actual 0.5 below the expected values must not match: the rule "
+                          "bounds the size of the difference, whatever its sign")
+    big = np.array([1000.0, -2000.0])
+    if not call_answer(answer, big, big + 0.5, 1e-3, 0.0):
+        raise CheckFailed("a difference of 0.5 on values of 1000 and more is within rtol=1e-3: "
+                          "rtol scales with |expected|")
+    try:
+        broadcast = call_answer(answer, a[:, :1], np.repeat(a[:, :1], 3, axis=1), 1e-3, 1e-3)
+    except CheckFailed:
+        raise
+    except Exception:  # raising on a shape mismatch counts as "no match"
+        broadcast = False
+    if broadcast:
+        raise CheckFailed("arrays of shapes (1, 1) and (1, 3) must not match: compare the shapes "
+                          "first, numpy would broadcast them")
 
 
 # --- 02.5: the reference evaluator ---------------------------------------------------------
@@ -284,6 +326,7 @@ def _any_image_size(answer):
     if len(dims) != 4 or dims[1] != 3:
         raise CheckFailed(f"the input's shape is {dims}; export resnet with an example of shape "
                           "(2, 3, 224, 224)")
+    require_dim_names(model, "input", {0: "batch", 2: "height", 3: "width"})
     fixed = {axis: dims[axis] for axis, what in ((2, "height"), (3, "width"))
              if not isinstance(dims[axis], str)}
     if fixed:

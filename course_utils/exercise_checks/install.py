@@ -44,6 +44,15 @@ def _versions_not_swapped(versions):
                               f"not {key}'s: use the __version__ of the {key} module (swapped?)")
 
 
+@register("00.1")
+def _versions_match_installed(versions):
+    installed = read_installed_versions()  # onnxruntime or onnxruntime-gpu both count
+    for name in ("onnx", "onnxruntime"):
+        if str(versions[name]) not in installed[name]:
+            raise CheckFailed(f"the version given for {name} is not the one installed; "
+                              "read it from the module's __version__ attribute")
+
+
 @register("00.2")
 def _outputs_pair(outputs):
     if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
