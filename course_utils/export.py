@@ -27,7 +27,7 @@ from .errors import CourseError, InvalidArgumentError, MissingDependencyError
 from .inspection import summarize_model
 from .onnx_files import load_onnx_file
 
-__all__ = ["export_model", "load_model_spec", "ExportError", "ModelSpecError"]
+__all__ = ["export_model", "load_model_spec", "explain_export_errors", "ExportError", "ModelSpecError"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,11 @@ def _explain_failure(error: BaseException, what: str, dynamo: bool, opset) -> st
                    "are in the graph; or export with dynamo=False (CLI: --torchscript), whose "
                    "tracer keeps only the branch the example input takes, so verify other "
                    "inputs afterwards")
+    elif "top-level keys must be the arg names" in text:
+        problem = ("the keys of dynamic_shapes are not the names of the arguments of the "
+                   "model's forward")
+        options = ("key each entry by the name of forward's argument (inspect.signature(model.forward) "
+                   "lists them), or give dynamic_shapes as a tuple with one entry per example input")
     elif "Constraints violated" in text or "specialized it to be a constant" in text:
         problem = ("the model's code fixes the batch size (e.g. torch.zeros(2, n) or "
                    "x.view(2, n) written with the example's batch size)")
@@ -208,6 +213,37 @@ def _explain_failure(error: BaseException, what: str, dynamo: bool, opset) -> st
     opset_note = f" (opset {opset})" if opset else ""
     return (f"could not export {what} with {exporter}{opset_note}: {problem}.\n"
             f"  cause: {cause}{at}\n  options: {options}")
+
+
+def explain_export_errors() -> bool:
+    """In a notebook, show a failed ``torch.onnx.export`` as a few lines that say what to change.
+
+    The exporter's own report is long and puts the useful line near its bottom; after this
+    call the kernel shows the cause, the line of model code and the options instead (the
+    cell still fails). The full report stays in the exception, ``error.__cause__`` included.
+    Returns False, and changes nothing, outside IPython.
+
+    Example:
+        >>> explain_export_errors()  # in a notebook's setup cell  # doctest: +SKIP
+        True
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    import torch
+
+    def show(shell, etype, value, tb, tb_offset=None):
+        dynamo = "torch.export" in str(value) or "dynamo" in type(value).__module__
+        lines = [f"{etype.__name__}: {_explain_failure(value, 'the model', dynamo, None)}"]
+        shell._showtraceback(etype, value, lines)
+        return lines
+
+    shell.set_custom_exc((torch.onnx.OnnxExporterError,), show)
+    return True
 
 
 def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shape=None,

@@ -53,6 +53,19 @@ def test_right_outputs_pass(graded, outputs):
     assert_right(graded("00.2", (torch_out.numpy(), ort_out)))
 
 
+def distributions_of(module):
+    """00.3's right answer, written here from the distributions' file lists (not as the reference)."""
+    import importlib.metadata
+
+    return sorted({dist.metadata["Name"] for dist in importlib.metadata.distributions()
+                   if any(f.parts[:1] == (module,) or f.parts[:1] == (f"{module}.py",) for f in dist.files or [])})
+
+
+def test_right_distributions_of_passes(graded):
+    """Does a function that reads the distributions' file lists pass every check of 00.3?"""
+    assert_right(graded("00.3", distributions_of))
+
+
 # --- one wrong answer per hidden check ----------------------------------------------------
 
 def _made_up_version():
@@ -70,12 +83,13 @@ def _torch_tensor_second(outputs):
 
 
 WRONG_FOR_HIDDEN = [
-    pytest.param("00.1", lambda out: _made_up_version(), "install:_versions_match_installed",
-                 "the version given for onnx is not the one installed", id="00.1-made-up-version"),
     pytest.param("00.2", _same_array_twice, "install:_really_two_runtimes",
                  "both entries are the same object", id="00.2-one-array-twice"),
     pytest.param("00.2", _torch_tensor_second, "install:_really_two_runtimes",
                  "the second entry is a torch tensor", id="00.2-second-from-torch-not-session"),
+    pytest.param("00.3", lambda out: lambda module: [module] if module == "onnxruntime" else [],
+                 "install:_import_name_is_not_the_package_name", "distributions_of('sklearn') gave []",
+                 id="00.3-the-module-name-itself"),
 ]
 
 
@@ -83,6 +97,12 @@ WRONG_FOR_HIDDEN = [
 def test_wrong_answer_fails_its_hidden_check(graded, outputs, exercise, make, check, feedback):
     """Does an answer that passes the public checks fail this hidden check, with its feedback?"""
     assert_fails_hidden(graded(exercise, make(outputs)), check, feedback)
+
+
+def _indexing_raises(module):
+    import importlib.metadata
+
+    return sorted(importlib.metadata.packages_distributions()[module])  # KeyError for an unknown module
 
 
 # --- one wrong answer (at least) per public check -----------------------------------------
@@ -95,12 +115,27 @@ WRONG_FOR_PUBLIC = [
     pytest.param("00.1", lambda out: {"onnx": onnxruntime.__version__, "onnxruntime": onnx.__version__},
                  "install:_versions_not_swapped", "the version stored under 'onnx' is onnxruntime's",
                  id="00.1-swapped"),
+    pytest.param("00.1", lambda out: _made_up_version(), "install:_versions_match_installed",
+                 "the version given for onnx is not the one installed", id="00.1-made-up-version"),
+    pytest.param("00.1", lambda out: {"onnx": torch.__version__, "onnxruntime": onnxruntime.__version__},
+                 "install:_versions_match_installed", "the version given for onnx is not the one installed",
+                 id="00.1-torch-version"),
     pytest.param("00.2", lambda out: out[1], "install:_outputs_pair", "expected a pair (torch_out, ort_out)",
                  id="00.2-one-output"),
     pytest.param("00.2", lambda out: (out[0].numpy()[:1], out[1][:1]), "install:_outputs_pair",
                  "both outputs should have shape (2, 3)", id="00.2-batch-of-one"),
     pytest.param("00.2", lambda out: (out[0].numpy() + 1.0, out[1]), "install:_outputs_pair",
                  "the two outputs differ by more than 1e-5", id="00.2-different-inputs"),
+    pytest.param("00.3", lambda out: lambda module: ["onnxruntime", "onnxruntime-gpu"], "install:_onnxruntime_builds",
+                 "installed distribution(s) put files in the onnxruntime module folder", id="00.3-both-builds-always"),
+    pytest.param("00.3", lambda out: lambda module: "onnxruntime", "install:_onnxruntime_builds",
+                 "returned str; return a list", id="00.3-a-string"),
+    pytest.param("00.3", lambda out: lambda module: ["onnxruntime", "another"],
+                 "install:_onnxruntime_builds", "is not sorted", id="00.3-not-sorted"),
+    pytest.param("00.3", lambda out: lambda module: distributions_of("onnxruntime"), "install:_no_such_module",
+                 "no installed distribution provides such a module, so return []", id="00.3-same-list-for-any-module"),
+    pytest.param("00.3", lambda out: _indexing_raises, "install:_no_such_module",
+                 "the function raised KeyError", id="00.3-raises-for-an-unknown-module"),
 ]
 
 
@@ -108,7 +143,8 @@ WRONG_FOR_PUBLIC = [
 def test_wrong_answer_fails_a_public_check_with_a_hint(graded, outputs, exercise, make, check, feedback):
     """Does the student's own check() refuse this answer with a hint that gives nothing away?"""
     assert_fails_public(graded(exercise, make(outputs)), check, feedback,
-                        answer_words=[onnx.__version__ if exercise == "00.1" else "atol"])
+                        answer_words={"00.1": [onnx.__version__], "00.2": ["atol"],
+                                      "00.3": ["packages_distributions", "scikit-learn"]}[exercise])
 
 
 def test_every_check_of_this_notebook_has_a_wrong_answer_here():

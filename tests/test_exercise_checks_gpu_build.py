@@ -12,7 +12,8 @@ import pytest
 
 from course_utils import checks, install
 from course_utils.grading import load_hidden_checks
-from course_utils.grading.hidden_checks import providers as provider_checks
+from course_utils.exercise_checks import install as install_checks
+from course_utils.exercise_checks import providers as provider_checks
 
 load_hidden_checks()  # these tests run the grader's checks too
 
@@ -46,6 +47,17 @@ def test_made_up_version_still_fails_with_only_the_gpu_wheel(gpu_wheel_only):
     answer = {"onnx": onnx.__version__, "onnxruntime": "1.0.0"}
     verdict = checks.run_checks("00.1", answer, include_hidden=True)
     assert not verdict.passed and "__version__" in verdict.feedback
+
+
+def test_distributions_of_naming_the_gpu_wheel_passes_with_only_the_gpu_wheel(gpu_wheel_only):
+    """Does 00.3's public check want ['onnxruntime-gpu'] where only that build is installed?"""
+    assert install_checks.call_distributions_of(lambda module: ["onnxruntime-gpu"], "onnxruntime")
+    checks.load_check_modules()
+    for fn, hidden in checks._REGISTRY["00.3"]:
+        if fn.__name__ == "_onnxruntime_builds":
+            fn(lambda module: ["onnxruntime-gpu"])  # passes
+            with pytest.raises(checks.CheckFailed):
+                fn(lambda module: ["onnxruntime"])
 
 
 def test_doctor_counts_the_gpu_wheel_as_onnxruntime(gpu_wheel_only):
@@ -93,4 +105,4 @@ def test_reference_session_on_this_machine_matches_a_real_session(tmp_path):
     wanted = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
               if p in ort.get_available_providers()]
     real = ort.InferenceSession(str(path), providers=wanted).get_providers()
-    assert provider_checks._session_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == real
+    assert provider_checks.session_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == real

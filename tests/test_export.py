@@ -247,3 +247,35 @@ def test_export_cli_unexportable_model_in_a_fresh_process(tmp_path):
     assert result.stderr.startswith("error: could not export data_dependent_branch:make_model")
     assert "Traceback" not in result.stderr and "options:" in result.stderr
     assert result.stdout == "" and not out.exists()
+
+
+def test_a_wrong_dynamic_shapes_key_is_shown_in_a_few_lines_that_name_the_fix(capsys):
+    """In a notebook after explain_export_errors(), does a dynamic_shapes key that is not forward's
+    argument name fail the cell with a short message naming the cause and what to change?"""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from course_utils.export import explain_export_errors
+
+    shell = InteractiveShell.instance()
+    try:
+        assert explain_export_errors()
+        result = shell.run_cell(
+            "import torch\n"
+            "model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()\n"
+            "torch.onnx.export(model, (torch.randn(2, 4),), 'never-written.onnx', dynamo=True, verbose=False,\n"
+            "                  dynamic_shapes={'x': {0: torch.export.Dim('batch')}})\n")
+        shown = capsys.readouterr().out
+    finally:
+        shell.set_custom_exc((), None)
+        InteractiveShell.clear_instance()
+    assert result.error_in_exec is not None  # the cell still fails
+    assert "the keys of dynamic_shapes are not the names of the arguments" in shown
+    assert "inspect.signature(model.forward)" in shown
+    assert len(shown.strip().splitlines()) <= 4 and "Traceback" not in shown
+
+
+def test_explain_export_errors_outside_ipython_changes_nothing():
+    """Does explain_export_errors() return False where no IPython shell runs?"""
+    from course_utils.export import explain_export_errors
+
+    assert explain_export_errors() is False

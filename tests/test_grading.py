@@ -74,7 +74,7 @@ def test_wrong_provider_gets_specific_feedback_despite_reordering(graded):
     wrong = _exercise(grade, "01.1")
     assert not wrong.passed and "DirectML" in wrong.feedback and "not NVIDIA" in wrong.feedback
     assert _exercise(grade, "01.2").passed and _exercise(grade, "01.3").passed
-    assert (grade.points, grade.max_points) == (4, 6)
+    assert (grade.points, grade.max_points) == (3, 7)  # 01.2 (2) and 01.3 (1) of 7; 01.4 not in the file
 
 
 def test_typical_export_mistakes_get_their_own_feedback(graded):
@@ -114,7 +114,8 @@ def test_folder_gives_json_and_csv_per_student(tmp_path):
                                           "feedback": "all checks passed"}
     assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback"}
     rows = list(csv.DictReader(out_csv.open()))
-    assert [(r["student"], r["exercise"]) for r in rows] == [("alice", "00.1"), ("alice", "00.2"), ("bob", "")]
+    assert [(r["student"], r["exercise"]) for r in rows] == [("alice", "00.1"), ("alice", "00.2"),
+                                                                  ("alice", "00.3"), ("bob", "")]
 
 
 def test_cli_errors_are_one_line(capsys):

@@ -95,12 +95,12 @@ def test_attack_gets_no_point_for_the_forged_exercise(batch, attack):
 
 
 def test_batch_finishes_and_the_honest_classmate_keeps_full_marks(batch):
-    """Does the batch end normally (exit 1 only for the huge file) with the classmate's 3/3 intact?"""
+    """Does the batch end normally (exit 1 only for the huge file) with the classmate's 5/5 intact?"""
     assert batch["code"] == 1  # one file could not be graded: the huge one
     honest = batch["grades"]["honest"]
-    assert honest["error"] is None and honest["points"] == honest["max_points"] == 3, honest
+    assert honest["error"] is None and honest["points"] == honest["max_points"] == 5, honest  # 00.1-00.3
     assert len(batch["grades"]) == len(ATTACKS) + 2
-    assert batch["csv"].count("\nhonest,") == 2
+    assert batch["csv"].count("\nhonest,") == 3  # one row per exercise
 
 
 def test_huge_file_is_refused_before_parsing(batch):

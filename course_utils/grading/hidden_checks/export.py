@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.export import (call_answer, measure_digits_accuracy, load_digits_test, read_dims,
-                                      has_dynamo_metadata, load_answer_onnx, run_answer_onnx)
+from ...exercise_checks.export import (call_answer, measure_digits_accuracy, load_digits_test,
+                                      load_answer_onnx, run_answer_onnx)
 
 
 @register("02.1", hidden=True)
 def _resnet_named_batch_runs(answer):
     model = load_answer_onnx(answer)
-    if read_dims(model.graph.input[0])[0] != "batch":
-        raise CheckFailed("the dynamic dimension is not named 'batch'")
-    if not has_dynamo_metadata(model):
-        raise CheckFailed("this file was not written by the dynamo exporter")
     if sum(n.op_type == "Conv" for n in model.graph.node) != 20:
         raise CheckFailed("this is not resnet18 (it has 20 convolutions)")
     (out,) = run_answer_onnx(answer, 3, (3, 224, 224))
@@ -22,11 +18,6 @@ def _resnet_named_batch_runs(answer):
 
 @register("02.2", hidden=True)
 def _torchscript_exporter_used(answer):
-    model = load_answer_onnx(answer)
-    if has_dynamo_metadata(model):
-        raise CheckFailed("this file was written by the dynamo exporter, not TorchScript")
-    if [read_dims(v)[0] for v in (model.graph.input[0], model.graph.output[0])] != ["batch"] * 2:
-        raise CheckFailed("the dynamic dimensions are not both named 'batch'")
     (out,) = run_answer_onnx(answer, 3, (3, 224, 224))
     if out.shape != (3, 1000):
         raise CheckFailed(f"batch 3 gave an output of shape {out.shape}, expected (3, 1000)")
@@ -37,8 +28,6 @@ def _digits_any_batch(answer):
     x, y = load_digits_test()
     for batch in (1, 7):
         measure_digits_accuracy(answer, x[:batch], y[:batch])  # fails on a wrong output shape
-    if not has_dynamo_metadata(load_answer_onnx(answer)):
-        raise CheckFailed("this file was not written by the dynamo exporter")
 
 
 @register("02.4", hidden=True)
@@ -47,11 +36,10 @@ def _match_edge_cases(answer):
 
     e = np.array([0.001, 1000.0, 5.0, -3.0])
     cases = [
-        ("a candidate smaller than the reference", e, e - [0, 0, 0, 1.0], 1e-3, 1e-3, False),
-        ("rtol is relative to |expected|", e, e + [0, 0.5, 0, 0], 1e-3, 0.0, True),
+        ("rtol is relative to |expected|, not to |actual|", np.array([1.0, 2.0]), np.array([1.9, 2.0]),
+         0.5, 0.0, False),
         ("rtol does not cover small values", e, e + [0.0005, 0, 0, 0], 1e-3, 0.0, False),
         ("NaN never matches", e, np.array([0.001, np.nan, 5.0, -3.0]), 1e-3, 1e-3, False),
-        ("shapes must be equal, not broadcast", e[:1], np.repeat(e[:1], 4), 1e-3, 1e-3, False),
         ("one bad element is enough", np.zeros(1000), np.r_[np.zeros(999), 1.0], 1e-3, 1e-3, False),
     ]
     for what, expected, actual, rtol, atol, want in cases:
@@ -82,24 +70,12 @@ def _model_facts_versions(answer):
         raise CheckFailed("opset or ir_version is out of range (swapped?)")
     if answer["input_name"] != "x":
         raise CheckFailed("input_name is not the graph input's name")
-    if answer["op_counts"].get("Gemm") != 1 or answer["op_counts"].get("MaxPool") != 1:
-        raise CheckFailed("op_counts is incomplete")
-
-
-@register("02.7", hidden=True)
-def _answers_correct(answer):
-    # forward is traced; dynamic axes let sizes vary at run time; opset = operator versions.
-    if {k: v.strip().lower() for k, v in answer.items()} != {
-            "exported_method": "b", "dynamic_axes": "d", "opset": "a"}:
-        raise CheckFailed("at least one answer is wrong")
+    if answer["op_counts"] != {"Conv": 2, "Relu": 2, "MaxPool": 1, "Reshape": 1, "Gemm": 1}:
+        raise CheckFailed("op_counts is not this graph's histogram of node op types")
 
 
 @register("02.8", hidden=True)
 def _any_image_size_runs(answer):
-    dims = read_dims(load_answer_onnx(answer).graph.input[0])
-    if dims[2] == dims[3]:
-        raise CheckFailed("height and width share one name, so the file only takes square "
-                          "images; give each its own dimension")
     for shape in ((3, 96, 160), (3, 320, 256)):  # not square, not 224
         (logits,) = run_answer_onnx(answer, 1, shape)
         if logits.shape != (1, 1000):

@@ -2,16 +2,7 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.install import read_installed_versions
-
-
-@register("00.1", hidden=True)
-def _versions_match_installed(versions):
-    installed = read_installed_versions()  # onnxruntime or onnxruntime-gpu both count
-    for name in ("onnx", "onnxruntime"):
-        if str(versions[name]) not in installed[name]:
-            raise CheckFailed(f"the version given for {name} is not the one installed; "
-                              "read it from the module's __version__ attribute")
+from ...exercise_checks.install import call_distributions_of
 
 
 @register("00.2", hidden=True)
@@ -21,3 +12,13 @@ def _really_two_runtimes(outputs):
         raise CheckFailed("both entries are the same object: compare two different runtimes")
     if getattr(outputs, "modules", ("", ""))[1].startswith("torch"):
         raise CheckFailed("the second entry is a torch tensor: it should come from session.run")
+
+
+@register("00.3", hidden=True)
+def _import_name_is_not_the_package_name(fn):
+    # A module whose distribution has another name: a function that returns [module]
+    # for any installed module fails here.
+    found = call_distributions_of(fn, "sklearn")
+    if found != ["scikit-learn"]:
+        raise CheckFailed(f"distributions_of('sklearn') gave {found}: read which distribution "
+                          "installed the module's files, not the module's name")
