@@ -203,7 +203,7 @@ def _model_files(model: Path) -> dict[str, Path]:
     try:
         proto = load_onnx_file(model, load_weights=False)
         locations = list_external_data(proto)
-    except (CourseError, OSError, ValueError, StopIteration):
+    except (CourseError, OSError, ValueError):
         return files  # not an ONNX file Netron needs more for (or another format): the model only
     folder = model.parent
     for location in locations:

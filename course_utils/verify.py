@@ -13,15 +13,44 @@ from __future__ import annotations
 import difflib
 import math
 
-from .errors import InvalidArgumentError
+from .errors import CourseError, InvalidArgumentError
 from .export import load_model_spec
 from .onnx_files import load_onnx_file
 from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
-                     compare_outputs, convert_to_numpy)
+                     check_tolerances, compare_outputs, convert_to_numpy)
 from .providers import make_session
 from .sessions import fair_session_options
 
-__all__ = ["verify_model", "check_feed"]
+__all__ = ["verify_model", "check_feed", "SessionError"]
+
+
+class SessionError(CourseError, RuntimeError):
+    """ONNX Runtime (or the reference evaluator) refused a file: an unknown op, a bad graph."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+def _run(runner, feed, path):
+    """``runner.run(None, feed)``, with a failure inside the runtime as one clear error."""
+    try:
+        return runner.run(None, feed)
+    except Exception as error:  # the feed was checked: the graph itself fails on it
+        if not type(error).__module__.startswith(("onnxruntime", "onnx")):
+            raise
+        what = "ONNX Runtime" if type(error).__module__.startswith("onnxruntime") \
+            else "onnx's reference evaluator"
+        raise _runtime_error(error, what, path) from None
+
+
+def _runtime_error(error: BaseException, what: str, path) -> SessionError:
+    """ONNX Runtime's own exception, as one line that names the file and the next step."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return SessionError(f"{what} cannot run {path}: {first}; check the file with `python -m "
+                        "course_utils inspect` (the ONNX checker names unknown ops and bad "
+                        "graphs), then re-export it with a supported opset")
 
 
 _ORT_TYPES = {"float": "float32", "double": "float64", "string": "str"}
@@ -141,8 +170,15 @@ def _make_session(onnx_path, providers):
     # Matched thread counts, no spinning: ORT's idle workers would otherwise slow
     # the PyTorch runs in this same process.
     options = fair_session_options(torch.get_num_threads())
-    return make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
-                        options=options)
+    try:
+        return make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
+                            options=options)
+    except CourseError:
+        raise
+    except Exception as error:  # onnxruntime's own types (Fail, InvalidGraph, NotImplemented...)
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        raise _runtime_error(error, "ONNX Runtime", onnx_path) from None
 
 
 def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
@@ -177,6 +213,7 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     import torch
 
 
+    check_tolerances(rtol, atol)  # before any model is built: NaN would pass everything
     unknown = set(runtimes) - {"onnxruntime", "reference"}
     if unknown:
         raise InvalidArgumentError(f"unknown runtime(s) {sorted(unknown)}; "
@@ -190,7 +227,10 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     if "reference" in runtimes:
         from onnx.reference import ReferenceEvaluator
 
-        evaluator = ReferenceEvaluator(proto)
+        try:
+            evaluator = ReferenceEvaluator(proto)
+        except (NotImplementedError, ValueError, TypeError, KeyError, RuntimeError) as error:
+            raise _runtime_error(error, "onnx's reference evaluator", onnx_path) from None
     out_names = [o.name for o in session.get_outputs()]
     in_args = session.get_inputs()
     if inputs is not None:
@@ -211,13 +251,20 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
                                      0, 0, math.nan, False, note) for r in runtimes for n in out_names]
             report += ParityReport(rows, rtol, atol)
             continue
-        with torch.no_grad():
-            expected = _flatten(model(*[torch.from_numpy(v) for v in feed.values()]))
+        try:
+            with torch.no_grad():
+                expected = _flatten(model(*[torch.from_numpy(v) for v in feed.values()]))
+        except Exception as error:  # whatever the module raises, the file's inputs do not fit it
+            shapes = ", ".join(f"{name}: {tuple(v.shape)}" for name, v in feed.items())
+            raise InvalidArgumentError(
+                f"the PyTorch model fails on the file's inputs ({shapes}): "
+                f"{_first_line(error)}; is it the model {onnx_path} was exported from? Give the same spec as to "
+                "`export`") from None
         if "onnxruntime" in runtimes:
-            report += compare_outputs(expected, session.run(None, feed), rtol=rtol, atol=atol,
+            report += compare_outputs(expected, _run(session, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="onnxruntime", batch=batch)
         if evaluator is not None:
-            report += compare_outputs(expected, evaluator.run(None, feed), rtol=rtol, atol=atol,
+            report += compare_outputs(expected, _run(evaluator, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="reference", batch=batch)
     return report
 
