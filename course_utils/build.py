@@ -301,6 +301,9 @@ def read_source_notebook(path: Path):
         raise SourceNotebookError(f"{where} is not an nbformat 4 notebook ({found}); restore it "
                                   "from git or save it again from JupyterLab")
     try:
+        from nbformat.validator import normalize
+
+        _, payload = normalize(payload)  # missing cell ids are added, as JupyterLab does
         nbformat.validate(payload)  # raises; nbformat.reads would only log it
         nb = nbformat.reads(text, as_version=4)
     except (nbformat.ValidationError, KeyError, TypeError, ValueError) as error:
@@ -425,9 +428,16 @@ def build_notebooks(root: Path = ROOT, only: list[str] | None = None, check: boo
                     results.append(relative)
             continue
         if execute:  # first, so that a failing cell leaves both builds of this notebook as they were
-            (root / "solutions").mkdir(parents=True, exist_ok=True)
+            folder = root / "solutions"
+            created = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)  # the kernel's working directory
             started = time.perf_counter()
-            execute_notebook(solution_nb, root / "solutions", name=path.stem)
+            try:
+                execute_notebook(solution_nb, folder, name=path.stem)
+            except CourseError:
+                if created and not any(folder.iterdir()):
+                    folder.rmdir()
+                raise
             print(f"executed solutions/{path.name} in {time.perf_counter() - started:.1f} s")
         for folder, (expected, _) in targets.items():
             _write_atomic(expected, root / folder / path.name)
@@ -451,7 +461,7 @@ def _unexecuted(nb) -> bool:
 
 
 def _run_cli(args) -> int:
-    results = build_notebooks(only=args.only, check=args.check, execute=not args.no_execute)
+    results = build_notebooks(ROOT, only=args.only, check=args.check, execute=not args.no_execute)
     if args.check:
         if results:
             print("stale builds (run `python -m course_utils build`): " + ", ".join(results))
