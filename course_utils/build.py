@@ -179,12 +179,23 @@ def _exercise_cell_source(source: str, where: str) -> str:
     return "\n".join(out)
 
 
+#: nbval's cell markers (``# NBVAL_IGNORE_OUTPUT``...): for the solutions' test run only,
+#: noise in a student's cell, so the exercise build drops those lines.
+_NBVAL_MARKER = re.compile(r"^\s*#\s*NBVAL_[A-Z_]+\s*$")
+
+
+def _drop_nbval_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not _NBVAL_MARKER.match(line))
+
+
 def make_exercise_notebook(source_nb, name: str):
-    """Return the student build of a source notebook (outputs cleared)."""
+    """Return the student build of a source notebook (outputs cleared, nbval markers dropped)."""
     nb = copy.deepcopy(source_nb)
     ids = {e.cell_index: e for e in parse_exercises(source_nb, name)}
     for index, cell in enumerate(nb.cells):
         cell.source = _exercise_cell_source(cell.source, f"{name}, cell {index + 1}")
+        if cell.cell_type == "code":
+            cell.source = _drop_nbval_markers(cell.source)
         _mark_cell(cell, ids.get(index))
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
