@@ -1,6 +1,8 @@
 """Does the student release hold what students need, and nothing the instructor keeps?"""
 import ast
 import json
+import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -187,3 +189,25 @@ def test_released_tree_runs_make_lab_and_its_public_checks(release, free_port):
         assert {p.name for p in (release / "exercises").glob("*.ipynb")} <= served
     finally:
         stop_process_group(process)
+
+
+def test_the_student_cli_lists_no_instructor_commands(release):
+    """Does the release's `--help` leave out build, grade and release (which need what it lacks)?"""
+    # -S: no site hooks, so the repository's editable course_utils stays out of the path.
+    path = os.pathsep.join([str(release), sysconfig.get_paths()["purelib"]])
+    result = subprocess.run([sys.executable, "-S", "-m", "course_utils", "--help"], cwd=release,
+                            env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    commands = set(re.findall(r"^    (\w+)\s", result.stdout, flags=re.MULTILINE))
+    assert {"doctor", "providers", "export", "inspect", "netron"} <= commands, result.stdout
+    assert not commands & {"build", "grade", "release"}, result.stdout
+
+
+def test_the_student_readme_has_no_instructor_entries(release):
+    """Is every README list item about instructor-only tools (the grader's sandbox) left out?"""
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    assert "## Troubleshooting" in readme and "`doctor` says a package is missing" in readme
+    for instructor in ("`grade`", "bubblewrap", "--no-sandbox", "course_utils build"):
+        assert instructor not in readme, instructor
+    assert "\n\n\n" not in readme
