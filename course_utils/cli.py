@@ -30,6 +30,7 @@ _COMMAND_MODULES = [
     ("benchmark", "bench"),
     ("grading", "grade"),
     ("release", "release"),
+    ("nbgrader_export", "export-nbgrader"),
 ]
 
 

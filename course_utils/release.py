@@ -9,7 +9,7 @@ run it first) or grading (``grading/``).
 Left out on purpose: ``notebooks/`` and ``solutions/`` (the answers),
 ``course_utils/grading/`` (the grader itself and its hidden checks with their
 constants), ``tests/`` (its fixtures hold answers too), the instructor-only
-subcommands (``build``, ``grade``, ``release``: their modules are not copied,
+subcommands (``build``, ``grade``, ``release``, ``export-nbgrader``: their modules are not copied,
 so ``--help`` does not list them), the instructor-only ``make`` targets and
 README entries. The release is written into a temporary
 folder beside ``OUT`` and renamed into place at the end, so a failure leaves
@@ -38,6 +38,7 @@ _INSTRUCTOR_ONLY = {
     "course_utils/grading",         # the grader: sandbox, verdicts, results, hidden checks
     "course_utils/release.py",      # this module
     "course_utils/build.py",        # `build` needs notebooks/, which students do not get
+    "course_utils/nbgrader_export.py",  # so does `export-nbgrader`
 }
 # make targets that need notebooks/, solutions/ or tests/.
 _INSTRUCTOR_TARGETS = {"test", "build", "check-build"}
