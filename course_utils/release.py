@@ -45,7 +45,7 @@ _INSTRUCTOR_TARGETS = {"test", "build", "check-build"}
 # README sections that stay with the instructor, and CLI lines students cannot run.
 _INSTRUCTOR_SECTIONS = {"For instructors"}
 _INSTRUCTOR_COMMANDS = ("course_utils build", "course_utils grade", "course_utils release",
-                         "make test")
+                         "course_utils export-nbgrader", "make test")
 # A README list item (a troubleshooting entry, say) about these is left out whole.
 _INSTRUCTOR_ITEM = re.compile(r"course_utils (build|grade|release)\b|make test\b"
                               r"|`(grade|build|release)`|\bthe grader\b|--no-sandbox")

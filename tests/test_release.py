@@ -199,15 +199,16 @@ def test_the_student_cli_lists_no_instructor_commands(release):
                             env=dict(os.environ, PYTHONPATH=path), capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    commands = set(re.findall(r"^    (\w+)\s", result.stdout, flags=re.MULTILINE))
+    commands = set(re.findall(r"^    ([\w-]+)\s", result.stdout, flags=re.MULTILINE))
     assert {"doctor", "providers", "export", "inspect", "netron"} <= commands, result.stdout
-    assert not commands & {"build", "grade", "release"}, result.stdout
+    assert not commands & {"build", "grade", "release", "export-nbgrader"}, result.stdout
 
 
 def test_the_student_readme_has_no_instructor_entries(release):
     """Is every README list item about instructor-only tools (the grader's sandbox) left out?"""
     readme = (release / "README.md").read_text(encoding="utf-8")
     assert "## Troubleshooting" in readme and "`doctor` says a package is missing" in readme
-    for instructor in ("`grade`", "bubblewrap", "--no-sandbox", "course_utils build"):
+    for instructor in ("`grade`", "bubblewrap", "--no-sandbox", "course_utils build",
+                       "export-nbgrader"):
         assert instructor not in readme, instructor
     assert "\n\n\n" not in readme
