@@ -327,6 +327,11 @@ def _check_threads(threads) -> None:
     if threads is not None and int(threads) < 1:
         raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
                                    f"every physical core ({default_threads()})")
+    most = 4 * (os.cpu_count() or 1)
+    if threads is not None and int(threads) > most:
+        raise InvalidArgumentError(f"threads={threads} is more than 4 per logical CPU of this "
+                                   f"machine ({os.cpu_count()}); leave it out to use every "
+                                   f"physical core ({default_threads()})")
 
 
 def _cpu_snapshot():

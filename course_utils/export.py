@@ -17,6 +17,7 @@ import importlib
 import inspect
 import io
 import logging
+import math
 import os
 import re
 import shutil
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 #: Seed used to initialise models built from a spec, so that ``export`` and a
 #: later ``verify`` of the same spec (another process) see the same random weights.
 SPEC_SEED = 0
+
+#: The largest example input an export builds (1 GiB of float32): a bigger one is a typo.
+MAX_EXAMPLE_ELEMENTS = 2**28
 
 
 class ExportError(CourseError, RuntimeError):
@@ -332,6 +336,12 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
     what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
     module.eval()
     shape = tuple(input_shape) if input_shape is not None else _default_input_shape(spec_or_module)
+    if example_batch * math.prod(shape) > MAX_EXAMPLE_ELEMENTS:
+        raise InvalidArgumentError(
+            f"an example input of shape {(example_batch, *shape)} has "
+            f"{example_batch * math.prod(shape):,} values, more than the "
+            f"{MAX_EXAMPLE_ELEMENTS:,} an export needs; check input_shape (one sample, without "
+            "the batch; CLI: --input-shape) and example_batch (2 is enough)")
     example = torch.randn(example_batch, *shape, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():

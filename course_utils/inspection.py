@@ -139,6 +139,8 @@ def _run_checker(model, path: Path | None, file_size: int | None) -> str:
         return "ok"
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         return "failed: " + str(error).strip().splitlines()[0]
+    except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
+        return "failed: the file holds names that are not UTF-8 text (a damaged file?)"
 
 
 def summarize_model(path_or_proto) -> ModelSummary:

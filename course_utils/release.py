@@ -127,7 +127,9 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
         >>> write_release("/tmp/onnx-course-student")  # doctest: +SKIP
     """
     root, out = Path(root).resolve(), Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise FolderNotEmptyError(f"{out} is a file; give a new folder for the release")
+    if out.exists() and any(out.iterdir()):
         raise FolderNotEmptyError(f"{out} already exists and is not empty; give a new folder "
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:

@@ -370,6 +370,13 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server",
             logger.exception("model %r failed", name)
             raise HTTPException(500, f"model {name!r} failed on a valid input: "
                                      f"{type(error).__name__}: {error}") from None
+        if scores.ndim != 2 or scores.shape[0] != len(batch) or scores.dtype.kind not in "iuf":
+            logger.error("model %r returned %s %s for a batch of %d", name, scores.dtype,
+                         scores.shape, len(batch))
+            raise HTTPException(500, f"model {name!r} returned an array of shape "
+                                     f"{scores.shape} ({scores.dtype}) for a batch of "
+                                     f"{len(batch)}; its loader must give scores of shape "
+                                     "(batch, classes)")
         return {"model": name, "labels": scores.argmax(axis=1).tolist(),
                 "scores": scores.tolist()}
 

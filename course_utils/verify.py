@@ -23,6 +23,9 @@ from .sessions import fair_session_options
 
 __all__ = ["verify_model", "check_feed", "SessionError"]
 
+#: The largest random input verify builds (1 GiB of float32).
+MAX_RANDOM_ELEMENTS = 2**28
+
 
 class SessionError(CourseError, RuntimeError):
     """ONNX Runtime (or the reference evaluator) refused a file: an unknown op, a bad graph."""
@@ -157,6 +160,10 @@ def _random_feed(inputs, batch: int, rng) -> dict:
                              f"({_describe_inputs([arg])}); pass example inputs with inputs=[...]")
         dtype = _expected_dtype(arg.type)
         shape = [batch] + dims[1:] if dims else []
+        if math.prod(shape) > MAX_RANDOM_ELEMENTS:
+            raise InvalidArgumentError(f"a random input {arg.name!r} of shape {tuple(shape)} "
+                                       f"would hold {math.prod(shape):,} values; choose smaller "
+                                       "batch sizes (CLI: --batch-sizes 1,2,8)")
         if dtype.startswith("float"):
             feed[arg.name] = rng.standard_normal(shape).astype(dtype)
         else:
@@ -171,10 +178,17 @@ def _make_session(onnx_path, providers):
     # the PyTorch runs in this same process.
     options = fair_session_options(torch.get_num_threads())
     try:
-        return make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
-                            options=options)
+        session = make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
+                               options=options)
+        for arg in [*session.get_inputs(), *session.get_outputs()]:
+            arg.name, arg.shape, arg.type  # noqa: B018 (each is decoded from UTF-8 on access)
+        return session
     except CourseError:
         raise
+    except UnicodeDecodeError:  # ORT's message, or a name, is not UTF-8
+        raise SessionError(f"ONNX Runtime cannot run {onnx_path}: the file holds names or "
+                           "dimensions that are not UTF-8 text (a damaged file?); export or copy "
+                           "it again") from None
     except Exception as error:  # onnxruntime's own types (Fail, InvalidGraph, NotImplemented...)
         if not type(error).__module__.startswith("onnxruntime"):
             raise

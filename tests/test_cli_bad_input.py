@@ -200,7 +200,12 @@ CASES = [
     ("build-cell-error", "build --only 98", "cell-error",
      "98-fails, cell 3: ZeroDivisionError: division by zero"),
     ("build-only-unknown", "build --only 42", None, "no notebook in notebooks/ starts with"),
-    ("release-into-a-file", "release {s}/a-file", None, "already exists and is not empty"),
+    ("release-into-a-file", "release {s}/a-file", None, "is a file; give a new folder"),
+    ("export-huge-example", "export factories:tiny {s}/out.onnx --input-shape 3,100000,100000",
+     None, "more than the 268,435,456 an export needs"),
+    ("verify-huge-batch", "verify {s}/models/small-cnn.onnx factories:tiny "
+     "--batch-sizes 1,999999999", None, "choose smaller batch sizes"),
+    ("bench-threads-huge", "bench --threads 100000", None, "more than 4 per logical CPU"),
 ]
 
 

@@ -165,3 +165,18 @@ def test_other_methods_are_refused():
     with serve_netron(FIXTURE) as server:
         for method in ("POST", "PUT", "DELETE", "OPTIONS"):
             assert _request(server.port, "/data/small-cnn.onnx", method=method)[0] == 501
+
+
+def test_a_port_that_needs_root_is_one_clear_error(monkeypatch):
+    """Is a port the OS refuses (below 1024 without root) a NetronError saying what to do?"""
+    import errno
+
+    from course_utils import netron_view
+
+    def refuse(port, model):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(netron_view, "ModelServer", refuse)
+    monkeypatch.setattr(netron_view, "_port_is_free", lambda port: True)
+    with pytest.raises(netron_view.NetronError, match="port 80 needs administrator rights"):
+        serve_netron(FIXTURE, port=80)

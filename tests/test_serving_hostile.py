@@ -232,3 +232,14 @@ def test_the_child_server_is_on_loopback(child):
     url, pid = child
     assert url.startswith("http://127.0.0.1:")
     assert os.path.exists(f"/proc/{pid}")
+
+
+def test_a_model_that_returns_the_wrong_shape_is_a_clear_500():
+    """Is a loader whose model returns 1-D scores a 500 that says what the loader must return?"""
+    endpoint = ModelEndpoint("flat", load=lambda: (lambda x: x.sum(axis=1)), shape=(2,))
+    with serve_app(make_app([endpoint])) as server:
+        response = httpx.post(f"{server.url}/models/flat/predict", json={"inputs": [[1.0, 2.0]]},
+                              timeout=10)
+    assert response.status_code == 500
+    assert "returned an array of shape (1,)" in response.json()["detail"]
+    assert "(batch, classes)" in response.json()["detail"]
