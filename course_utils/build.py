@@ -293,8 +293,9 @@ def read_source_notebook(path: Path):
 
     where = f"notebooks/{path.name}"
     if not path.is_file():
-        raise SourceNotebookError(f"{where} is not a file (a folder?); move it out of notebooks/, "
-                                  "whose NN-*.ipynb entries must all be course notebooks")
+        raise SourceNotebookError(f"{where} is not a regular file (a folder, a pipe, a broken "
+                                  "link?); move it out of notebooks/, whose NN-*.ipynb entries "
+                                  "must all be course notebooks")
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
         raise SourceNotebookError(f"{where} has {path.stat().st_size:,} bytes, more than a "
                                   "source notebook should (outputs are not kept in notebooks/); "

@@ -199,7 +199,9 @@ def _parse_json(body: bytes, endpoint: ModelEndpoint) -> np.ndarray:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _BadInput(400, f"the body is not valid JSON ({error}); send {expected}") from None
     if not isinstance(payload, dict) or endpoint.json_key not in payload:
-        found = (f"keys {sorted(payload)}" if isinstance(payload, dict)
+        keys = sorted(payload)[:8] if isinstance(payload, dict) else []
+        more = f" and {len(payload) - 8} more" if isinstance(payload, dict) and len(payload) > 8 else ""
+        found = (f"keys {[k[:40] for k in keys]}{more}" if isinstance(payload, dict)
                  else f"a JSON {type(payload).__name__}")
         raise _BadInput(422, f"expected {expected}; got {found}")
     value = payload[endpoint.json_key]

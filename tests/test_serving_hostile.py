@@ -243,3 +243,12 @@ def test_a_model_that_returns_the_wrong_shape_is_a_clear_500():
     assert response.status_code == 500
     assert "returned an array of shape (1,)" in response.json()["detail"]
     assert "(batch, classes)" in response.json()["detail"]
+
+
+def test_a_body_with_thousands_of_keys_gets_a_short_answer(child):
+    """Does a JSON object of 5,000 wrong keys get a 422 that lists a few, not all of them?"""
+    url, _ = child
+    body = {f"key{i}": 0 for i in range(5000)}
+    response = httpx.post(f"{url}/models/json/predict", json=body, timeout=10)
+    assert response.status_code == 422
+    assert "and 4992 more" in response.json()["detail"] and len(response.text) < 1000
