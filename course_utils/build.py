@@ -394,8 +394,8 @@ def _write_atomic(nb, path: Path) -> None:
 def source_notebooks(root: Path = ROOT, only: list[str] | None = None) -> list[Path]:
     """The source notebooks, sorted, optionally only those whose names start with ``only``."""
     if not (root / "notebooks").is_dir():
-        raise MissingFileError(f"{root} has no notebooks/ folder; run the build in the course "
-                               "repository (the student release has no sources to build)")
+        raise MissingFileError(f"{root} has no notebooks/ folder; run this in the course "
+                               "repository (a student release has no source notebooks)")
     paths = sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
