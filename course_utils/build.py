@@ -329,6 +329,10 @@ def read_source_notebook(path: Path):
                                   "kernel and save it")
     if not nb.cells:
         raise SourceNotebookError(f"{where} has no cells; restore it from git")
+    if "course_utils" in nb.metadata:  # written by _mark_notebook: a build, not a source
+        raise SourceNotebookError(f"{where} is a built notebook (it carries the build's "
+                                  "course_utils metadata), a copy of exercises/ or solutions/, "
+                                  "not a source with its solution regions; restore it from git")
     return nb
 
 

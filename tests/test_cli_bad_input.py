@@ -122,6 +122,9 @@ def _course(scratch: Path, kind: str) -> None:
              "cells": [{"cell_type": "banana", "id": "a", "source": "", "metadata": {}}]}))
     elif kind == "r-kernel":
         _notebook(notebooks / "06-x.ipynb", [title], language="R")
+    elif kind == "a-build":
+        name = "03-netron-and-graph-optimisation.ipynb"
+        shutil.copy(ROOT / "exercises" / name, notebooks / name)
     elif kind == "cell-error":
         _notebook(notebooks / "98-fails.ipynb", [title, nbformat.v4.new_code_cell("x = 1"),
                                                  nbformat.v4.new_code_cell("1 / 0")])
@@ -196,6 +199,7 @@ CASES = [
      "declares exercises none, but its current build"),
     ("build-invalid", "build --no-execute", "invalid", "not a valid nbformat 4 notebook"),
     ("build-r-kernel", "build --no-execute", "r-kernel", "not a Python notebook"),
+    ("build-a-build", "build --no-execute", "a-build", "is a built notebook"),
     ("build-check-folder", "build --check", "folder", "is not a regular file"),
     ("build-cell-error", "build --only 98", "cell-error",
      "98-fails, cell 3: ZeroDivisionError: division by zero"),
