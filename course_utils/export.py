@@ -239,6 +239,16 @@ def _default_input_shape(spec_or_module) -> tuple[int, ...]:
                      "without the batch dimension (CLI: --input-shape 1,8,8)")
 
 
+def _required_inputs(module) -> list[str]:
+    """Names of the positional arguments of ``forward`` that have no default."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+
+
 def _input_names(module, count: int) -> list[str]:
     params = [p for p in inspect.signature(module.forward).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -335,6 +345,12 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
         raise TypeError(f"expected a torch.nn.Module or a spec string, got {type(module).__name__}")
     what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
     module.eval()
+    required = _required_inputs(module)
+    if len(required) > 1:
+        raise InvalidArgumentError(
+            f"{what}'s forward takes {len(required)} inputs ({', '.join(required)}); "
+            "export_model exports models with one tensor input: call torch.onnx.export with a "
+            "tuple of example inputs, or wrap the model in a module whose forward takes one")
     shape = tuple(input_shape) if input_shape is not None else _default_input_shape(spec_or_module)
     if example_batch * math.prod(shape) > MAX_EXAMPLE_ELEMENTS:
         raise InvalidArgumentError(
