@@ -9,6 +9,7 @@ running the model (see ``verify.py``) or drawing it
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,6 @@ def summarize_model(path_or_proto) -> ModelSummary:
         >>> summary.inputs[0].shape, summary.opset  # doctest: +SKIP
         (['batch', 3, 224, 224], 20)
     """
-    import numpy as np
     import onnx
 
     if isinstance(path_or_proto, onnx.ModelProto):
@@ -192,7 +192,7 @@ def summarize_model(path_or_proto) -> ModelSummary:
         outputs=[_tensor_info(v) for v in model.graph.output],
         op_counts=dict(counts.most_common()),
         node_count=sum(counts.values()),
-        parameter_count=int(sum(int(np.prod(t.dims)) for t in model.graph.initializer
+        parameter_count=int(sum(math.prod(t.dims) for t in model.graph.initializer
                                 if t.data_type != _INT64)),
         checker=checker,
         inferred_values=inferred,

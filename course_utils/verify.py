@@ -152,6 +152,8 @@ def _flatten(outputs) -> list:
 
 
 def _random_feed(inputs, batch: int, rng) -> dict:
+    import numpy as np
+
     feed = {}
     for arg in inputs:
         dims = list(arg.shape)
@@ -159,6 +161,12 @@ def _random_feed(inputs, batch: int, rng) -> dict:
             raise InvalidArgumentError(f"input {arg.name!r} has a dynamic size besides the batch "
                              f"({_describe_inputs([arg])}); pass example inputs with inputs=[...]")
         dtype = _expected_dtype(arg.type)
+        try:
+            np.dtype(dtype)
+        except TypeError:  # sequences, maps, optional types: no random array fits them
+            raise InvalidArgumentError(f"input {arg.name!r} has type {arg.type}, which random "
+                                       "inputs cannot fill; pass example inputs with "
+                                       "inputs=[...]") from None
         shape = [batch] + dims[1:] if dims else []
         if math.prod(shape) > MAX_RANDOM_ELEMENTS:
             raise InvalidArgumentError(f"a random input {arg.name!r} of shape {tuple(shape)} "

@@ -93,6 +93,12 @@ def scratch(tmp_path, tmp_path_factory, monkeypatch):
     _matmul_model(models / "absolute-data.onnx", location=str(tmp_path / "secret.bin"))
     _matmul_model(models / "unknown-op.onnx", op="NoSuchOp")
     shutil.copy(FILES / "small-cnn.onnx", models / "small-cnn.onnx")
+    sequence = helper.make_graph(
+        [helper.make_node("SequenceLength", ["x"], ["n"])], "seq",
+        [helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("n", TensorProto.INT64, [])])
+    (models / "sequence-input.onnx").write_bytes(helper.make_model(
+        sequence, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString())
     os.mkfifo(tmp_path / "a-pipe")
     # A course root whose notebooks/ holds one bad entry at a time (see _course).
     course = tmp_path / "course"
@@ -165,6 +171,8 @@ CASES = [
      "the PyTorch model fails on the file's inputs (x: (1, 1, 8, 8))"),
     ("verify-unknown-op", "verify {s}/models/unknown-op.onnx factories:tiny", None,
      "ONNX Runtime cannot run"),
+    ("verify-sequence-input", "verify {s}/models/sequence-input.onnx factories:tiny", None,
+     "which random inputs cannot fill"),
     ("verify-atol-nan", "verify {s}/models/small-cnn.onnx factories:tiny --atol nan", None,
      "tolerances must be finite numbers >= 0, got atol=nan"),
     ("verify-rtol-inf", "verify {s}/models/small-cnn.onnx factories:tiny --rtol inf", None,
