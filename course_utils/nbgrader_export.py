@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .build import ROOT, parse_exercises, read_source_notebook, source_notebooks
 from .errors import InvalidArgumentError
+from .export import check_output_path
 
 __all__ = ["export_nbgrader", "nbgrader_notebook"]
 
@@ -117,6 +118,7 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidArgumentError(f"{out} already exists and is not an empty folder; give a new "
                                    "folder (nothing is overwritten)")
+    check_output_path(out / "nbgrader_config.py")  # a file where a folder must go, or no permission
     sources = source_notebooks(Path(root), only)
     converted = [(path, nbgrader_notebook(read_source_notebook(path), path.stem))
                  for path in sources]  # everything is checked before anything is written

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .build import ROOT
 from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .export import check_output_path
 
 __all__ = ["write_release", "FolderNotEmptyError"]
 
@@ -134,6 +135,7 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:
         raise InvalidArgumentError(f"{out} is inside the course repository; write the release elsewhere")
+    check_output_path(out / "README.md")  # a file where a folder must go, or no permission
     if not sorted((root / "exercises").glob("*.ipynb")):
         raise MissingFileError(f"{root / 'exercises'} holds no notebooks; run "
                                 "`python -m course_utils build` first")
