@@ -246,12 +246,17 @@ def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook"):
         NotebookExecutionError: a cell raised, timed out or killed the kernel; the
             message names the notebook, the cell number and the error.
     """
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
 
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(cwd)}}).execute()
+    except NoSuchKernel:
+        raise NotebookExecutionError(
+            f"{name}: no 'python3' Jupyter kernel to execute it with; install one in this "
+            "environment (python -m pip install ipykernel, or make setup)") from None
     except (CellExecutionError, CellControlSignal, DeadKernelError, TimeoutError) as error:
         if isinstance(error, CellExecutionError):
             lines = (error.evalue or "").strip().splitlines()

@@ -1,5 +1,6 @@
 """Tests for course_utils/build.py: markers, the two builds, and --check."""
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -130,3 +131,19 @@ def test_committed_exercises_show_no_nbval_markers(root):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
                 assert "NBVAL_" not in cell.source, path.name
+
+
+def test_a_missing_kernel_is_one_clear_error(monkeypatch):
+    """Without a python3 kernel, does executing a notebook say which one to install?"""
+    import nbclient
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from course_utils.build import NotebookExecutionError, execute_notebook
+
+    def no_kernel(self, *args, **kwargs):
+        raise NoSuchKernel("python3")
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", no_kernel)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    with pytest.raises(NotebookExecutionError, match="99-demo: no 'python3' Jupyter kernel.*ipykernel"):
+        execute_notebook(nb, Path("."), name="99-demo")
