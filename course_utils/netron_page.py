@@ -238,6 +238,8 @@ class ModelServer(http.server.ThreadingHTTPServer):
             key = (info.st_mtime_ns, info.st_size)
         except OSError:
             return {}
+        if not stat.S_ISREG(info.st_mode):  # replaced by a pipe or a device: never opened
+            return {}
         with self._files_lock:
             if key != self._files_key:
                 self._files, self._files_key = _model_files(self.model), key
