@@ -199,10 +199,11 @@ def _parse_json(body: bytes, endpoint: ModelEndpoint) -> np.ndarray:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _BadInput(400, f"the body is not valid JSON ({error}); send {expected}") from None
     if not isinstance(payload, dict) or endpoint.json_key not in payload:
-        keys = sorted(payload)[:8] if isinstance(payload, dict) else []
-        more = f" and {len(payload) - 8} more" if isinstance(payload, dict) and len(payload) > 8 else ""
-        found = (f"keys {[k[:40] for k in keys]}{more}" if isinstance(payload, dict)
-                 else f"a JSON {type(payload).__name__}")
+        if isinstance(payload, dict):
+            more = f" and {len(payload) - 8} more" if len(payload) > 8 else ""
+            found = f"keys {[k[:40] for k in sorted(payload)[:8]]}{more}"
+        else:
+            found = f"a JSON {type(payload).__name__}"
         raise _BadInput(422, f"expected {expected}; got {found}")
     value = payload[endpoint.json_key]
     _nested_shape(value, endpoint.json_key, expected)
@@ -225,7 +226,6 @@ def _parse_npy(body: bytes, content_type: str, endpoint: ModelEndpoint) -> np.nd
             raise ValueError(f"format version {version[0]}.{version[1]}")
         shape, fortran_order, dtype = read_header(stream, max_header_size=4096)
     except Exception as error:  # numpy's header reader fails in many ways on hostile bytes
-
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise _BadInput(400, f"the body is not a .npy array ({reason}); send {expected}") from None
     if dtype != np.dtype(endpoint.dtype):
