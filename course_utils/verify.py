@@ -38,22 +38,27 @@ def _first_line(error: BaseException) -> str:
 
 def _run(runner, feed, path):
     """``runner.run(None, feed)``, with a failure inside the runtime as one clear error."""
+    reference = type(runner).__module__.startswith("onnx.reference")
     try:
         return runner.run(None, feed)
     except Exception as error:  # the feed was checked: the graph itself fails on it
-        if not type(error).__module__.startswith(("onnxruntime", "onnx")):
+        if reference:  # pure Python: any exception is an op it cannot run on this file
+            raise _runtime_error(error, "onnx's reference evaluator", path) from None
+        if not type(error).__module__.startswith("onnxruntime"):
             raise
-        what = "ONNX Runtime" if type(error).__module__.startswith("onnxruntime") \
-            else "onnx's reference evaluator"
-        raise _runtime_error(error, what, path) from None
+        raise _runtime_error(error, "ONNX Runtime", path) from None
 
 
 def _runtime_error(error: BaseException, what: str, path) -> SessionError:
-    """ONNX Runtime's own exception, as one line that names the file and the next step."""
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    return SessionError(f"{what} cannot run {path}: {first}; check the file with `python -m "
-                        "course_utils inspect` (the ONNX checker names unknown ops and bad "
-                        "graphs), then re-export it with a supported opset")
+    """A runtime's own exception, as one line that names the file and the next step."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(". ")
+    if what.startswith("onnx's reference"):
+        step = ("it runs the standard ONNX ops only (not ONNX Runtime's com.microsoft ones): "
+                "leave out --reference (runtimes=('onnxruntime',)) for such files")
+    else:
+        step = ("check the file with `python -m course_utils inspect` (the ONNX checker names "
+                "unknown ops and bad graphs), then re-export it with a supported opset")
+    return SessionError(f"{what} cannot run {path}: {first}; {step}")
 
 
 _ORT_TYPES = {"float": "float32", "double": "float64", "string": "str"}

@@ -36,6 +36,9 @@ def raises():
 def tiny():
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
 
+def tiny3():
+    return torch.nn.Linear(3, 4)
+
 def needs_args(width):
     return torch.nn.Linear(width, 2)
 
@@ -52,14 +55,13 @@ def _matmul_model(path: Path, op: str = "MatMul", location: str | None = None) -
         weight.data_location = TensorProto.EXTERNAL
         for key, value in (("location", location), ("offset", "0"), ("length", "48")):
             weight.external_data.add(key=key, value=value)
-    node = helper.make_node(op, ["x", "w"], ["y"],
-                            domain="" if op == "MatMul" else "com.example.nowhere")
+    domain = {"MatMul": "", "FusedMatMul": "com.microsoft"}.get(op, "com.example.nowhere")
+    node = helper.make_node(op, ["x", "w"], ["y"], domain=domain)
     graph = helper.make_graph([node], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 4])],
                               initializer=[weight])
-    opsets = [helper.make_opsetid("", 17)] + ([] if op == "MatMul"
-                                               else [helper.make_opsetid("com.example.nowhere", 1)])
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
     model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
     path.write_bytes(model.SerializeToString())
@@ -92,6 +94,7 @@ def scratch(tmp_path, tmp_path_factory, monkeypatch):
     _matmul_model(models / "escaping-data.onnx", location="../secret.bin")
     _matmul_model(models / "absolute-data.onnx", location=str(tmp_path / "secret.bin"))
     _matmul_model(models / "unknown-op.onnx", op="NoSuchOp")
+    _matmul_model(models / "microsoft-op.onnx", op="FusedMatMul")
     shutil.copy(FILES / "small-cnn.onnx", models / "small-cnn.onnx")
     sequence = helper.make_graph(
         [helper.make_node("SequenceLength", ["x"], ["n"])], "seq",
@@ -173,6 +176,8 @@ CASES = [
      "ONNX Runtime cannot run"),
     ("verify-sequence-input", "verify {s}/models/sequence-input.onnx factories:tiny", None,
      "which random inputs cannot fill"),
+    ("verify-reference-unknown-op", "verify {s}/models/microsoft-op.onnx factories:tiny3 "
+     "--reference", None, "onnx's reference evaluator cannot run"),
     ("verify-atol-nan", "verify {s}/models/small-cnn.onnx factories:tiny --atol nan", None,
      "tolerances must be finite numbers >= 0, got atol=nan"),
     ("verify-rtol-inf", "verify {s}/models/small-cnn.onnx factories:tiny --rtol inf", None,
