@@ -167,7 +167,7 @@ def _build_from_factory(module_name: str, attribute: str):
                 f"({error}{_where(error)}); install it in this environment") from None
         raise MissingDependencyError(f"could not import {module_name!r} ({error}); check the spelling and "
                           "run from the folder that contains the package (or install it)") from None
-    except Exception as error:  # the module's own code failed while importing
+    except (Exception, SystemExit) as error:  # the module's own code failed while importing
         raise ModelSpecError(f"importing {module_name!r} raised {_one_line(error)}{_where(error)}; "
                              "fix that module (run `python -c 'import "
                              f"{module_name}'` to see the whole traceback)") from None
@@ -202,7 +202,7 @@ def _build_from_factory(module_name: str, attribute: str):
             return target()
         except CourseError:
             raise
-        except Exception as error:  # the factory's own code failed
+        except (Exception, SystemExit) as error:  # the factory's own code failed (or exited)
             raise ModelFactoryError(f"{module_name}:{attribute}() raised {_one_line(error)}"
                                     f"{_where(error)}; fix the factory so that it builds the "
                                     "model without arguments") from None

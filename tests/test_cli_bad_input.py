@@ -36,6 +36,9 @@ def raises():
 def tiny():
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
 
+def exits():
+    raise SystemExit(0)
+
 def tiny3():
     return torch.nn.Linear(3, 4)
 
@@ -149,6 +152,8 @@ CASES = [
      "factories:raises() raised ValueError: factory exploded"),
     ("export-factory-downloads", "export factories:downloads {s}/out.onnx", None,
      "tried to download"),
+    ("export-factory-exits", "export factories:exits {s}/out.onnx", None,
+     "factories:exits() raised SystemExit"),
     ("export-factory-needs-args", "export factories:needs_args {s}/out.onnx", None,
      "needs arguments"),
     ("export-no-module", "export no_such_module_here:f {s}/out.onnx", None, "could not import"),
