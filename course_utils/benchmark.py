@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
 from .errors import InvalidArgumentError, MissingFileError
-from .export import export_model, load_model_spec
+from .export import check_output_path, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
 from .profiling import count_flops, measure_gemm_rate
@@ -327,6 +327,11 @@ def _check_threads(threads) -> None:
     if threads is not None and int(threads) < 1:
         raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
                                    f"every physical core ({default_threads()})")
+    most = 4 * (os.cpu_count() or 1)
+    if threads is not None and int(threads) > most:
+        raise InvalidArgumentError(f"threads={threads} is more than 4 per logical CPU of this "
+                                   f"machine ({os.cpu_count()}); leave it out to use every "
+                                   f"physical core ({default_threads()})")
 
 
 def _cpu_snapshot():
@@ -391,6 +396,13 @@ def _run_cli(args) -> int:
     import tempfile
 
     _check_threads(args.threads)  # before minutes of exporting
+    if args.json:
+        check_output_path(args.json)
+    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
+        raise InvalidArgumentError(f"--plots {args.plots} is a file; give a folder for the "
+                                   "two plots (it is created if missing)")
+    if args.plots:
+        check_output_path(Path(args.plots) / "bench-latency.png")
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
         raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")

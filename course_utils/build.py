@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CourseError, InvalidArgumentError
+from .errors import CourseError, InvalidArgumentError, MissingFileError
 
-__all__ = ["build_notebooks", "parse_exercises", "Exercise", "MarkerError"]
+__all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "Exercise", "MarkerError",
+           "SourceNotebookError", "NotebookExecutionError"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -44,6 +45,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class MarkerError(CourseError, ValueError):
     """A solution region or exercise header that the build cannot use."""
+
+
+class SourceNotebookError(CourseError, ValueError):
+    """A file in ``notebooks/`` that is not a course notebook (not JSON, not nbformat 4...)."""
+
+
+class NotebookExecutionError(CourseError, RuntimeError):
+    """A cell of a source notebook failed while its solutions were executed: the author's to fix."""
+
+
+#: Larger source notebooks are refused unread (the course's are under 1 MB; outputs are cleared).
+MAX_NOTEBOOK_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -172,12 +185,23 @@ def _exercise_cell_source(source: str, where: str) -> str:
     return "\n".join(out)
 
 
+#: nbval's cell markers (``# NBVAL_IGNORE_OUTPUT``...): for the solutions' test run only,
+#: noise in a student's cell, so the exercise build drops those lines.
+_NBVAL_MARKER = re.compile(r"^\s*#\s*NBVAL_[A-Z_]+\s*$")
+
+
+def _drop_nbval_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not _NBVAL_MARKER.match(line))
+
+
 def make_exercise_notebook(source_nb, name: str):
-    """Return the student build of a source notebook (outputs cleared)."""
+    """Return the student build of a source notebook (outputs cleared, nbval markers dropped)."""
     nb = copy.deepcopy(source_nb)
     ids = {e.cell_index: e for e in parse_exercises(source_nb, name)}
     for index, cell in enumerate(nb.cells):
         cell.source = _exercise_cell_source(cell.source, f"{name}, cell {index + 1}")
+        if cell.cell_type == "code":
+            cell.source = _drop_nbval_markers(cell.source)
         _mark_cell(cell, ids.get(index))
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -221,13 +245,134 @@ def _mark_notebook(nb, name: str) -> None:
     nb.metadata["course_utils"] = {"notebook": name}
 
 
-def execute_notebook(nb, cwd: Path, timeout: int = 600):
-    """Execute ``nb`` in place with a fresh kernel whose working directory is ``cwd``."""
-    from nbclient import NotebookClient
+def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook"):
+    """Execute ``nb`` in place with a fresh kernel whose working directory is ``cwd``.
 
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+    Raises:
+        NotebookExecutionError: a cell raised, timed out or killed the kernel; the
+            message names the notebook, the cell number and the error.
+    """
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
+
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(cwd)}}).execute()
+    except NoSuchKernel:
+        raise NotebookExecutionError(
+            f"{name}: no 'python3' Jupyter kernel to execute it with; install one in this "
+            "environment (python -m pip install ipykernel, or make setup)") from None
+    except (CellExecutionError, CellControlSignal, DeadKernelError, TimeoutError) as error:
+        if isinstance(error, CellExecutionError):
+            lines = (error.evalue or "").strip().splitlines()
+            what = f"{error.ename}: {lines[0][:300]}" if lines else error.ename
+        elif isinstance(error, DeadKernelError):
+            what = "the kernel died (out of memory, or a crash in native code)"
+        else:
+            what = f"it ran past the {timeout} s cell timeout"
+        raise NotebookExecutionError(
+            f"{name}, cell {_failed_cell(nb)}: {what}. The notebook's own code failed while "
+            f"its solutions were executed (nothing was written for {name}): fix that cell in "
+            f"notebooks/{name}.ipynb and build again") from None
     return nb
+
+
+def _failed_cell(nb) -> str:
+    """The 1-based number of the cell that holds an error output, or of the last one run."""
+    last = None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            return str(index + 1)
+        if cell.get("execution_count") is not None:
+            last = index
+    return str(last + 2) if last is not None else "?"  # the one after the last that finished
+
+
+def read_source_notebook(path: Path):
+    """Read and validate one source notebook (a regular file, nbformat 4, a Python kernel).
+
+    Raises:
+        SourceNotebookError: the file is a folder, too large, not JSON, not a valid
+            nbformat 4 notebook or not for a Python kernel; the message names it.
+    """
+    import json
+
+    import nbformat
+
+    where = f"notebooks/{path.name}"
+    if not path.is_file():
+        raise SourceNotebookError(f"{where} is not a regular file (a folder, a pipe, a broken "
+                                  "link?); move it out of notebooks/, whose NN-*.ipynb entries "
+                                  "must all be course notebooks")
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise SourceNotebookError(f"{where} has {path.stat().st_size:,} bytes, more than a "
+                                  "source notebook should (outputs are not kept in notebooks/); "
+                                  "clear its outputs and save it again")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        payload = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SourceNotebookError(f"{where} is not valid JSON ({error}); restore it from git "
+                                  "(git checkout -- notebooks/) or save it again from JupyterLab"
+                                  ) from None
+    if not isinstance(payload, dict) or payload.get("nbformat") != 4:
+        found = (f"nbformat {payload.get('nbformat')!r}" if isinstance(payload, dict)
+                 else f"a JSON {type(payload).__name__}")
+        raise SourceNotebookError(f"{where} is not an nbformat 4 notebook ({found}); restore it "
+                                  "from git or save it again from JupyterLab")
+    try:
+        from nbformat.validator import normalize
+
+        _, payload = normalize(payload)  # missing cell ids are added, as JupyterLab does
+        nbformat.validate(payload)  # raises; nbformat.reads would only log it
+        nb = nbformat.reads(text, as_version=4)
+    except (nbformat.ValidationError, KeyError, TypeError, ValueError) as error:
+        message = str(getattr(error, "message", error)).splitlines()[0][:200]
+        raise SourceNotebookError(f"{where} is not a valid nbformat 4 notebook ({message}); "
+                                  "restore it from git or save it again from JupyterLab") from None
+    language = nb.metadata.get("kernelspec", {}).get("language")
+    if language != "python":
+        raise SourceNotebookError(f"{where} is not a Python notebook (kernelspec language "
+                                  f"{language!r}); open it in JupyterLab with the Python 3 "
+                                  "kernel and save it")
+    if not nb.cells:
+        raise SourceNotebookError(f"{where} has no cells; restore it from git")
+    if "course_utils" in nb.metadata:  # written by _mark_notebook: a build, not a source
+        raise SourceNotebookError(f"{where} is a built notebook (it carries the build's "
+                                  "course_utils metadata), a copy of exercises/ or solutions/, "
+                                  "not a source with its solution regions; restore it from git")
+    return nb
+
+
+def _check_exercise_set(root: Path, path: Path, exercises: list[Exercise]) -> None:
+    """Refuse a source that lost or changed exercises its current build has, unless declared."""
+    import nbformat
+
+    target = root / "exercises" / path.name
+    if not target.is_file():
+        return  # a new notebook: nothing to compare with
+    try:
+        built = [c.metadata["course_utils"]["exercise"]
+                 for c in nbformat.read(target, as_version=4).cells
+                 if "exercise" in c.metadata.get("course_utils", {})]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, nbformat.ValidationError):
+        return  # an unreadable build is replaced anyway
+    found = [e.id for e in exercises]
+    if sorted(found) == sorted(built):
+        return
+    from .checks import known_exercises
+
+    declared = [e for e in known_exercises() if e.startswith(path.name[:2] + ".")]
+    if sorted(found) == declared:
+        return  # the check modules already declare the new set: an intended change
+    raise SourceNotebookError(
+        f"notebooks/{path.name} declares exercises {found or 'none'}, but its current build "
+        f"exercises/{path.name} has {built} and the check modules declare {declared or 'none'}; "
+        "is this the right file? Restore it from git, or, if the change is meant, declare the "
+        "new exercises' answers and checks in course_utils/exercise_checks/ first")
 
 
 def _comparable(nb, keep_outputs: bool) -> str:
@@ -263,6 +408,9 @@ def _write_atomic(nb, path: Path) -> None:
 
 def source_notebooks(root: Path = ROOT, only: list[str] | None = None) -> list[Path]:
     """The source notebooks, sorted, optionally only those whose names start with ``only``."""
+    if not (root / "notebooks").is_dir():
+        raise MissingFileError(f"{root} has no notebooks/ folder; run this in the course "
+                               "repository (a student release has no source notebooks)")
     paths = sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
@@ -287,32 +435,51 @@ def build_notebooks(root: Path = ROOT, only: list[str] | None = None, check: boo
 
     results = []
     sources = source_notebooks(root, only)
+    read = {}
     for path in sources:  # validate every source before writing anything
-        parse_exercises(nbformat.read(path, as_version=4), path.stem)
+        read[path] = read_source_notebook(path)
+        _check_exercise_set(root, path, parse_exercises(read[path], path.stem))
     for path in sources:
-        source_nb = nbformat.read(path, as_version=4)
+        source_nb = read[path]
         exercise_nb = make_exercise_notebook(source_nb, path.stem)
         solution_nb = make_solution_notebook(source_nb, path.stem)
         targets = {"exercises": (exercise_nb, True), "solutions": (solution_nb, False)}
-        for folder, (expected, keep_outputs) in targets.items():
-            target = root / folder / path.name
-            relative = f"{folder}/{path.name}"
-            if check:
-                current = nbformat.read(target, as_version=4) if target.exists() else None
+        if check:
+            for folder, (expected, keep_outputs) in targets.items():
+                relative = f"{folder}/{path.name}"
+                current = _read_build(root / folder / path.name)
                 if current is None or (_comparable(current, keep_outputs)
                                        != _comparable(expected, keep_outputs)):
                     results.append(relative)
                 elif folder == "solutions" and _unexecuted(current):
                     results.append(relative)
-                continue
-            if folder == "solutions" and execute:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                started = time.perf_counter()
-                execute_notebook(expected, target.parent)
-                print(f"executed {relative} in {time.perf_counter() - started:.1f} s")
-            _write_atomic(expected, target)
-            results.append(relative)
+            continue
+        if execute:  # first, so that a failing cell leaves both builds of this notebook as they were
+            folder = root / "solutions"
+            created = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)  # the kernel's working directory
+            started = time.perf_counter()
+            try:
+                execute_notebook(solution_nb, folder, name=path.stem)
+            except CourseError:
+                if created and not any(folder.iterdir()):
+                    folder.rmdir()
+                raise
+            print(f"executed solutions/{path.name} in {time.perf_counter() - started:.1f} s")
+        for folder, (expected, _) in targets.items():
+            _write_atomic(expected, root / folder / path.name)
+            results.append(f"{folder}/{path.name}")
     return results
+
+
+def _read_build(target: Path):
+    """A committed build, or None when it is missing or unreadable (then it is stale)."""
+    import nbformat
+
+    try:
+        return nbformat.read(target, as_version=4) if target.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, nbformat.ValidationError):
+        return None
 
 
 def _unexecuted(nb) -> bool:
@@ -321,7 +488,7 @@ def _unexecuted(nb) -> bool:
 
 
 def _run_cli(args) -> int:
-    results = build_notebooks(only=args.only, check=args.check, execute=not args.no_execute)
+    results = build_notebooks(ROOT, only=args.only, check=args.check, execute=not args.no_execute)
     if args.check:
         if results:
             print("stale builds (run `python -m course_utils build`): " + ", ".join(results))

@@ -31,6 +31,7 @@ _COMMAND_MODULES = [
     ("selfcheck", "selfcheck"),
     ("grading", "grade"),
     ("release", "release"),
+    ("nbgrader_export", "export-nbgrader"),
 ]
 
 

@@ -17,6 +17,8 @@ import importlib
 import inspect
 import io
 import logging
+import math
+import os
 import re
 import shutil
 import tempfile
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from .errors import CourseError, InvalidArgumentError, MissingDependencyError
 from .inspection import summarize_model
-from .onnx_files import load_onnx_file
+from .onnx_files import FolderGivenError, load_onnx_file
 
 __all__ = ["export_model", "load_model_spec", "explain_export_errors", "ExportError", "ModelSpecError"]
 
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 #: Seed used to initialise models built from a spec, so that ``export`` and a
 #: later ``verify`` of the same spec (another process) see the same random weights.
 SPEC_SEED = 0
+
+#: The largest example input an export builds (1 GiB of float32): a bigger one is a typo.
+MAX_EXAMPLE_ELEMENTS = 2**28
 
 
 class ExportError(CourseError, RuntimeError):
@@ -103,15 +108,69 @@ def _build_torchvision(name: str):
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ModelSpecError(f"torchvision has no model {name!r}; {hint}see "
                          "torchvision.models.list_models() for all names")
-    return torchvision.models.get_model(name, weights=None)
+    builder = torchvision.models.get_model_builder(name)
+    kwargs = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        kwargs["weights_backbone"] = None  # detection/segmentation models: no backbone download
+    with _no_downloads(f"torchvision:{name}"):
+        try:
+            return builder(**kwargs)
+        except CourseError:
+            raise
+        except Exception as error:
+            raise ModelSpecError(f"torchvision could not build {name!r} with random weights "
+                                 f"({_one_line(error)}); pick another model from "
+                                 "torchvision.models.list_models()") from None
+
+
+@contextlib.contextmanager
+def _no_downloads(what: str):
+    """Refuse any download while building a model: the course works offline."""
+    import torch.hub
+
+    def refuse(url, *args, **kwargs):
+        raise ModelSpecError(f"building {what} tried to download {url}; the course never "
+                             "downloads weights: use a spec whose factory builds the model "
+                             "with weights=None (and weights_backbone=None)")
+
+    original = torch.hub.download_url_to_file
+    torch.hub.download_url_to_file = refuse
+    try:
+        yield
+    finally:
+        torch.hub.download_url_to_file = original
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: first line of the message``, cut to 200 characters."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def _where(error: BaseException) -> str:
+    """`` at file.py:line`` of the innermost frame of a traceback, or nothing."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    if isinstance(error, SyntaxError) and error.filename:
+        return f" at {error.filename}:{error.lineno}"
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
 
 
 def _build_from_factory(module_name: str, attribute: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
+        if error.name and not module_name.startswith(error.name) and error.name != module_name:
+            raise MissingDependencyError(
+                f"importing {module_name!r} needs {error.name!r}, which is not installed "
+                f"({error}{_where(error)}); install it in this environment") from None
         raise MissingDependencyError(f"could not import {module_name!r} ({error}); check the spelling and "
                           "run from the folder that contains the package (or install it)") from None
+    except (Exception, SystemExit) as error:  # the module's own code failed while importing
+        raise ModelSpecError(f"importing {module_name!r} raised {_one_line(error)}{_where(error)}; "
+                             "fix that module (run `python -c 'import "
+                             f"{module_name}'` to see the whole traceback)") from None
     target = module
     for part in attribute.split("."):
         try:
@@ -138,7 +197,15 @@ def _build_from_factory(module_name: str, attribute: str):
                         "builds the model and name that") from None
     except ValueError:
         pass  # builtins without a signature: just call them
-    return target()
+    with _no_downloads(f"{module_name}:{attribute}"):
+        try:
+            return target()
+        except CourseError:
+            raise
+        except (Exception, SystemExit) as error:  # the factory's own code failed (or exited)
+            raise ModelFactoryError(f"{module_name}:{attribute}() raised {_one_line(error)}"
+                                    f"{_where(error)}; fix the factory so that it builds the "
+                                    "model without arguments") from None
 
 
 def _default_input_shape(spec_or_module) -> tuple[int, ...]:
@@ -147,8 +214,17 @@ def _default_input_shape(spec_or_module) -> tuple[int, ...]:
         from torchvision.models import get_model_weights
 
         # The weights' preprocessing names the crop size; no weights are downloaded.
-        crop = get_model_weights(spec_or_module.split(":", 1)[1]).DEFAULT.transforms().crop_size
-        return (3, crop[0], crop[0])
+        try:
+            transforms = get_model_weights(spec_or_module.split(":", 1)[1]).DEFAULT.transforms()
+        except (ValueError, KeyError, AttributeError, TypeError):
+            transforms = None
+        crop = getattr(transforms, "crop_size", None)
+        if crop:
+            return (3, crop[0], crop[0])
+        raise InvalidArgumentError(f"{spec_or_module} names no input size (its preprocessing has "
+                                   "no crop size); pass input_shape=(C, H, W) without the batch "
+                                   "(CLI: --input-shape 3,224,224), and note that the export "
+                                   "takes models with one tensor input only")
     module = spec_or_module if not isinstance(spec_or_module, str) else None
     shape = getattr(module, "input_shape", None)
     if shape is not None:
@@ -161,6 +237,16 @@ def _default_input_shape(spec_or_module) -> tuple[int, ...]:
     what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
     raise InvalidArgumentError(f"cannot tell the input shape of {what}; pass input_shape=(C, H, W) "
                      "without the batch dimension (CLI: --input-shape 1,8,8)")
+
+
+def _required_inputs(module) -> list[str]:
+    """Names of the positional arguments of ``forward`` that have no default."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
 
 
 def _input_names(module, count: int) -> list[str]:
@@ -288,12 +374,26 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
 
     if example_batch < 1:
         raise InvalidArgumentError(f"example_batch must be at least 1, got {example_batch}")
+    _check_opset(opset, dynamo)
+    out_path = check_output_path(out_path)  # before minutes of exporting
     module = load_model_spec(spec_or_module) if isinstance(spec_or_module, str) else spec_or_module
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"expected a torch.nn.Module or a spec string, got {type(module).__name__}")
     what = spec_or_module if isinstance(spec_or_module, str) else type(module).__name__
     module.eval()
+    required = _required_inputs(module)
+    if len(required) > 1:
+        raise InvalidArgumentError(
+            f"{what}'s forward takes {len(required)} inputs ({', '.join(required)}); "
+            "export_model exports models with one tensor input: call torch.onnx.export with a "
+            "tuple of example inputs, or wrap the model in a module whose forward takes one")
     shape = tuple(input_shape) if input_shape is not None else _default_input_shape(spec_or_module)
+    if example_batch * math.prod(shape) > MAX_EXAMPLE_ELEMENTS:
+        raise InvalidArgumentError(
+            f"an example input of shape {(example_batch, *shape)} has "
+            f"{example_batch * math.prod(shape):,} values, more than the "
+            f"{MAX_EXAMPLE_ELEMENTS:,} an export needs; check input_shape (one sample, without "
+            "the batch; CLI: --input-shape) and example_batch (2 is enough)")
     example = torch.randn(example_batch, *shape, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
@@ -316,7 +416,6 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
         if dynamic_batch:
             kwargs["dynamic_axes"] = {name: {0: "batch"} for name in [in_name, *out_names]}
 
-    out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".export-", dir=out_path.parent))
     try:
@@ -334,6 +433,52 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
         tmp.replace(out_path)  # atomic on one file system
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return out_path
+
+
+def _opset_range(dynamo: bool) -> tuple[int, int]:
+    try:
+        from torch.onnx import _constants
+        low, high = _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET
+        if not dynamo:
+            high = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", high)
+    except (ImportError, AttributeError):  # torch moved them: the range of torch 2.9
+        low, high = 7, 23 if dynamo else 20
+    return low, high
+
+
+def _check_opset(opset, dynamo: bool) -> None:
+    """Refuse an opset no exporter of this torch writes, before the model is even built."""
+    if opset is None:
+        return
+    low, high = _opset_range(dynamo)
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        exporter = "the dynamo exporter" if dynamo else "the TorchScript exporter (--torchscript)"
+        raise InvalidArgumentError(f"opset {opset!r} is not one {exporter} of this torch writes "
+                                   f"({low} to {high}); choose one in that range, or leave it out "
+                                   "for the exporter's default")
+
+
+def check_output_path(out_path) -> Path:
+    """Refuse an output path that cannot become a file, before any long work.
+
+    Raises:
+        FolderGivenError: ``out_path`` is a folder.
+        InvalidArgumentError: a part of its folder is a file, or the folder is not writable.
+    """
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise FolderGivenError(f"{out_path} is a folder; give the path of the file to write, "
+                               f"e.g. {out_path / 'model.onnx'}")
+    ancestor = out_path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidArgumentError(f"cannot write {out_path}: {ancestor} is a file, not a "
+                                   "folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidArgumentError(f"cannot write {out_path}: no permission to write in "
+                                   f"{ancestor}; choose a folder of your own")
     return out_path
 
 

@@ -9,6 +9,7 @@ running the model (see ``verify.py``) or drawing it
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,6 +140,8 @@ def _run_checker(model, path: Path | None, file_size: int | None) -> str:
         return "ok"
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         return "failed: " + str(error).strip().splitlines()[0]
+    except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
+        return "failed: the file holds names that are not UTF-8 text (a damaged file?)"
 
 
 def summarize_model(path_or_proto) -> ModelSummary:
@@ -159,7 +162,6 @@ def summarize_model(path_or_proto) -> ModelSummary:
         >>> summary.inputs[0].shape, summary.opset  # doctest: +SKIP
         (['batch', 3, 224, 224], 20)
     """
-    import numpy as np
     import onnx
 
     if isinstance(path_or_proto, onnx.ModelProto):
@@ -190,7 +192,7 @@ def summarize_model(path_or_proto) -> ModelSummary:
         outputs=[_tensor_info(v) for v in model.graph.output],
         op_counts=dict(counts.most_common()),
         node_count=sum(counts.values()),
-        parameter_count=int(sum(int(np.prod(t.dims)) for t in model.graph.initializer
+        parameter_count=int(sum(math.prod(t.dims) for t in model.graph.initializer
                                 if t.data_type != _INT64)),
         checker=checker,
         inferred_values=inferred,

@@ -3,9 +3,12 @@
 Covers: the HTTP server behind :func:`course_utils.netron_view.serve_netron`, one
 per model, bound to ``127.0.0.1``: Netron's UI files from the installed ``netron``
 package, its ``index.html`` naming this server's model, its ``browser.js`` with
-the cookie question and the usage reporting switched off, the model's folder
-under ``/data/``, and a Content-Security-Policy on every response that lets the
-page connect to this server only. Does not cover: starting, stopping and showing
+the cookie question and the usage reporting switched off, the model and the
+external-data files it names under ``/data/`` (nothing else from its folder),
+answers only to ``Host: 127.0.0.1:PORT`` or ``localhost:PORT`` (so a page
+elsewhere cannot read the model through DNS rebinding), and a
+Content-Security-Policy on every response that lets the page connect to this
+server only. Does not cover: starting, stopping and showing
 servers (``netron_view.py``).
 
 Why not ``netron.serve``: it keeps the served model on its request handler
@@ -19,11 +22,16 @@ import functools
 import html
 import http.server
 import logging
+import os
 import re
+import shutil
+import stat
+import threading
 import urllib.parse
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from .errors import CourseError, MissingDependencyError
+from .onnx_files import list_external_data, load_onnx_file
 
 #: Netron is only ever bound to the loopback interface: nobody else on the
 #: network can read the model.
@@ -98,52 +106,115 @@ def _index_html(model: Path) -> bytes:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves Netron's UI files, and the model of *its own server* under ``/data/``."""
+    """Serves Netron's UI files, and the model of *its own server* under ``/data/``.
+
+    Nothing is looked up on disk from the request: the path is matched against
+    an allow-list (the UI's own files, the model and its external-data files),
+    so a NUL byte, a very long or encoded name, ``..`` or a symlink loop is
+    simply not in it.
+    """
 
     server: "ModelServer"
+    timeout = 30  # seconds a connection may stay silent (a stuck client frees its thread)
 
     def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
-        path = urllib.parse.unquote(urllib.parse.urlparse(self.path).path)
-        body, content_type = None, None
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in self.server.allowed_hosts:
+            # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) sends
+            # its own name here: only the addresses this server gave out are answered.
+            self._write(403, b"this server answers only to " + self.server.url.encode())
+            return
+        if not self.path.startswith("/") or len(self.path) > _MAX_PATH_LENGTH:
+            self._write(414 if len(self.path) > _MAX_PATH_LENGTH else 400, b"bad path")
+            return
+        path = urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if path in ("/", "/index.html"):
-            body, content_type = _index_html(self.server.model), _MIME_TYPES[".html"]
+            self._write(200, _index_html(self.server.model), _MIME_TYPES[".html"])
         elif path == "/browser.js":
-            body, content_type = _patched_browser_js(), _MIME_TYPES[".js"]
+            self._write(200, _patched_browser_js(), _MIME_TYPES[".js"])
         elif path.startswith("/data/"):
-            # The model and the files next to it (external data), nothing above them.
-            body = _read_inside(self.server.model.parent, path[len("/data/"):])
-            content_type = "application/octet-stream"
+            target = self.server.data_files().get(path[len("/data/"):])
+            self._write_file(target, "application/octet-stream")
         else:
-            suffix = Path(path).suffix
-            if suffix in _MIME_TYPES:
-                body, content_type = _read_inside(find_netron_ui(), path.lstrip("/")), _MIME_TYPES[suffix]
-        self._write(body, content_type)
+            name = path[1:]
+            target = _ui_files().get(name)
+            self._write_file(target, _MIME_TYPES.get(Path(name).suffix, "text/plain"))
 
-    def _write(self, body: bytes | None, content_type: str | None) -> None:
-        self.send_response(200 if body is not None else 404)
+    def _write_file(self, target: Path | None, content_type: str) -> None:
+        if target is None:
+            self._write(404, b"404")
+            return
+        try:
+            handle = open(target, "rb")
+        except OSError:  # removed or replaced since the server started
+            self._write(404, b"404")
+            return
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            self._write(200, None, content_type, length=size)
+            if self.command != "HEAD":
+                shutil.copyfileobj(handle, self.wfile, 1 << 20)
+
+    def _write(self, status: int, body: bytes | None, content_type: str = "text/plain",
+               length: int | None = None) -> None:
+        self.send_response(status)
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("Cache-Control", "no-store")  # a port may serve another model later
-        body = body if body is not None else b"404"
-        self.send_header("Content-Type", content_type if content_type else "text/plain")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length if body is None else len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if body is not None and self.command != "HEAD":
             self.wfile.write(body)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 (http.server's signature)
         logger.debug(format, *args)
 
 
-def _read_inside(directory: Path, relative: str) -> bytes | None:
-    base = directory.resolve()
-    target = (base / relative).resolve()
-    if target != base and base in target.parents and target.is_file():
-        return target.read_bytes()
-    return None
+#: Longer request paths are refused (Netron's own are under 100 characters).
+_MAX_PATH_LENGTH = 2048
 
+
+@functools.lru_cache(maxsize=None)
+def _ui_files() -> dict[str, Path]:
+    """Netron's page files by name: the regular files of the package folder that a page uses."""
+    folder = find_netron_ui()
+    return {p.name: p for p in folder.iterdir()
+            if p.suffix in _MIME_TYPES and p.is_file() and not p.is_symlink()}
+
+
+def _regular_file_inside(folder: Path, relative: str) -> Path | None:
+    """``folder/relative`` if it is a regular file inside ``folder`` (links resolved), else None."""
+    if not relative or "\0" in relative or Path(relative).is_absolute():
+        return None
+    try:
+        target = (folder / relative).resolve(strict=True)
+        inside = folder in target.parents and stat.S_ISREG(target.stat().st_mode)
+    except (OSError, RuntimeError, ValueError):  # missing, a link loop, a name too long
+        return None
+    return target if inside else None
+
+
+def _model_files(model: Path) -> dict[str, Path]:
+    """What ``/data/`` serves: the model, and the external-data files it names inside its folder."""
+    files = {model.name: model}
+    try:
+        proto = load_onnx_file(model, load_weights=False)
+        locations = list_external_data(proto)
+    except (CourseError, OSError, ValueError):
+        return files  # not an ONNX file Netron needs more for (or another format): the model only
+    folder = model.parent
+    for location in locations:
+        target = _regular_file_inside(folder, location)
+        if target is None:
+            logger.warning("%s names its external data %r, which is not a file inside %s; it is "
+                           "not served (Netron will say the weights are missing): re-export the "
+                           "model with its data beside it", model.name, location, folder)
+        else:
+            files[location] = target
+    return files
 
 class ModelServer(http.server.ThreadingHTTPServer):
     """Netron's page and one model, served on ``127.0.0.1:port`` (threads die with the process)."""
@@ -153,3 +224,27 @@ class ModelServer(http.server.ThreadingHTTPServer):
     def __init__(self, port: int, model: Path) -> None:
         self.model = model  # read by _Handler: one model per server, never shared
         super().__init__((HOST, port), _Handler)
+        port = self.server_address[1]
+        self.url = f"http://{HOST}:{port}/"
+        self.allowed_hosts = {f"{HOST}:{port}", f"localhost:{port}"}
+        self._files_lock = threading.Lock()
+        self._files: dict[str, Path] = {}
+        self._files_key: tuple | None = None
+
+    def data_files(self) -> dict[str, Path]:
+        """The allow-list of ``/data/``, read again when the model file changes."""
+        try:
+            info = self.model.stat()
+            key = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            return {}
+        if not stat.S_ISREG(info.st_mode):  # replaced by a pipe or a device: never opened
+            return {}
+        with self._files_lock:
+            if key != self._files_key:
+                self._files, self._files_key = _model_files(self.model), key
+            return self._files
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-answer is not worth a traceback in the kernel's log.
+        logger.debug("Netron request from %s failed", client_address, exc_info=True)

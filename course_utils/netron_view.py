@@ -179,8 +179,13 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
             server = NetronServer(model, port, ModelServer(port, model))
             break
         except OSError as error:
+            if error.errno in (errno.EACCES, errno.EPERM):
+                raise NetronError(f"port {port} needs administrator rights on this machine; "
+                                  "choose one above 1023, or leave the port out to get a free "
+                                  "one") from None
             if error.errno != errno.EADDRINUSE:
-                raise
+                raise NetronError(f"could not serve Netron on 127.0.0.1:{port} ({error}); leave "
+                                  "the port out to get a free one") from None
             port = _free_port()
     else:
         raise NetronError("could not find a free port for Netron after 3 tries; "

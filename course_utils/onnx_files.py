@@ -9,13 +9,14 @@ people (``inspection.py``) or changing it (``graph_opt.py``, ``export.py``).
 """
 from __future__ import annotations
 
+import stat
 from collections import Counter
 from pathlib import Path
 
 from .errors import CourseError, MissingFileError
 
 __all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
-           "list_external_data", "FolderGivenError", "OnnxFileError"]
+           "list_external_data", "external_data_paths", "FolderGivenError", "OnnxFileError"]
 
 
 class FolderGivenError(CourseError, IsADirectoryError):
@@ -81,15 +82,7 @@ def load_onnx_file(path, *, load_weights: bool = True):
     from google.protobuf.message import DecodeError
 
     path = Path(path)
-    if path.is_dir():
-        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
-                                "pass the path of the model file inside it")
-    if not path.exists():
-        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
-        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
-        raise MissingFileError(f"no file at {path}{also}; check the path, or create the "
-                                f"model first, e.g. {_EXPORT_HINT}")
-    data = path.read_bytes()
+    data = _read_regular_file(path)
     if not data:
         raise OnnxFileError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
                          "failed or was interrupted; export the model again")
@@ -109,6 +102,38 @@ def load_onnx_file(path, *, load_weights: bool = True):
     return model
 
 
+#: protobuf cannot parse a message over 2 GiB: no single .onnx file is larger.
+MAX_ONNX_BYTES = 2**31
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_ONNX_BYTES; devices, pipes, folders refused."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
+        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
+        raise MissingFileError(f"no file at {path}{also}; check the path, or create the "
+                                f"model first, e.g. {_EXPORT_HINT}") from None
+    except OSError as error:  # a name too long, a link loop, no permission on a folder
+        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
+                                "pass the path of the model file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise OnnxFileError(f"{path} is not a regular file (a device, a pipe or a socket); "
+                            "pass the path of an .onnx file")
+    if info.st_size > MAX_ONNX_BYTES:
+        raise OnnxFileError(f"{path.name} has {info.st_size:,} bytes, more than the 2 GiB a "
+                            "single ONNX file can hold; such models keep their weights in "
+                            "external data (export with external_data=True)")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_ONNX_BYTES + 1)
+    except OSError as error:
+        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check its permissions") from None
+
+
 def list_external_data(model) -> list[str]:
     """File names of the external weights files the model refers to."""
     from onnx.external_data_helper import uses_external_data
@@ -118,22 +143,52 @@ def list_external_data(model) -> list[str]:
     locations = []
     for tensor in tensors:
         if uses_external_data(tensor):
-            location = next(e.value for e in tensor.external_data if e.key == "location")
+            location = next((e.value for e in tensor.external_data if e.key == "location"), "")
             if location not in locations:
                 locations.append(location)
     return locations
 
 
+def external_data_paths(model, path: Path) -> dict[str, Path]:
+    """Each external-data location of ``model`` (read from ``path``) and its file, all checked.
+
+    Raises:
+        OnnxFileError: a location that leaves the model's folder (absolute, or with ``..``),
+            or that is not a regular file.
+        MissingFileError: a location with no file beside the model.
+    """
+    folder = Path(path).parent
+    found = {}
+    for location in list_external_data(model):
+        relative = Path(location)
+        if relative.is_absolute() or ".." in relative.parts or "\0" in location or not location:
+            raise OnnxFileError(
+                f"{Path(path).name} names its external weights {location!r}, a place outside "
+                "its folder; ONNX external data must sit beside the model: re-export it, or "
+                "save it with onnx.save(..., location='<name>.data')")
+        target = folder / relative
+        if not target.exists():
+            raise MissingFileError(
+                f"{Path(path).name} keeps its weights in a separate file {location!r}, which is not "
+                f"beside it in {folder.name or '.'}/; copy {location} next to {Path(path).name}, "
+                "or re-export with external_data=False to get a single file")
+        if not target.is_file() or folder.resolve() not in target.resolve().parents:
+            raise OnnxFileError(f"{Path(path).name}'s external weights {location!r} are not a "
+                                f"regular file inside {folder.name or '.'}/; re-export the model")
+        found[location] = target
+    return found
+
+
 def _load_external_weights(model, path: Path) -> None:
     from onnx.external_data_helper import load_external_data_for_model
 
-    for location in list_external_data(model):
-        if not (path.parent / location).is_file():
-            raise MissingFileError(
-                f"{path.name} keeps its weights in a separate file {location!r}, which is not "
-                f"beside it in {path.parent.name or '.'}/; copy {location} next to {path.name}, "
-                "or re-export with external_data=False to get a single file")
-    load_external_data_for_model(model, str(path.parent))
+    external_data_paths(model, path)
+    try:
+        load_external_data_for_model(model, str(path.parent))
+    except (OSError, ValueError) as error:  # offsets or lengths past the end of the file
+        raise OnnxFileError(f"{path.name}'s external weights cannot be read ({error}); the data "
+                            "file is probably truncated or belongs to another export: copy both "
+                            "files again") from None
 
 
 def load_model_proto(model):
@@ -190,5 +245,5 @@ def model_size_bytes(path) -> int:
     """
     path = Path(path)
     model = load_onnx_file(path, load_weights=False)
-    return path.stat().st_size + sum((path.parent / location).stat().st_size
-                                     for location in list_external_data(model))
+    return path.stat().st_size + sum(target.stat().st_size
+                                     for target in external_data_paths(model, path).values())

@@ -24,12 +24,13 @@ the measured errors, so use ``atol=1e-5`` for a strict check on CPU.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from .errors import InvalidArgumentError
 from .formatting import format_table
 
-__all__ = ["compare_outputs", "convert_to_numpy", "ParityReport", "OutputComparison",
+__all__ = ["compare_outputs", "check_tolerances", "convert_to_numpy", "ParityReport", "OutputComparison",
            "DEFAULT_RTOL", "DEFAULT_ATOL"]
 
 DEFAULT_RTOL = 1e-3
@@ -216,6 +217,20 @@ def _compare_one(name, expected, actual, rtol, atol, runtime, batch) -> OutputCo
         note="" if finite.all() else f"{int((~finite).sum()):,} elements are NaN or inf")
 
 
+def check_tolerances(rtol, atol) -> None:
+    """Refuse a negative, infinite or NaN tolerance (NaN would let every comparison pass).
+
+    Raises:
+        InvalidArgumentError: either tolerance is not a finite number >= 0.
+    """
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value) or value < 0:
+            raise InvalidArgumentError(f"tolerances must be finite numbers >= 0, got "
+                                       f"{name}={value!r}; e.g. rtol={DEFAULT_RTOL:g}, "
+                                       f"atol={DEFAULT_ATOL:g} (the defaults)")
+
+
 def compare_outputs(expected, actual, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
                     names=None, runtime: str = "onnxruntime", batch: int | None = None,
                     reference: str = "PyTorch") -> ParityReport:
@@ -242,8 +257,7 @@ def compare_outputs(expected, actual, *, rtol: float = DEFAULT_RTOL, atol: float
         >>> report.passed, report.rows[0].worst_index
         (False, (1,))
     """
-    if rtol < 0 or atol < 0:
-        raise InvalidArgumentError(f"tolerances must be >= 0, got rtol={rtol}, atol={atol}")
+    check_tolerances(rtol, atol)
     ref = _as_named(expected, names)
     cand = _as_named(actual, names)
     if isinstance(expected, dict) and isinstance(actual, dict):

@@ -8,8 +8,10 @@ run it first) or grading (``grading/``).
 
 Left out on purpose: ``notebooks/`` and ``solutions/`` (the answers),
 ``course_utils/grading/`` (the grader itself and its hidden checks with their
-constants), ``tests/`` (its fixtures hold answers too) and the
-instructor-only ``make`` targets. The release is written into a temporary
+constants), ``tests/`` (its fixtures hold answers too), the instructor-only
+subcommands (``build``, ``grade``, ``release``, ``export-nbgrader``: their modules are not copied,
+so ``--help`` does not list them), the instructor-only ``make`` targets and
+README entries. The release is written into a temporary
 folder beside ``OUT`` and renamed into place at the end, so a failure leaves
 nothing half-written; an existing non-empty ``OUT`` is refused.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from .build import ROOT
 from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .export import check_output_path
 
 __all__ = ["write_release", "FolderNotEmptyError"]
 
@@ -35,13 +38,18 @@ _COPIED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".git
 _INSTRUCTOR_ONLY = {
     "course_utils/grading",         # the grader: sandbox, verdicts, results, hidden checks
     "course_utils/release.py",      # this module
+    "course_utils/build.py",        # `build` needs notebooks/, which students do not get
+    "course_utils/nbgrader_export.py",  # so does `export-nbgrader`
 }
 # make targets that need notebooks/, solutions/ or tests/.
 _INSTRUCTOR_TARGETS = {"test", "build", "check-build"}
 # README sections that stay with the instructor, and CLI lines students cannot run.
 _INSTRUCTOR_SECTIONS = {"For instructors"}
 _INSTRUCTOR_COMMANDS = ("course_utils build", "course_utils grade", "course_utils release",
-                         "make test")
+                         "course_utils export-nbgrader", "make test")
+# A README list item (a troubleshooting entry, say) about these is left out whole.
+_INSTRUCTOR_ITEM = re.compile(r"course_utils (build|grade|release)\b|make test\b"
+                              r"|`(grade|build|release)`|\bthe grader\b|--no-sandbox")
 
 
 def _ignore(root: Path):
@@ -55,16 +63,27 @@ def _ignore(root: Path):
 
 
 def student_readme(text: str) -> str:
-    """The README without its instructor sections and instructor-only commands."""
-    out, skipping = [], False
-    for line in text.splitlines():
+    """The README without its instructor sections, list items and instructor-only commands."""
+    out, skipping, item = [], False, None
+    for line in [*text.splitlines(), ""]:
+        if item is not None and line.startswith((" ", "\t")) and line.strip():
+            item.append(line)  # a continuation line of the list item
+            continue
+        if item is not None:
+            if not _INSTRUCTOR_ITEM.search("\n".join(item)):
+                out.extend(item)
+            item = None
         heading = re.match(r"^##\s+(.*?)\s*$", line)
         if heading:
             skipping = heading.group(1) in _INSTRUCTOR_SECTIONS
         if skipping or any(command in line for command in _INSTRUCTOR_COMMANDS):
             continue
+        if line.startswith(("- ", "* ")):
+            item = [line]
+            continue
         out.append(line)
-    return "\n".join(out).rstrip() + "\n"
+    text = "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"  # a left-out item leaves one gap
 
 
 def student_makefile(text: str) -> str:
@@ -109,11 +128,14 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
         >>> write_release("/tmp/onnx-course-student")  # doctest: +SKIP
     """
     root, out = Path(root).resolve(), Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise FolderNotEmptyError(f"{out} is a file; give a new folder for the release")
+    if out.exists() and any(out.iterdir()):
         raise FolderNotEmptyError(f"{out} already exists and is not empty; give a new folder "
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:
         raise InvalidArgumentError(f"{out} is inside the course repository; write the release elsewhere")
+    check_output_path(out / "README.md")  # a file where a folder must go, or no permission
     if not sorted((root / "exercises").glob("*.ipynb")):
         raise MissingFileError(f"{root / 'exercises'} holds no notebooks; run "
                                 "`python -m course_utils build` first")

@@ -21,10 +21,12 @@ The HTTP contract of an app made by :func:`make_app`:
   application/octet-stream``) for ``input_format="npy"``.
 """
 import atexit
+import functools
 import io
 import json
 import logging
 import math
+import re
 import socket
 import threading
 import time
@@ -97,44 +99,147 @@ class _BadInput(Exception):
         self.status = status
 
 
+#: Seconds a client may take to send its whole body; a body that never ends gets a 408.
+BODY_TIMEOUT_S = 10.0
+
+# A JSON string, read atomically (linear time whatever the body): brackets inside it are
+# not nesting.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The body, read chunk by chunk; refused as soon as it passes ``limit`` bytes.
+
+    The count is kept while reading, so a chunked body (no Content-Length) or one
+    that lies about its length never holds more than ``limit`` bytes in memory.
+    """
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BadInput(413, f"the body passed {limit:,} bytes, more than a valid request "
+                                 "needs")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (strings skipped), without parsing it."""
+    text = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
+    steps = (np.isin(text, (ord("["), ord("{"))).astype(np.int64)
+             - np.isin(text, (ord("]"), ord("}"))))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+_JSON_KINDS = {type(None): "null", bool: "booleans (true/false)", str: "strings",
+               dict: "JSON objects"}
+
+
+def _first_at(value, depth: int, test, path: tuple = ()):
+    """The index path of the first entry ``depth`` levels down that passes ``test``."""
+    if depth == 0:
+        return path if test(value) else None
+    for index, item in enumerate(value if isinstance(value, list) else []):
+        found = _first_at(item, depth - 1, test, (*path, index))
+        if found is not None:
+            return found
+    return None
+
+
+def _nested_shape(value, key: str, expected: str) -> tuple[int, ...]:
+    """The shape of nested lists of numbers, or a 422 that says what is in the way and where."""
+    shape, level = [], [value]
+
+    def where(test) -> tuple:
+        return _first_at(value, len(shape), test) or ()
+
+    def named(path: tuple) -> str:
+        return key + "".join(f"[{i}]" for i in path)
+
+    while True:
+        lists = sum(isinstance(item, list) for item in level)
+        if lists == 0:
+            odd = next((item for item in level if type(item) is not float), float)
+            if odd is not float:
+                kind = _JSON_KINDS.get(type(odd), type(odd).__name__)
+                raise _BadInput(422, f"'{key}' holds {kind} (first at "
+                                     f"{named(where(lambda v: type(v) is not float))}); "
+                                     f"expected {expected}, numbers only")
+            return tuple(shape)
+        if lists != len(level):
+            single = named(where(lambda v: not isinstance(v, list)))
+            raise _BadInput(422, f"'{key}' is ragged: {single} is a single value where its "
+                                 f"neighbours are lists; expected {expected}")
+        first = len(level[0])
+        if any(len(item) != first for item in level):
+            other = where(lambda v: len(v) != first)
+            length = len(functools.reduce(lambda item, i: item[i], other, value))
+            raise _BadInput(422, f"'{key}' is ragged (rows of different lengths: "
+                                 f"{named(where(lambda v: True))} has {first} entries, "
+                                 f"{named(other)} has {length}); expected {expected}")
+        shape.append(first)
+        level = [entry for item in level for entry in item]
+        if not level:
+            return tuple(shape)
+
+
 def _parse_json(body: bytes, endpoint: ModelEndpoint) -> np.ndarray:
     expected = endpoint.describe()
+    # The outer object, the batch, then one level per dimension; a little slack so that a
+    # body with one extra level still gets its shape named.
+    deepest = len(endpoint.shape) + 4
+    depth = _json_depth(body)
+    if depth > deepest:
+        raise _BadInput(422, f"the body nests arrays and objects {depth} levels deep; a valid "
+                             f"body is {len(endpoint.shape) + 2} deep: send {expected}")
     try:
-        payload = json.loads(body)
+        # parse_int=float: an integer of thousands of digits becomes inf, refused below,
+        # instead of failing Python's int-conversion limit.
+        payload = json.loads(body, parse_int=float)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _BadInput(400, f"the body is not valid JSON ({error}); send {expected}") from None
     if not isinstance(payload, dict) or endpoint.json_key not in payload:
-        found = (f"keys {sorted(payload)}" if isinstance(payload, dict)
-                 else f"a JSON {type(payload).__name__}")
+        if isinstance(payload, dict):
+            more = f" and {len(payload) - 8} more" if len(payload) > 8 else ""
+            found = f"keys {[k[:40] for k in sorted(payload)[:8]]}{more}"
+        else:
+            found = f"a JSON {type(payload).__name__}"
         raise _BadInput(422, f"expected {expected}; got {found}")
-    try:
-        array = np.asarray(payload[endpoint.json_key])
-    except ValueError:  # ragged nesting, e.g. rows of different lengths
-        raise _BadInput(422, f"'{endpoint.json_key}' is ragged (rows of different lengths); "
-                             f"expected {expected}") from None
-    if array.dtype == object:
-        raise _BadInput(422, f"'{endpoint.json_key}' is ragged or mixes types; expected {expected}")
-    if array.dtype.kind not in "iuf":  # bool, str, ...
-        kind = {"b": "booleans", "U": "strings"}.get(array.dtype.kind, str(array.dtype))
-        raise _BadInput(422, f"'{endpoint.json_key}' holds {kind}; expected {expected}")
-    return array
+    value = payload[endpoint.json_key]
+    _nested_shape(value, endpoint.json_key, expected)
+    return np.array(value, dtype=np.float64)  # rectangular and all numbers: checked above
 
 
 def _parse_npy(body: bytes, content_type: str, endpoint: ModelEndpoint) -> np.ndarray:
+    from numpy.lib import format as npy
+
     expected = endpoint.describe()
     if content_type.split(";")[0].strip() not in ("application/octet-stream", "application/x-npy"):
         raise _BadInput(415, f"this endpoint takes {expected}; got Content-Type "
                              f"'{content_type or 'none'}'")
+    stream = io.BytesIO(body)
     try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise _BadInput(400, f"the body is not a .npy array ({error}); send {expected}") from None
-    if not isinstance(array, np.ndarray):
-        raise _BadInput(400, f"the body is not a single .npy array; send {expected}")
-    if array.dtype != np.dtype(endpoint.dtype):
-        raise _BadInput(422, f"expected dtype {endpoint.dtype}, got {array.dtype} "
+        version = npy.read_magic(stream)
+        read_header = {(1, 0): npy.read_array_header_1_0,
+                       (2, 0): npy.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"format version {version[0]}.{version[1]}")
+        shape, fortran_order, dtype = read_header(stream, max_header_size=4096)
+    except Exception as error:  # numpy's header reader fails in many ways on hostile bytes
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise _BadInput(400, f"the body is not a .npy array ({reason}); send {expected}") from None
+    if dtype != np.dtype(endpoint.dtype):
+        raise _BadInput(422, f"expected dtype {endpoint.dtype}, got {dtype} "
                              f"(convert with x.astype(np.{endpoint.dtype})); send {expected}")
-    return array
+    # The header's promise is checked against the bytes that came before anything is
+    # allocated: a 100-byte body claiming shape (10**12,) is refused here.
+    needed, carried = math.prod(shape) * dtype.itemsize, len(body) - stream.tell()
+    if needed != carried:
+        raise _BadInput(400, f"the .npy header says shape {tuple(shape)} ({needed:,} bytes of "
+                             f"data) but the body carries {carried:,}: it is cut or padded; "
+                             f"send {expected}")
+    flat = np.frombuffer(body, dtype=dtype, count=math.prod(shape), offset=stream.tell())
+    return flat.reshape(shape, order="F" if fortran_order else "C")
 
 
 def _validate(array: np.ndarray, endpoint: ModelEndpoint) -> np.ndarray:
@@ -147,9 +252,20 @@ def _validate(array: np.ndarray, endpoint: ModelEndpoint) -> np.ndarray:
     if not 1 <= array.shape[0] <= endpoint.max_batch:
         raise _BadInput(422, f"a request carries 1 to {endpoint.max_batch} items, "
                              f"got {array.shape[0]}; send {expected}")
-    array = array.astype(endpoint.dtype, copy=False)
-    if not np.isfinite(array).all():
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise _BadInput(422, f"the input holds NaN or infinity; send {expected} with finite values")
+    target = np.dtype(endpoint.dtype)
+    if array.dtype != target:  # JSON numbers arrive as float64
+        if target.kind == "f" and np.abs(array).max() > np.finfo(target).max:
+            raise _BadInput(422, f"the input holds {np.abs(array).max():g}, too large for "
+                                 f"{endpoint.dtype} (at most {np.finfo(target).max:g}); "
+                                 f"send {expected}")
+        if target.kind in "iu":
+            info = np.iinfo(target)
+            if (array != np.round(array)).any() or array.min() < info.min or array.max() > info.max:
+                raise _BadInput(422, f"the input holds fractions or numbers outside "
+                                     f"{endpoint.dtype}'s range; send {expected}")
+        array = array.astype(target)
     if endpoint.value_range is not None:
         low, high = endpoint.value_range
         if array.min() < low or array.max() > high:
@@ -158,12 +274,14 @@ def _validate(array: np.ndarray, endpoint: ModelEndpoint) -> np.ndarray:
     return array
 
 
-def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server"):
+def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server",
+             body_timeout_s: float = BODY_TIMEOUT_S):
     """Build a FastAPI app that serves ``endpoints``, each loaded once at start-up.
 
     Args:
         endpoints: the models to serve; their names must be unique.
         title: the app's title (shown in ``/openapi.json``).
+        body_timeout_s: seconds a client may take to send a body (then 408).
 
     Returns:
         A ``fastapi.FastAPI`` app; start it with :func:`serve_app`.
@@ -179,10 +297,12 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server"):
     """
     # No ``from __future__ import annotations`` in this module: FastAPI reads the
     # route's annotations at runtime to recognise ``request: Request``.
+    import asyncio
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, HTTPException, Request
     from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
 
     names = [e.name for e in endpoints]
     if len(set(names)) != len(names):
@@ -225,18 +345,26 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server"):
             raise HTTPException(404, f"no model named {name!r}; available: {', '.join(names)} "
                                      "(see GET /health)")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > endpoint.max_body_bytes():
+        limit = endpoint.max_body_bytes()
+        if declared and declared.isdigit() and int(declared) > limit:
             raise HTTPException(413, f"the body has {declared} bytes, more than a valid request "
                                      f"needs; send {endpoint.describe()}")
-        body = await request.body()
         try:
+            body = await asyncio.wait_for(_read_body(request, limit), body_timeout_s)
             if endpoint.input_format == "json":
                 array = _parse_json(body, endpoint)
             else:
                 array = _parse_npy(body, request.headers.get("content-type", ""), endpoint)
             batch = _validate(array, endpoint)
         except _BadInput as bad:
-            raise HTTPException(bad.status, str(bad)) from None
+            detail = (str(bad) if endpoint.describe() in str(bad)
+                      else f"{bad}; send {endpoint.describe()}")
+            raise HTTPException(bad.status, detail) from None
+        except asyncio.TimeoutError:
+            raise HTTPException(408, f"the body did not arrive within {body_timeout_s:g} s; "
+                                     f"send {endpoint.describe()} in one go") from None
+        except ClientDisconnect:
+            raise HTTPException(400, "the client left before sending the whole body") from None
         predictor = request.app.state.predictors[name]
         try:
             scores = np.asarray(await run_in_threadpool(predictor, batch))  # (batch, classes)
@@ -244,6 +372,13 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server"):
             logger.exception("model %r failed", name)
             raise HTTPException(500, f"model {name!r} failed on a valid input: "
                                      f"{type(error).__name__}: {error}") from None
+        if scores.ndim != 2 or scores.shape[0] != len(batch) or scores.dtype.kind not in "iuf":
+            logger.error("model %r returned %s %s for a batch of %d", name, scores.dtype,
+                         scores.shape, len(batch))
+            raise HTTPException(500, f"model {name!r} returned an array of shape "
+                                     f"{scores.shape} ({scores.dtype}) for a batch of "
+                                     f"{len(batch)}; its loader must give scores of shape "
+                                     "(batch, classes)")
         return {"model": name, "labels": scores.argmax(axis=1).tolist(),
                 "scores": scores.tolist()}
 

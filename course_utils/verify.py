@@ -13,15 +13,52 @@ from __future__ import annotations
 import difflib
 import math
 
-from .errors import InvalidArgumentError
+from .errors import CourseError, InvalidArgumentError
 from .export import load_model_spec
 from .onnx_files import load_onnx_file
 from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
-                     compare_outputs, convert_to_numpy)
+                     check_tolerances, compare_outputs, convert_to_numpy)
 from .providers import make_session
 from .sessions import fair_session_options
 
-__all__ = ["verify_model", "check_feed"]
+__all__ = ["verify_model", "check_feed", "SessionError"]
+
+#: The largest random input verify builds (1 GiB of float32).
+MAX_RANDOM_ELEMENTS = 2**28
+
+
+class SessionError(CourseError, RuntimeError):
+    """ONNX Runtime (or the reference evaluator) refused a file: an unknown op, a bad graph."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+def _run(runner, feed, path):
+    """``runner.run(None, feed)``, with a failure inside the runtime as one clear error."""
+    reference = type(runner).__module__.startswith("onnx.reference")
+    try:
+        return runner.run(None, feed)
+    except Exception as error:  # the feed was checked: the graph itself fails on it
+        if reference:  # pure Python: any exception is an op it cannot run on this file
+            raise _runtime_error(error, "onnx's reference evaluator", path) from None
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        raise _runtime_error(error, "ONNX Runtime", path) from None
+
+
+def _runtime_error(error: BaseException, what: str, path) -> SessionError:
+    """A runtime's own exception, as one line that names the file and the next step."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300].rstrip(". ")
+    if what.startswith("onnx's reference"):
+        step = ("it runs the standard ONNX ops only (not ONNX Runtime's com.microsoft ones): "
+                "leave out --reference (runtimes=('onnxruntime',)) for such files")
+    else:
+        step = ("check the file with `python -m course_utils inspect` (the ONNX checker names "
+                "unknown ops and bad graphs), then re-export it with a supported opset")
+    return SessionError(f"{what} cannot run {path}: {first}; {step}")
 
 
 _ORT_TYPES = {"float": "float32", "double": "float64", "string": "str"}
@@ -120,6 +157,8 @@ def _flatten(outputs) -> list:
 
 
 def _random_feed(inputs, batch: int, rng) -> dict:
+    import numpy as np
+
     feed = {}
     for arg in inputs:
         dims = list(arg.shape)
@@ -127,7 +166,17 @@ def _random_feed(inputs, batch: int, rng) -> dict:
             raise InvalidArgumentError(f"input {arg.name!r} has a dynamic size besides the batch "
                              f"({_describe_inputs([arg])}); pass example inputs with inputs=[...]")
         dtype = _expected_dtype(arg.type)
+        try:
+            np.dtype(dtype)
+        except TypeError:  # sequences, maps, optional types: no random array fits them
+            raise InvalidArgumentError(f"input {arg.name!r} has type {arg.type}, which random "
+                                       "inputs cannot fill; pass example inputs with "
+                                       "inputs=[...]") from None
         shape = [batch] + dims[1:] if dims else []
+        if math.prod(shape) > MAX_RANDOM_ELEMENTS:
+            raise InvalidArgumentError(f"a random input {arg.name!r} of shape {tuple(shape)} "
+                                       f"would hold {math.prod(shape):,} values; choose smaller "
+                                       "batch sizes (CLI: --batch-sizes 1,2,8)")
         if dtype.startswith("float"):
             feed[arg.name] = rng.standard_normal(shape).astype(dtype)
         else:
@@ -141,8 +190,22 @@ def _make_session(onnx_path, providers):
     # Matched thread counts, no spinning: ORT's idle workers would otherwise slow
     # the PyTorch runs in this same process.
     options = fair_session_options(torch.get_num_threads())
-    return make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
-                        options=options)
+    try:
+        session = make_session(str(onnx_path), prefer=providers or ["CPUExecutionProvider"],
+                               options=options)
+        for arg in [*session.get_inputs(), *session.get_outputs()]:
+            arg.name, arg.shape, arg.type  # noqa: B018 (each is decoded from UTF-8 on access)
+        return session
+    except CourseError:
+        raise
+    except UnicodeDecodeError:  # ORT's message, or a name, is not UTF-8
+        raise SessionError(f"ONNX Runtime cannot run {onnx_path}: the file holds names or "
+                           "dimensions that are not UTF-8 text (a damaged file?); export or copy "
+                           "it again") from None
+    except Exception as error:  # onnxruntime's own types (Fail, InvalidGraph, NotImplemented...)
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        raise _runtime_error(error, "ONNX Runtime", onnx_path) from None
 
 
 def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
@@ -177,6 +240,7 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     import torch
 
 
+    check_tolerances(rtol, atol)  # before any model is built: NaN would pass everything
     unknown = set(runtimes) - {"onnxruntime", "reference"}
     if unknown:
         raise InvalidArgumentError(f"unknown runtime(s) {sorted(unknown)}; "
@@ -190,7 +254,10 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     if "reference" in runtimes:
         from onnx.reference import ReferenceEvaluator
 
-        evaluator = ReferenceEvaluator(proto)
+        try:
+            evaluator = ReferenceEvaluator(proto)
+        except (NotImplementedError, ValueError, TypeError, KeyError, RuntimeError) as error:
+            raise _runtime_error(error, "onnx's reference evaluator", onnx_path) from None
     out_names = [o.name for o in session.get_outputs()]
     in_args = session.get_inputs()
     if inputs is not None:
@@ -211,13 +278,20 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
                                      0, 0, math.nan, False, note) for r in runtimes for n in out_names]
             report += ParityReport(rows, rtol, atol)
             continue
-        with torch.no_grad():
-            expected = _flatten(model(*[torch.from_numpy(v) for v in feed.values()]))
+        try:
+            with torch.no_grad():
+                expected = _flatten(model(*[torch.from_numpy(v) for v in feed.values()]))
+        except Exception as error:  # whatever the module raises, the file's inputs do not fit it
+            shapes = ", ".join(f"{name}: {tuple(v.shape)}" for name, v in feed.items())
+            raise InvalidArgumentError(
+                f"the PyTorch model fails on the file's inputs ({shapes}): "
+                f"{_first_line(error)}; is it the model {onnx_path} was exported from? Give the same spec as to "
+                "`export`") from None
         if "onnxruntime" in runtimes:
-            report += compare_outputs(expected, session.run(None, feed), rtol=rtol, atol=atol,
+            report += compare_outputs(expected, _run(session, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="onnxruntime", batch=batch)
         if evaluator is not None:
-            report += compare_outputs(expected, evaluator.run(None, feed), rtol=rtol, atol=atol,
+            report += compare_outputs(expected, _run(evaluator, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="reference", batch=batch)
     return report
 

@@ -1,5 +1,6 @@
 """Tests for course_utils/build.py: markers, the two builds, and --check."""
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -113,3 +114,36 @@ def test_a_bad_source_writes_nothing(course, root):
 def test_committed_builds_are_up_to_date(root):
     """Are exercises/ and solutions/ what notebooks/ gives today (python -m course_utils build --check)?"""
     assert build_notebooks(root, check=True) == []
+
+
+def test_nbval_markers_are_for_the_solutions_only():
+    """Is `# NBVAL_IGNORE_OUTPUT` dropped from the student's cell and kept for nbval in solutions?"""
+    cell = nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(time.time())  # NBVAL_X stays")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), cell])
+    student = make_exercise_notebook(nb, "99-demo").cells[1].source
+    assert student == "print(time.time())  # NBVAL_X stays"
+    assert make_solution_notebook(nb, "99-demo").cells[1].source.startswith("# NBVAL_IGNORE_OUTPUT\n")
+
+
+def test_committed_exercises_show_no_nbval_markers(root):
+    """Does no student notebook in exercises/ carry an nbval marker line?"""
+    for path in sorted((root / "exercises").glob("[0-9][0-9]-*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert "NBVAL_" not in cell.source, path.name
+
+
+def test_a_missing_kernel_is_one_clear_error(monkeypatch):
+    """Without a python3 kernel, does executing a notebook say which one to install?"""
+    import nbclient
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from course_utils.build import NotebookExecutionError, execute_notebook
+
+    def no_kernel(self, *args, **kwargs):
+        raise NoSuchKernel("python3")
+
+    monkeypatch.setattr(nbclient.NotebookClient, "execute", no_kernel)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    with pytest.raises(NotebookExecutionError, match="99-demo: no 'python3' Jupyter kernel.*ipykernel"):
+        execute_notebook(nb, Path("."), name="99-demo")

@@ -1,6 +1,8 @@
 """Does the student release hold what students need, and nothing the instructor keeps?"""
 import ast
 import json
+import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -189,6 +191,14 @@ def test_released_tree_runs_make_lab_and_its_public_checks(release, free_port):
         stop_process_group(process)
 
 
+def _exercises_of(stem: str):
+    import nbformat
+
+    from course_utils.build import parse_exercises
+
+    return parse_exercises(nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4), stem)
+
+
 def test_selfcheck_runs_in_the_student_copy(release):
     """Does `python -m course_utils selfcheck exercises/NN-....ipynb` work in the release (no grader there),
     scoring the notebook as shipped 0 and saying hidden checks come after submission?"""
@@ -200,5 +210,30 @@ def test_selfcheck_runs_in_the_student_copy(release):
                          cwd=release, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-2000:]
     assert notebook.read_bytes() == before
-    assert "total 0/6" in run.stdout and "checked after submission" in run.stdout
-    assert run.stdout.count("not attempted: the cell still raises NotImplementedError") == 3
+    exercises = _exercises_of("01-execution-providers")
+    assert f"total 0/{sum(e.points for e in exercises)}" in run.stdout, run.stdout
+    assert "checked after submission" in run.stdout
+    assert run.stdout.count("not attempted: the cell still raises NotImplementedError") == len(exercises)
+
+
+def test_the_student_cli_lists_no_instructor_commands(release):
+    """Does the release's `--help` leave out build, grade and release (which need what it lacks)?"""
+    # -S: no site hooks, so the repository's editable course_utils stays out of the path.
+    path = os.pathsep.join([str(release), sysconfig.get_paths()["purelib"]])
+    result = subprocess.run([sys.executable, "-S", "-m", "course_utils", "--help"], cwd=release,
+                            env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    commands = set(re.findall(r"^    ([\w-]+)\s", result.stdout, flags=re.MULTILINE))
+    assert {"doctor", "providers", "export", "inspect", "netron"} <= commands, result.stdout
+    assert not commands & {"build", "grade", "release", "export-nbgrader"}, result.stdout
+
+
+def test_the_student_readme_has_no_instructor_entries(release):
+    """Is every README list item about instructor-only tools (the grader's sandbox) left out?"""
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    assert "## Troubleshooting" in readme and "`doctor` says a package is missing" in readme
+    for instructor in ("`grade`", "bubblewrap", "--no-sandbox", "course_utils build",
+                       "export-nbgrader"):
+        assert instructor not in readme, instructor
+    assert "\n\n\n" not in readme
