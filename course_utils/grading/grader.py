@@ -256,12 +256,16 @@ class _Run:
 
 
 def _work_folder(base: Path, limits, sandboxed: bool, uid: int, mount: bool) -> tuple[Path, bool]:
-    """The submission's work folder: a size-capped tmpfs where it can be, owned by the sandbox's uid."""
+    """The submission's work folder, owned by the sandbox's uid.
+
+    Where it can be, ``base`` becomes a size-capped tmpfs first, so the work folder
+    and the kernel's io folders (everything the sandbox can write) share one cap.
+    """
     from .limits import mount_work_folder
 
+    mounted = mount and mount_work_folder(base, limits.work_bytes)
     workdir = base / "work"
     workdir.mkdir(mode=0o700)
-    mounted = mount and mount_work_folder(workdir, limits.work_bytes)
     if sandboxed and os.geteuid() == 0:
         fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
@@ -361,7 +365,7 @@ def _grade_one(sub: _Submission, sources: dict[str, Path], timeout: int, *,
         if run is not None:
             run.close()
         if mounted:
-            unmount_work_folder(base / "work")
+            unmount_work_folder(base)
         shutil.rmtree(base, ignore_errors=True)
     if grade.error:
         return grade

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import time
 import uuid
@@ -70,6 +71,9 @@ class _Quoted(str):
 
     __slots__ = ()
 
+    def __str__(self):  # str(answer) in a check keeps it a _Quoted
+        return self
+
     def __repr__(self):
         return excerpt(self)
 
@@ -81,6 +85,9 @@ class _Withheld(str):
     """As ``_Quoted``, where no excerpt may be shown (a reference ran in the kernel): its length only."""
 
     __slots__ = ()
+
+    def __str__(self):
+        return self
 
     def __repr__(self):
         return f"<a str of {len(self)} characters>"
@@ -288,6 +295,8 @@ def read_verdict(kernel, exercise_id: str, scratch: Path, *, limit: float | None
             on_request=lambda message, seconds: _relay_probe(kernel, message, seconds))
     except ChildFailed as why:
         return Verdict(exercise_id, False, f"the answer could not be checked: reading and checking it {why}")
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)  # the copies of this answer's files
     return Verdict(exercise_id, bool(passed), str(feedback))
 
 
