@@ -26,10 +26,11 @@ so); no answer is ever read once that exercise's reference has run in the kernel
 Which file is which submission: regular files only (a symbolic link, FIFO or
 device is reported, never opened through); the course notebook is the one the
 file's name starts with (``00-``) and the one its metadata names, and a file whose
-two disagree is reported, not graded. A student who hands in one course notebook
-more than once is graded once: the file named exactly as the course notebook
-wins, else the newest (by modification time, then by path); the others are
-reported as duplicates of it.
+two disagree is reported, not graded. A student (a sub-folder of a folder given)
+who hands in one course notebook more than once is graded once: the file named
+exactly as the course notebook wins, else the newest (by modification time, then
+by path); the others are reported as duplicates of it. Each file given by name is
+its own student's (its stem), as before.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from pathlib import Path
 from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
 from ..errors import CourseError, InvalidArgumentError, MissingFileError
 from ..formatting import format_table
-from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, select_shard,
+from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
 from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
 
@@ -69,6 +70,7 @@ _KEEP_PARSED_BYTES = 2**20  # code of a submission kept between identifying and 
 class _Submission:
     path: Path
     student: str
+    owner: tuple = ()  # whose work it is, for duplicates: (folder given, student) or the file itself
     error: str | None = None
     notebook: str | None = None
     mtime: float = 0.0
@@ -179,7 +181,7 @@ def _mark_duplicates(subs: list[_Submission]) -> None:
     groups: dict[tuple[str, str], list[_Submission]] = {}
     for sub in subs:
         if sub.error is None:
-            groups.setdefault((sub.student, sub.notebook), []).append(sub)
+            groups.setdefault((sub.owner, sub.notebook), []).append(sub)
     for (_, notebook), group in groups.items():
         if len(group) < 2:
             continue
@@ -359,7 +361,8 @@ def _grade_one(sub: _Submission, sources: dict[str, Path], timeout: int, *,
         if isinstance(error, SandboxError):
             grade.error = str(error)
         else:
-            log.exception("grading %s failed", sub.path)
+            log.error("grading %s failed: %s", safe_text(sub.path), safe_text(repr(error), 300))
+            log.debug("the grader's traceback", exc_info=True)
             grade.error = f"the grader failed on this notebook ({type(error).__name__}: {excerpt(str(error))})"
     finally:
         if run is not None:
@@ -392,10 +395,10 @@ def _submissions(paths) -> list[_Submission]:
                         continue
                     nb_path = Path(folder) / name
                     relative = nb_path.relative_to(path)
-                    found.append(_Submission(nb_path, relative.parts[0] if len(relative.parts) > 1
-                                             else nb_path.stem))
+                    student = relative.parts[0] if len(relative.parts) > 1 else nb_path.stem
+                    found.append(_Submission(nb_path, student, (str(path), student)))
         elif os.path.lexists(path):
-            found.append(_Submission(path, path.stem))
+            found.append(_Submission(path, path.stem, ("file", os.path.abspath(path))))
         else:
             raise MissingFileError(f"{path} does not exist; give notebook files or a folder of them")
     return found
@@ -484,7 +487,7 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         with lock:
             uid = slots.pop()
         try:
-            log.info("grading %s", sub.path)
+            log.info("grading %s", safe_text(sub.path))
             return _grade_one(sub, sources, timeout, libdir=libdir, limits=limits, sandboxed=sandbox,
                               uid=uid, budget=budget, cgroups=cgroups, mount=as_root)
         finally:

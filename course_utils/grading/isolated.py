@@ -34,7 +34,9 @@ def _preload() -> list[str]:
     from .. import exercise_checks
     from . import hidden_checks
 
-    names = ["numpy", "onnx", "onnxruntime", "nbformat", "course_utils.checks",
+    # torch too: checks that build their own reference need it, and its import would
+    # otherwise cost seconds (and gigabytes of address space) in every child.
+    names = ["numpy", "onnx", "onnxruntime", "torch", "nbformat", "course_utils.checks",
              "course_utils.grading.verdicts", "course_utils.grading.isolated",
              "course_utils.grading.grader"]
     for package in (exercise_checks, hidden_checks):
@@ -43,12 +45,32 @@ def _preload() -> list[str]:
 
 
 def start_server():
-    """The fork server's context (started on first use)."""
+    """The fork server's context (started now, once per process).
+
+    The server and its children get a temporary folder of their own (what the
+    libraries write there on import goes with it when the grader ends).
+    """
     global _CONTEXT
     with _LOCK:
         if _CONTEXT is None:
+            import atexit
+            import shutil
+            import tempfile
+            from multiprocessing import forkserver
+
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_preload())
+            private = tempfile.mkdtemp(prefix="course-checks-")
+            atexit.register(shutil.rmtree, private, ignore_errors=True)
+            saved = os.environ.get("TMPDIR")
+            os.environ["TMPDIR"] = private
+            try:
+                forkserver.ensure_running()
+            finally:
+                if saved is None:
+                    os.environ.pop("TMPDIR", None)
+                else:
+                    os.environ["TMPDIR"] = saved
             _CONTEXT = context
         return _CONTEXT
 

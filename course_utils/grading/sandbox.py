@@ -137,6 +137,7 @@ class SandboxedKernel:
         self.group = None
         self._context = None
         self.starts = 0
+        self.startdir = None
         self.iodir = self.inbox_dir = None  # this start's folders, grader-side paths
 
     # paths as the kernel sees them
@@ -214,7 +215,7 @@ class SandboxedKernel:
         # Fresh folders for this start, made by the grader in its own folder: the
         # connection file and the inbox are bound read-only, only io/ is the kernel's.
         self.starts += 1
-        run = self._fresh_folder(self.rundir / f"start-{self.starts}", 0o755, None)
+        run = self.startdir = self._fresh_folder(self.rundir / f"start-{uuid.uuid4().hex[:12]}", 0o755, None)
         self.conndir = self._fresh_folder(run / "conn", 0o750, (0, self.uid))
         self.inbox_dir = self._fresh_folder(run / "in", 0o755, None)
         self.iodir = self._fresh_folder(run / "io", 0o700, (self.uid, self.uid))
@@ -346,6 +347,9 @@ class SandboxedKernel:
             self.group = None
         if self.sandboxed and self.as_root:
             _reap_uid(self.uid)
+        if self.startdir is not None:  # nothing runs there any more: fd-based, never follows links
+            shutil.rmtree(self.startdir, ignore_errors=True)
+            self.startdir = None
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None

@@ -54,7 +54,7 @@ _MAX_JSON_BYTES = 16 * 2**20
 CAPTURE_SECONDS = 60
 PROBE_SECONDS = 20
 #: Memory the child that decodes and checks one answer may use (beyond its preloaded libraries).
-CHECK_MEMORY_BYTES = 3 * 2**30
+CHECK_MEMORY_BYTES = 4 * 2**30
 _EXCERPT_CHARS = 40
 
 
