@@ -459,7 +459,7 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
     as_root = sandbox and os.geteuid() == 0
     cgroups = None
     if sandbox:
-        cgroups, line = find_cgroups(f"course-grade-{os.getpid()}")
+        cgroups, line = find_cgroups(f"course-grade-{os.getpid()}", jobs)
         (log.info if cgroups else log.warning)("%s", line)
         if as_root and not _can_mount():
             log.warning("work folders: no tmpfs could be mounted; a notebook may fill the disk")

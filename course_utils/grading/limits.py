@@ -177,21 +177,25 @@ class SandboxGroup:
                     time.sleep(0.05)
 
 
-def find_cgroups(name: str) -> tuple[CgroupTree | None, str]:
-    """This grader's cgroup tree, or None and the one line that says why there is none."""
+def find_cgroups(name: str, jobs: int = 1) -> tuple[CgroupTree | None, str]:
+    """This grader's cgroup tree, or None and the one line that says why there is none.
+
+    The tree as a whole weighs as much as ``jobs`` ordinary processes on the machine
+    (one per sandbox), and shares that equally among its sandboxes.
+    """
     if os.geteuid() != 0:
         return None, "cgroups: not used (not root): each process keeps its own memory and process limits"
     own = _own_paths()
     try:
         if (CGROUP_ROOT / "cgroup.controllers").exists():
-            return _v2_tree(own.get("", "/"), name)
-        return _v1_tree(own, name)
+            return _v2_tree(own.get("", "/"), name, jobs)
+        return _v1_tree(own, name, jobs)
     except OSError as error:
         return None, (f"cgroups: not usable here ({error.strerror or error}): each process keeps its "
                       "own memory and process limits")
 
 
-def _v1_tree(own: dict[str, str], name: str):
+def _v1_tree(own: dict[str, str], name: str, jobs: int):
     parents = {}
     for controller in _V1_CONTROLLERS:
         mount = CGROUP_ROOT / controller
@@ -205,11 +209,12 @@ def _v1_tree(own: dict[str, str], name: str):
                           "keeps its own memory and process limits")
         parents[controller] = base / name
         parents[controller].mkdir(mode=0o755)
+    _write(parents["cpu"] / "cpu.shares", 1024 * max(1, jobs))
     return CgroupTree(1, parents), ("cgroups v1: each sandbox has its own memory cap, process "
                                    "count and CPU share")
 
 
-def _v2_tree(own: str, name: str):
+def _v2_tree(own: str, name: str, jobs: int):
     # A v2 group with processes of its own cannot hand controllers to children;
     # this process's group usually has some (itself), so the tree goes where it can.
     needed = {"memory", "pids", "cpu"}
@@ -223,6 +228,7 @@ def _v2_tree(own: str, name: str):
             parent.mkdir(mode=0o755)
             try:
                 _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(needed)))
+                _write(parent / "cpu.weight", min(10_000, 100 * max(1, jobs)))
             except OSError:
                 parent.rmdir()
                 raise

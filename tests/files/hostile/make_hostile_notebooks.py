@@ -199,7 +199,7 @@ import course_utils.answers as answers
     with open(os.path.join(out_dir, "answer.json"), "w") as handle:
         json.dump({{"value": tree}}, handle)
 answers.capture = forged_capture''',
-    # ...and data that bloats it: one 64 MiB file named 300,000 times, eight 64 MiB arrays.
+    # ...and data that bloats it: one 64 MiB file named 300,000 times, five 64 MiB arrays.
     "forged-answer-bloat": f'''import json, os
 import numpy as np
 import course_utils.answers as answers
@@ -207,10 +207,10 @@ import course_utils.answers as answers
     handle.write(bytes(64 * 2**20))
 def forged_capture(exercise_id, variable, kind, extract, out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    for index in range(8):
+    for index in range(5):
         np.save(os.path.join(out_dir, f"a{{index}}.npy"), np.full(8 * 2**20, index, dtype=np.float64))
     files = [{{"$file": "big.bin", "given": "big.bin"}}] * 300_000
-    arrays = [{{"$npy": f"a{{index}}.npy"}} for index in range(8)]
+    arrays = [{{"$npy": f"a{{index}}.npy"}} for index in range(5)]
     tree = {{"$dict": [["onnx", files], ["onnxruntime", arrays]]}}
     with open(os.path.join(out_dir, "answer.json"), "w") as handle:
         json.dump({{"value": tree}}, handle)
@@ -237,7 +237,7 @@ for index in range(2):
                 handle.write(bytes(2**20))
     except OSError as error:
         print(type(error).__name__)
-time.sleep(600)''',
+time.sleep(15)  # the busy children go on until the sandbox ends''',
 })
 #: Cells added after the exercise cell: (source, metadata).
 EXTRA_CELLS = {
