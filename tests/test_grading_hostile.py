@@ -202,6 +202,17 @@ def test_forged_answer_data_fails_only_that_exercise(batch):
     assert "MiB in all" in bloat, bloat
 
 
+def test_the_sandbox_as_a_whole_has_a_memory_cap(batch):
+    """With cgroups, do processes that each stay under the per-process cap meet the sandbox's cap, with a note?"""
+    from course_utils.grading.limits import find_cgroups
+
+    tree, line = find_cgroups(f"course-grade-probe-{os.getpid()}")
+    if tree is None:
+        pytest.skip(line)
+    tree.remove()
+    assert any("memory cap of 6144 MiB" in note for note in batch["grades"]["sandbox-wide-hog"]["notes"])
+
+
 def test_what_reaches_the_instructor_is_short_and_escaped(batch):
     """Is an answer with ESC sequences and 12 MiB cut to a short, escaped excerpt everywhere?"""
     feedback = batch["grades"]["escape-sequences-and-huge-strings"]["exercises"]["00.1"]["feedback"]

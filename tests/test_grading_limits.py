@@ -102,11 +102,11 @@ def test_records_escape_control_characters_and_odd_paths(tmp_path):
 
 def test_a_notebook_that_bloats_when_parsed_is_refused(tmp_path):
     """Is a notebook of millions of empty objects refused by the limited parser, not by the grader's memory?"""
-    from course_utils.grading.grader import _parse
+    from course_utils.grading.submissions import parse_notebook
 
     data = b'{"cells": [' + b"{}," * (6 * 2**20) + b'{}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     with pytest.raises(ValueError, match="not a readable Jupyter notebook"):
-        _parse(data)
+        parse_notebook(data)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups and sandbox uids need root")

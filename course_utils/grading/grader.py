@@ -23,177 +23,31 @@ never makes a cell an exercise). A later cell with the header of an exercise
 already graded runs as a plain cell and never changes its verdict (the notes say
 so); no answer is ever read once that exercise's reference has run in the kernel.
 
-Which file is which submission: regular files only (a symbolic link, FIFO or
-device is reported, never opened through); the course notebook is the one the
-file's name starts with (``00-``) and the one its metadata names, and a file whose
-two disagree is reported, not graded. A student (a sub-folder of a folder given)
-who hands in one course notebook more than once is graded once: the file named
-exactly as the course notebook wins, else the newest (by modification time, then
-by path); the others are reported as duplicates of it. Each file given by name is
-its own student's (its stem), as before.
+Which file is which submission, and duplicates: ``submissions.py``.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
-from ..errors import CourseError, InvalidArgumentError, MissingFileError
+from ..errors import CourseError, InvalidArgumentError
 from ..formatting import format_table
 from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
+from .submissions import Submission, find_submissions, parse_notebook, prepare_submission, read_submission
+from .submissions import mark_duplicates
 from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
 
 __all__ = ["grade_notebooks", "points_table"]
 
 log = logging.getLogger(__name__)
 
-#: Submissions larger than this are refused before they are parsed.
-MAX_NOTEBOOK_BYTES = 20 * 2**20
-#: A notebook is parsed in a child process with at most this much memory and time.
-PARSE_MEMORY_BYTES = 1024 * 2**20
-PARSE_SECONDS = 60
-_KEEP_PARSED_BYTES = 2**20  # code of a submission kept between identifying and grading it
-
-
-# ---------------------------------------------------------------- reading a submission
-
-@dataclass
-class _Submission:
-    path: Path
-    student: str
-    owner: tuple = ()  # whose work it is, for duplicates: (folder given, student) or the file itself
-    error: str | None = None
-    notebook: str | None = None
-    mtime: float = 0.0
-    duplicate_of: str | None = None
-    code: list[str] | None = field(default=None, repr=False)
-
-
-def _read_submission(path: Path) -> tuple[bytes, float]:
-    """The file's bytes (a regular file, opened without following a link) and its mtime."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise ValueError("it is a symbolic link, not a notebook file; hand in the .ipynb "
-                             "file itself") from None
-        raise ValueError(f"cannot read the file ({error.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("it is not a regular file (a folder, FIFO or device); hand in the "
-                             ".ipynb file itself")
-        if info.st_size > MAX_NOTEBOOK_BYTES:
-            raise ValueError(f"the file is {info.st_size / 2**20:.0f} MiB, over the "
-                             f"{MAX_NOTEBOOK_BYTES // 2**20} MiB limit for a notebook; clear the outputs "
-                             "(Edit > Clear Outputs) and submit again")
-        chunks, total = [], 0
-        while total <= MAX_NOTEBOOK_BYTES:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > MAX_NOTEBOOK_BYTES:
-            raise ValueError(f"the file is over the {MAX_NOTEBOOK_BYTES // 2**20} MiB limit for a notebook")
-        return b"".join(chunks), info.st_mtime
-    finally:
-        os.close(fd)
-
-
-def _parse_in_child(conn, data: bytes):
-    """In a limited child: the notebook's claimed course notebook and its code cells' sources."""
-    import warnings
-
-    import nbformat
-
-    try:
-        with warnings.catch_warnings():  # duplicated cells carry duplicate ids: harmless here
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-            nbformat.validate(nb)
-    except MemoryError:
-        raise
-    except Exception as error:  # JSON errors, validation errors, unreadable bytes
-        first = str(error).splitlines()[0] if str(error) else "empty"
-        return ("unreadable", f"{type(error).__name__}: {excerpt(first)}")
-    meta = nb.metadata.get("course_utils", {})
-    claim = meta.get("notebook") if isinstance(meta, dict) else None
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
-    if not all(isinstance(c, str) for c in code):
-        return ("unreadable", "a code cell's source is not text")
-    return ("ok", claim if isinstance(claim, str) and len(claim) < 200 else None, code)
-
-
-def _parse(data: bytes, seconds: float = PARSE_SECONDS) -> tuple[str | None, list[str]]:
-    from .isolated import ChildFailed, run_limited
-
-    try:
-        result = run_limited(_parse_in_child, (data,), seconds=min(PARSE_SECONDS, seconds),
-                             memory_bytes=PARSE_MEMORY_BYTES)
-    except ChildFailed as why:
-        raise ValueError(f"not a readable Jupyter notebook (parsing it {why}); ask for the .ipynb "
-                         "file that JupyterLab saved") from None
-    if result[0] != "ok":
-        raise ValueError(f"not a readable Jupyter notebook ({result[1]}); ask for the .ipynb file "
-                         "that JupyterLab saved")
-    return result[1], result[2]
-
-
-def _identify(claim: str | None, path: Path, sources: dict[str, Path]) -> str:
-    by_name = [stem for stem in sources if path.name.startswith(stem[:3])]
-    by_name = by_name[0] if len(by_name) == 1 else None
-    by_content = claim if claim in sources else None
-    if by_name and by_content and by_name != by_content:
-        raise ValueError(f"its content is course notebook {by_content} (its metadata) but its name "
-                         f"says {by_name}; rename the file or hand in the right notebook")
-    if by_content or by_name:
-        return by_content or by_name
-    raise ValueError("cannot tell which course notebook this is: it has no course metadata and "
-                     f"its name does not start with one of {sorted(s[:2] for s in sources)}; "
-                     "rename it like the exercises notebook it came from")
-
-
-def _prepare(sub: _Submission, sources: dict[str, Path]) -> None:
-    """Read, parse (in a limited child) and identify one submission; errors go on the record."""
-    try:
-        data, sub.mtime = _read_submission(sub.path)
-        claim, code = _parse(data)
-        sub.notebook = _identify(claim, sub.path, sources)
-    except ValueError as error:
-        sub.error = str(error)
-        return
-    if sum(len(c) for c in code) <= _KEEP_PARSED_BYTES:
-        sub.code = code
-
-
-def _mark_duplicates(subs: list[_Submission]) -> None:
-    """One graded file per student and course notebook; the others point to it."""
-    groups: dict[tuple[str, str], list[_Submission]] = {}
-    for sub in subs:
-        if sub.error is None:
-            groups.setdefault((sub.owner, sub.notebook), []).append(sub)
-    for (_, notebook), group in groups.items():
-        if len(group) < 2:
-            continue
-        # The file named exactly as the course notebook, else the newest, else the first by path.
-        winner = min(group, key=lambda s: (s.path.name != f"{notebook}.ipynb", -s.mtime, str(s.path)))
-        for sub in group:
-            if sub is not winner:
-                sub.duplicate_of = str(winner.path)
-                sub.code = None
-                sub.error = (f"not graded: the same student's notebook {notebook} again; "
-                             f"{winner.path.name} is graded instead (the file named exactly as the "
-                             "course notebook wins, else the newest)")
 
 
 # ---------------------------------------------------------------- grading one submission
@@ -212,6 +66,7 @@ class _Run:
         self.kernel = None
         self.replay: list[tuple[str, bool]] = []  # (code, is a reference): rebuilds the state
         self.tainted = False  # a reference has run in this kernel
+        self.memory_capped = False
         self.capture_dir = Path(tempfile.mkdtemp(prefix="course-answers-"))
 
     def left(self) -> float:
@@ -224,8 +79,7 @@ class _Run:
         """A live kernel with every earlier cell replayed, or why there is none."""
         if self.kernel is not None and self.kernel.alive():
             return None
-        if self.kernel is not None:
-            self.kernel.kill()
+        self._retire()
         self.kernel = self.make(*self.kernel_args)
         self.kernel.start(limit=max(1.0, self.left()))
         self.kernel.run("%matplotlib inline", min(30.0, self.limit()), silent=True)
@@ -251,9 +105,16 @@ class _Run:
         return read_verdict(self.kernel, exercise_id, self.capture_dir, limit=self.limit(),
                             quote=not self.tainted)
 
-    def close(self):
+    def _retire(self) -> None:
         if self.kernel is not None:
             self.kernel.kill()
+            self.memory_capped = self.memory_capped or getattr(self.kernel, "hit_memory_cap", False)
+
+    def close(self):
+        self._retire()
+        if self.memory_capped and self.grade is not None:
+            self.grade.notes.append(f"the sandbox's processes together reached its memory cap of "
+                                    f"{self.kernel_args[3].memory_bytes // 2**20} MiB")
         shutil.rmtree(self.capture_dir, ignore_errors=True)
 
 
@@ -278,7 +139,7 @@ def _work_folder(base: Path, limits, sandboxed: bool, uid: int, mount: bool) -> 
     return workdir, mounted
 
 
-def _grade_one(sub: _Submission, sources: dict[str, Path], timeout: int, *,
+def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
                libdir: Path, limits, sandboxed: bool, uid: int, budget: float,
                cgroups=None, mount: bool = False) -> NotebookGrade:
     from .limits import unmount_work_folder
@@ -291,8 +152,8 @@ def _grade_one(sub: _Submission, sources: dict[str, Path], timeout: int, *,
         return grade
     started = time.perf_counter()
     try:
-        data, _ = _read_submission(sub.path)
-        code_cells = sub.code if sub.code is not None else _parse(data)[1]
+        data, _ = read_submission(sub.path)
+        code_cells = sub.code if sub.code is not None else parse_notebook(data)[1]
     except ValueError as error:
         grade.error = str(error)
         return grade
@@ -383,27 +244,6 @@ def _grade_one(sub: _Submission, sources: dict[str, Path], timeout: int, *,
     return grade
 
 
-def _submissions(paths) -> list[_Submission]:
-    found = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir() and not path.is_symlink():
-            for folder, dirs, files in os.walk(path, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
-                for name in sorted(files):
-                    if not name.endswith(".ipynb"):
-                        continue
-                    nb_path = Path(folder) / name
-                    relative = nb_path.relative_to(path)
-                    student = relative.parts[0] if len(relative.parts) > 1 else nb_path.stem
-                    found.append(_Submission(nb_path, student, (str(path), student)))
-        elif os.path.lexists(path):
-            found.append(_Submission(path, path.stem, ("file", os.path.abspath(path))))
-        else:
-            raise MissingFileError(f"{path} does not exist; give notebook files or a folder of them")
-    return found
-
-
 def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
                     root: Path = ROOT, jobs: int = 1, *, sandbox: bool = True,
                     budget: float = 3600, shard: str | None = None,
@@ -445,15 +285,15 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
                            + "; ".join(f"exercise_checks/{m}.py: {why}" for m, why in broken.items())
                            + "); fix them before grading, no verdict would be right")
     load_hidden_checks()
-    from . import isolated
+    from .isolated import start_server
     from .limits import claim_uid, find_cgroups
 
-    isolated.start_server()  # before any thread: each child is a fork of a clean server
+    start_server()  # before any thread: each child is a fork of a clean server
     sources = {p.stem: p for p in source_notebooks(root)}
     jobs = max(1, jobs)
-    subs = _submissions(paths)
-    _map(_prepare_all(sources), subs, jobs)
-    _mark_duplicates(subs)
+    subs = find_submissions(paths)
+    _map(lambda sub: prepare_submission(sub, sources), subs, jobs)
+    mark_duplicates(subs)
     selected = select_shard(subs, shard)
     limits = KernelLimits(memory_bytes=memory_mb * 2**20, cpus=max(1, (os.cpu_count() or 1) // jobs))
     as_root = sandbox and os.geteuid() == 0
@@ -514,10 +354,6 @@ def _map(fn, items, jobs: int) -> list:
         with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels and children do the work
             return list(pool.map(fn, items))
     return [fn(item) for item in items]
-
-
-def _prepare_all(sources):
-    return lambda sub: _prepare(sub, sources)
 
 
 _MOUNT_OK: list[bool] = []

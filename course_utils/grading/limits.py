@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 __all__ = ["CgroupTree", "SandboxGroup", "find_cgroups", "mount_work_folder", "unmount_work_folder",
-           "claim_uid", "UID_FIRST", "UID_LAST"]
+           "claim_uid", "uid_processes", "UID_FIRST", "UID_LAST"]
 
 log = logging.getLogger(__name__)
 
@@ -154,15 +154,18 @@ class SandboxGroup:
                     pass
             time.sleep(0.05)
 
-    def memory_peak(self) -> int:
-        """The group's peak memory in bytes (0 where the kernel does not say)."""
-        for name in ("memory.max_usage_in_bytes", "memory.peak"):
-            for folder in self.dirs.values():
-                try:
-                    return int((folder / name).read_text())
-                except (OSError, ValueError):
-                    continue
-        return 0
+    def hit_memory_cap(self) -> bool:
+        """Whether the sandbox's processes together reached the memory cap."""
+        for folder in self.dirs.values():
+            try:
+                if (folder / "memory.failcnt").exists():
+                    return int((folder / "memory.failcnt").read_text()) > 0
+                if (folder / "memory.events").exists():
+                    events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
+                    return int(events.get("max", 0)) > 0 or int(events.get("oom_kill", 0)) > 0
+            except (OSError, ValueError):
+                continue
+        return False
 
     def remove(self) -> None:
         self.kill()
@@ -262,6 +265,22 @@ def unmount_work_folder(path: Path) -> None:
 
 # ------------------------------------------------------------------ uids
 
+def uid_processes(uid: int) -> list[int]:
+    """The pids of every process running as ``uid``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(pid))
+                        break
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def claim_uid(start: int) -> tuple[int, int]:
     """A sandbox uid held by this process only, and the lock's fd (close it to give it back).
 
@@ -274,8 +293,6 @@ def claim_uid(start: int) -> tuple[int, int]:
     if info.st_uid != 0 or info.st_mode & 0o022 or not os.path.isdir(_UID_LOCKS) or os.path.islink(_UID_LOCKS):
         raise OSError(f"{_UID_LOCKS} is not a folder only root may write")
     size = UID_LAST - UID_FIRST + 1
-    from .sandbox import _uid_processes
-
     for step in range(size):
         uid = UID_FIRST + (start + step) % size
         fd = os.open(_UID_LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
@@ -284,7 +301,7 @@ def claim_uid(start: int) -> tuple[int, int]:
         except OSError:
             os.close(fd)
             continue
-        if _uid_processes(uid):
+        if uid_processes(uid):
             os.close(fd)
             continue
         return uid, fd

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CourseError
+from .limits import uid_processes
 
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
@@ -138,6 +139,7 @@ class SandboxedKernel:
         self._context = None
         self.starts = 0
         self.startdir = None
+        self.hit_memory_cap = False  # the whole sandbox reached --memory-mb (with a cgroup)
         self.iodir = self.inbox_dir = None  # this start's folders, grader-side paths
 
     # paths as the kernel sees them
@@ -343,6 +345,8 @@ class SandboxedKernel:
             self.proc.wait()
             self.proc = None
         if self.group is not None:  # everything in the sandbox's cgroup, wherever it went
+            self.group.kill()
+            self.hit_memory_cap = self.hit_memory_cap or self.group.hit_memory_cap()
             self.group.remove()
             self.group = None
         if self.sandboxed and self.as_root:
@@ -376,21 +380,6 @@ def _is_socket(path: Path) -> bool:
         return False
 
 
-def _uid_processes(uid: int) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-                for line in status:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(pid))
-                        break
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def _reap_uid(uid: int, seconds: float = 15.0) -> None:
     """Wait until no process of the sandbox's own uid is left (killing stragglers).
 
@@ -399,7 +388,7 @@ def _reap_uid(uid: int, seconds: float = 15.0) -> None:
     """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = _uid_processes(uid)
+        left = uid_processes(uid)
         if not left:
             return
         for pid in left:
