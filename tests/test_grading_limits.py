@@ -138,6 +138,9 @@ def test_a_sandbox_cgroup_caps_memory_and_processes():
         group = tree.group("t", 256 * 2**20, 32, 1.0)
         child = subprocess.Popen(["sleep", "30"], preexec_fn=group.join)
         assert child.pid in group.pids()
+        hog = subprocess.Popen([sys.executable, "-c", "b = bytearray(1024 * 2**20); b[::4096] = b'x' * len(b[::4096])"],
+                               preexec_fn=group.join)
+        assert hog.wait(60) == -9 and group.hit_memory_cap()  # 1 GiB in a 256 MiB group
         group.remove()
         assert child.wait(5) == -9 and all(not d.exists() for d in group.dirs.values())
     finally:

@@ -157,14 +157,19 @@ class SandboxGroup:
     def hit_memory_cap(self) -> bool:
         """Whether the sandbox's processes together reached the memory cap."""
         for folder in self.dirs.values():
+            for name, keys in (("memory.events", ("max", "oom_kill")), ("memory.oom_control", ("oom_kill",))):
+                try:  # v2, and v1's counter of processes the cap killed
+                    lines = (folder / name).read_text().splitlines()
+                except OSError:
+                    continue
+                counts = dict(line.split()[:2] for line in lines if len(line.split()) >= 2)
+                if any(int(counts.get(key, 0)) > 0 for key in keys):
+                    return True
             try:
-                if (folder / "memory.failcnt").exists():
-                    return int((folder / "memory.failcnt").read_text()) > 0
-                if (folder / "memory.events").exists():
-                    events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
-                    return int(events.get("max", 0)) > 0 or int(events.get("oom_kill", 0)) > 0
+                if int((folder / "memory.failcnt").read_text()) > 0:
+                    return True
             except (OSError, ValueError):
-                continue
+                pass
         return False
 
     def remove(self) -> None:

@@ -220,16 +220,17 @@ answers.capture = forged_capture''',
 versions = type(name, (), {})()''',
     # The sandbox as a whole: 64 busy processes, memory spread over processes, a full disk.
     "sandbox-wide-hog": f'''import os, time
-{WRONG}for _ in range(64):
+{WRONG}for _ in range(3):  # each under the per-process cap, together over the sandbox's
     if os.fork() == 0:
-        while True:
-            pass
-for _ in range(3):  # each under the per-process cap, together over the sandbox's
-    if os.fork() == 0:
-        block = bytearray(2500 * 2**20)
+        block = bytearray(3000 * 2**20)
         block[::4096] = b"x" * len(block[::4096])
         time.sleep(600)
         os._exit(0)
+time.sleep(10)
+for _ in range(64):
+    if os.fork() == 0:
+        while True:
+            pass
 for index in range(2):
     try:
         with open(f"/course/work/fill{{index}}", "wb") as handle:
