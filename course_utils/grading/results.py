@@ -4,7 +4,7 @@ Covers: ``NotebookGrade`` and ``ExerciseGrade`` (what grading one submission giv
 and the table an instructor reads), which submissions ``grade --shard K/N`` takes, the rows of the JSON and CSV
 files, writing them atomically, and ``grade --merge`` combining the JSON parts of
 shard runs into exactly what one run writes. Does not cover: grading itself
-(``grading.py``).
+(``grader.py``).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ the grader writes and the kernel only reads), ``alive()`` and
 ``run(code, limit, silent=True)`` returning a ``sandbox.CellResult``.
 The grader passes its sandboxed kernel (``sandbox.py``); the tests pass nbval's kernel
 for the trusted solutions notebooks, so one execution serves nbval and the checks.
-Does not cover: running notebooks (``grading.py``) or the checks (``exercise_checks/``,
+Does not cover: running notebooks (``grader.py``) or the checks (``exercise_checks/``,
 ``hidden_checks/``).
 """
 from __future__ import annotations
