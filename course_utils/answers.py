@@ -101,10 +101,12 @@ _OPAQUE_TYPES: dict[str, type] = {}
 
 
 def _opaque(type_name: str, attrs=()) -> Opaque:
-    name = str(type_name)[:80] or "object"
+    name = str(type_name)[:40] or "object"
     cls = _OPAQUE_TYPES.get(name)
     if cls is None:
-        cls = _OPAQUE_TYPES[name] = type(name, (Opaque,), {})
+        cls = type(name, (Opaque,), {})
+        if len(_OPAQUE_TYPES) < 1000:  # a flood of distinct names must not grow the cache
+            _OPAQUE_TYPES[name] = cls
     obj = cls()
     for attr in attrs:
         if isinstance(attr, str) and attr.isidentifier() and not attr.startswith("_"):
@@ -328,23 +330,27 @@ def capture(exercise_id: str, variable: str, kind: str, extract: str | None, out
         write_answer(out, {"error": f"reading the answer raised {type(error).__name__}"}, {})
 
 
-def probe(variable: str, io_dir: str) -> None:
-    """Run in the student's kernel by the grader: call the answer on the grader's inputs."""
-    io = Path(io_dir)
+def probe(variable: str, in_dir: str, out_dir: str) -> None:
+    """Run in the student's kernel by the grader: call the answer on the grader's inputs.
+
+    Reads the inputs from ``in_dir`` (written by the grader) and writes the result
+    (or the type of what it raised) into ``out_dir``; never raises.
+    """
+    out = Path(out_dir)
     try:
         from IPython import get_ipython
 
-        args, kwargs = decode_file(io / "in")
+        args, kwargs = decode_file(Path(in_dir))
         fn = get_ipython().user_ns[variable]
         try:
             result = fn(*args, **kwargs)
         except BaseException as error:
-            write_answer(io / "out", {"raised": type(error).__name__}, {})
+            write_answer(out, {"raised": type(error).__name__}, {})
             return
         tree, arrays = encode(AnswerSpec("probe", "result"), result)
-        write_answer(io / "out", {"value": tree}, arrays)
+        write_answer(out, {"value": tree}, arrays)
     except BaseException as error:
-        write_answer(io / "out", {"error": f"{type(error).__name__}"}, {})
+        write_answer(out, {"error": f"{type(error).__name__}"}, {})
 
 
 # ------------------------------------------------------------------ decoding (checks side)

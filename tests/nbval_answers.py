@@ -31,19 +31,16 @@ class NbvalKernel:
 
     def __init__(self, running_kernel, workdir: Path, iodir: Path):
         self.kernel, self.workdir, self.iodir = running_kernel, workdir, iodir
+        self.inbox_dir = iodir / "inbox"  # the kernel runs as this user: one folder will do
+        self.inbox_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def io_path(self) -> str:
         return str(self.iodir)
 
-    def prepare_io(self, name: str) -> Path:
-        folder = self.iodir / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        return folder
-
-    def grant(self, path: Path) -> None:
-        """The kernel runs as this user: nothing to grant."""
+    @property
+    def inbox_path(self) -> str:
+        return str(self.inbox_dir)
 
     def alive(self) -> bool:
         return self.kernel.is_alive()

@@ -2,13 +2,14 @@
 import csv
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
 
 from conftest import ROOT
 from course_utils.cli import main
-from course_utils.grading import grade_notebooks
+from course_utils.grading import grade_notebooks, load_hidden_checks
 
 FILES = ROOT / "tests" / "files"
 FIXTURES = ["infinite-loop.ipynb", "kernel-crash.ipynb", "unfinished-first-exercise.ipynb",
@@ -195,19 +196,22 @@ def test_a_forged_file_answer_never_opens_a_grader_side_file(tmp_path):
 
     class ForgingKernel:  # stands for a kernel whose capture was rewritten by the student
         workdir, iodir, io_path = tmp_path / "work", tmp_path / "io", str(tmp_path / "io")
+        inbox_dir, inbox_path = tmp_path / "in", str(tmp_path / "in")
 
-        def prepare_io(self, name):
-            (self.iodir / name).mkdir(parents=True, exist_ok=True)
-            return self.iodir / name
+        def alive(self):
+            return True
 
         def run(self, code, limit, silent=False):
             forged = {"value": str(real.resolve())} if "capture" in code else {}
-            (self.iodir / "capture" / ANSWER_FILE).write_text(json.dumps(forged))
+            folder = self.iodir / re.search(r"capture-[0-9a-f]+", code).group(0)
+            folder.mkdir(parents=True)
+            (folder / ANSWER_FILE).write_text(json.dumps(forged))
             return CellResult("ok")
 
         def kill(self):
             pass
 
+    load_hidden_checks()
     run = _Run(None, tmp_path / "work", tmp_path / "io", tmp_path, KernelLimits(), True, 61000, 30, 60)
     run.kernel = ForgingKernel()
     try:

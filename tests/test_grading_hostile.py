@@ -1,10 +1,13 @@
 """The grader against hostile submissions: each attack of tests/files/hostile/ in ONE sandboxed batch.
 
-Every hostile notebook replaces exercise 00.1 by an attack that stores a wrong answer,
-so a forged pass would show as a point. One honest classmate (notebook 00's solution)
-and a 300 MiB file share the batch; the grader runs in a subprocess so that its own
-peak memory can be measured.
+Every hostile notebook replaces exercise 00.1 (02.3 for the one notebook 02) by an
+attack that stores a wrong answer, so a forged pass would show as a point. Honest
+classmates (notebook 00's solution, one under an odd folder name), a student who hands
+in one notebook several times (copies, a misnamed copy, a link, a FIFO) and a 300 MiB
+file share the batch, graded two at a time with a per-notebook budget; the grader runs
+in a subprocess so that its own peak memory can be measured.
 """
+import glob
 import hashlib
 import json
 import os
@@ -21,26 +24,50 @@ from conftest import ROOT
 HOSTILE = ROOT / "tests" / "files" / "hostile"
 MARKER = "course-hostile-7f3a"
 ATTACKS = sorted(p.stem for p in HOSTILE.glob("*.ipynb"))
+FORGED = {"loop-model-in-checks": "02.3"}  # the exercise each attack forges (00.1 otherwise)
+CANARY = Path("/tmp/course-canary-18")  # planted-links-and-fifos points every link here
+BUDGET = 120
+ODD = os.fsdecode(b"odd-name-\xff\x1b[31m")  # not UTF-8, and an ESC sequence
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
 
 def _digests(folder):
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.ipynb"))
-            if p.stat().st_size < 2**20}
+            if p.is_file() and not p.is_symlink() and p.stat().st_size < 2**20}
+
+
+def _process(pid):
+    """(cmdline, uid, parent pid) of a process, or None once it is gone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
+        ppid = int(next(line for line in status if line.startswith("PPid:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+    return cmdline, uid, ppid
 
 
 def _marker_processes():
+    """Processes left by a sandbox: a marked or sandbox-uid process no live sandbox holds any more.
+
+    Other graders on a shared machine have sandboxes running too: theirs still hang
+    from their bwrap (or from another sandboxed process); a survivor of this batch
+    has been handed to init or a subreaper.
+    """
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            uid = int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                           if line.startswith("Uid:")).split()[1])
-        except (OSError, StopIteration, ValueError):
+        info = _process(pid)
+        if info is None:
             continue
-        if MARKER in cmdline or "sleep 600" in cmdline or 61000 <= uid < 65000:
-            found.append((pid, cmdline))
+        cmdline, uid, ppid = info
+        if not (MARKER in cmdline or "sleep 600" in cmdline or 61000 <= uid < 65000):
+            continue
+        parent = _process(ppid)
+        if parent is not None and ("bwrap" in parent[0] or 61000 <= parent[1] < 65000):
+            continue  # inside a sandbox that is still running (another grader's)
+        found.append((pid, cmdline))
     return found
 
 
@@ -49,11 +76,27 @@ def batch(tmp_path_factory):
     """Grade every hostile notebook, an honest classmate and a huge file in one batch (two at a time)."""
     base = tmp_path_factory.mktemp("hostile")
     submissions = base / "submissions"
+    solution = ROOT / "solutions" / "00-install-check.ipynb"
     for name in ATTACKS:
         (submissions / name).mkdir(parents=True)
-        shutil.copy(HOSTILE / f"{name}.ipynb", submissions / name / "00-install-check.ipynb")
+        target = "02-export-and-verify.ipynb" if name in FORGED else "00-install-check.ipynb"
+        shutil.copy(HOSTILE / f"{name}.ipynb", submissions / name / target)
     (submissions / "honest").mkdir()
-    shutil.copy(ROOT / "solutions" / "00-install-check.ipynb", submissions / "honest")
+    shutil.copy(solution, submissions / "honest")
+    quick = HOSTILE / "forged-log.ipynb"  # graded in seconds: these show records, not points
+    (submissions / ODD).mkdir()
+    shutil.copy(quick, submissions / ODD / "00-install-check.ipynb")
+    twice = submissions / "hands-in-twice"  # one record, not four
+    twice.mkdir()
+    shutil.copy(quick, twice / "00-install-check.ipynb")
+    shutil.copy(quick, twice / "00-install-check (copy).ipynb")
+    shutil.copy(quick, twice / "01-execution-providers.ipynb")  # named as another notebook
+    (twice / "00-linked.ipynb").symlink_to(solution)
+    os.mkfifo(twice / "00-fifo.ipynb")
+    shutil.rmtree(f"{CANARY}.d", ignore_errors=True)
+    CANARY.write_text("canary")
+    os.chmod(CANARY, 0o644)
+    Path(f"{CANARY}.d").mkdir()
     (submissions / "huge-file").mkdir()
     with open(submissions / "huge-file" / "00-install-check.ipynb", "wb") as handle:
         handle.truncate(300 * 2**20)  # sparse: 300 MiB by size, nothing on disk
@@ -66,7 +109,8 @@ def batch(tmp_path_factory):
               f"assert course_utils.__file__.startswith({str(ROOT)!r}), course_utils.__file__\n"
               "import course_utils.grading.sandbox\nfrom course_utils.cli import main\n"
               f"code = main(['grade', {str(submissions)!r}, '--json', {str(out_json)!r}, "
-              f"'--csv', {str(out_csv)!r}, '--timeout', '30', '--jobs', '2'])\n"
+              f"'--csv', {str(out_csv)!r}, '--timeout', '30', '--jobs', '2', "
+              f"'--budget', '{BUDGET}', '--memory-mb', '6144'])\n"
               # VmHWM is this process's own peak; ru_maxrss would carry over the peak of
               # the (large) pytest process that started it, kept across fork and exec.
               "peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
@@ -74,13 +118,22 @@ def batch(tmp_path_factory):
               "sys.exit(code)\n")
     private_tmp = base / "tmp"  # the grader's own temporary folders go here
     private_tmp.mkdir()
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=900, cwd=base,
-                          env={**os.environ, "TMPDIR": str(private_tmp), "PYTHONPATH": str(ROOT)})
+    grader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=base,
+                              env={**os.environ, "TMPDIR": str(private_tmp), "PYTHONPATH": str(ROOT)})
+    stdout, stderr = grader.communicate(timeout=900)
+    done = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
     rss_kb = int(next(line.split()[1] for line in done.stdout.splitlines()
                       if line.startswith("MAXRSS_KB")))
-    grades = {Path(g["path"]).parent.name: g for g in json.loads(out_json.read_text())}
-    return {"grades": grades, "rss_mb": rss_kb / 1024, "before": before,
+    (base / "grader-peak-kb.txt").write_text(str(rss_kb))  # for whoever reads the numbers
+    rows = json.loads(out_json.read_text())
+    grades = {Path(g["path"]).parent.name: g for g in rows if "hands-in-twice" not in g["path"]}
+    canary = os.lstat(CANARY)
+    return {"grades": grades, "rows": rows, "rss_mb": rss_kb / 1024, "before": before,
+            "canary": (CANARY.read_text(), canary.st_uid, canary.st_gid, os.listdir(f"{CANARY}.d")),
+            "cgroups": glob.glob(f"/sys/fs/cgroup/*/**/course-grade-{grader.pid}*", recursive=True),
+            "mounts": [line for line in Path("/proc/mounts").read_text().splitlines() if "course-work" in line],
+            "log": done.stdout + done.stderr,
             "after": _digests(submissions), "base": base, "code": done.returncode,
             "csv": out_csv.read_text(), "tmp_new": set(os.listdir("/tmp")) - tmp_before,
             "grader_tmp": sorted(os.listdir(private_tmp))}
@@ -88,10 +141,12 @@ def batch(tmp_path_factory):
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_gets_no_point_for_the_forged_exercise(batch, attack):
-    """Does each attack score 0 on exercise 00.1, with the submission still graded?"""
+    """Does each attack score 0 on its forged exercise, with the submission still graded in its budget?"""
     grade = batch["grades"][attack]
     assert grade["error"] is None, grade["error"]
-    assert grade["exercises"]["00.1"]["points"] == 0, grade["exercises"]["00.1"]
+    forged = grade["exercises"][FORGED.get(attack, "00.1")]
+    assert forged["points"] == 0, forged
+    assert grade["seconds"] <= BUDGET + 10, grade["seconds"]
 
 
 def test_batch_finishes_and_the_honest_classmate_keeps_full_marks(batch):
@@ -99,8 +154,71 @@ def test_batch_finishes_and_the_honest_classmate_keeps_full_marks(batch):
     assert batch["code"] == 1  # one file could not be graded: the huge one
     honest = batch["grades"]["honest"]
     assert honest["error"] is None and honest["points"] == honest["max_points"] == 5, honest  # 00.1-00.3
-    assert len(batch["grades"]) == len(ATTACKS) + 2
+    from course_utils.grading.results import safe_text
+
+    odd = batch["grades"][safe_text(ODD)]  # graded, and the CSV written despite the name
+    assert odd["error"] is None and odd["exercises"]["00.1"]["points"] == 0
+    assert len(batch["grades"]) == len(ATTACKS) + 3
     assert batch["csv"].count("\nhonest,") == 3  # one row per exercise
+    assert "\x1b" not in batch["csv"] and "\x1b" not in batch["log"]
+
+
+def test_a_notebook_handed_in_many_ways_is_graded_once(batch):
+    """Are a copy, a misnamed copy, a link and a FIFO of one student's notebook reported, and one graded?"""
+    rows = {Path(r["path"]).name: r for r in batch["rows"] if "hands-in-twice" in r["path"]}
+    graded = [r for r in rows.values() if r["error"] is None]
+    assert len(graded) == 1 and graded[0]["path"].endswith("/00-install-check.ipynb")
+    assert rows["00-install-check (copy).ipynb"]["duplicate_of"] == graded[0]["path"]
+    assert "but its name says 01-execution-providers" in rows["01-execution-providers.ipynb"]["error"]
+    assert "symbolic link" in rows["00-linked.ipynb"]["error"]
+    assert "not a regular file" in rows["00-fifo.ipynb"]["error"]
+
+
+def test_each_exercise_is_graded_once_from_its_own_cell(batch):
+    """Do later cells with 00.1's header, or its metadata, leave its 'not attempted' unchanged, with a note?"""
+    grade = batch["grades"]["duplicate-exercise-header"]
+    assert "not attempted" in grade["exercises"]["00.1"]["feedback"]
+    assert any("header of exercise 00.1 again" in note for note in grade["notes"])
+
+
+def test_links_and_fifos_planted_by_the_kernel_are_never_followed(batch):
+    """Is the host file every planted link points to unchanged and still root's, and its folder empty?"""
+    assert batch["canary"] == ("canary", 0, 0, [])
+    feedback = batch["grades"]["planted-links-and-fifos"]["exercises"]["00.1"]["feedback"]
+    assert "could not be read as data" in feedback, feedback  # answer.json was a FIFO
+
+
+def test_checks_that_run_a_students_model_stop_within_the_limit(batch):
+    """Is a Loop of 2^40 iterations in a student's model stopped by the cell limit?"""
+    feedback = batch["grades"]["loop-model-in-checks"]["exercises"]["02.3"]["feedback"]
+    assert "ran longer than 30 s" in feedback, feedback
+
+
+def test_forged_answer_data_fails_only_that_exercise(batch):
+    """Do a forged 8 TiB .npy header and a bloated answer fail 00.1 cleanly while 00.2 is still graded?"""
+    header = batch["grades"]["forged-npy-header"]["exercises"]["00.1"]["feedback"]
+    assert "does not hold the data its header claims" in header, header
+    bloat = batch["grades"]["forged-answer-bloat"]["exercises"]["00.1"]["feedback"]
+    assert "MiB in all" in bloat, bloat
+
+
+def test_the_sandbox_as_a_whole_has_a_memory_cap(batch):
+    """With cgroups, do processes that each stay under the per-process cap meet the sandbox's cap, with a note?"""
+    from course_utils.grading.limits import find_cgroups
+
+    tree, line = find_cgroups(f"course-grade-probe-{os.getpid()}")
+    if tree is None:
+        pytest.skip(line)
+    tree.remove()
+    assert any("memory cap of 6144 MiB" in note for note in batch["grades"]["sandbox-wide-hog"]["notes"])
+
+
+def test_what_reaches_the_instructor_is_short_and_escaped(batch):
+    """Is an answer with ESC sequences and 12 MiB cut to a short, escaped excerpt everywhere?"""
+    feedback = batch["grades"]["escape-sequences-and-huge-strings"]["exercises"]["00.1"]["feedback"]
+    assert "\x1b" not in feedback and "\u202e" not in feedback and len(feedback) <= 400, feedback
+    assert "\\x1b" in feedback
+    assert all(len(e["feedback"]) <= 400 for g in batch["rows"] for e in g["exercises"].values())
 
 
 def test_huge_file_is_refused_before_parsing(batch):
@@ -130,6 +248,7 @@ def test_nothing_outside_the_work_folder_is_written(batch):
 def test_no_process_survives_and_nothing_listens(batch):
     """Are detached children gone, and is the 0.0.0.0 listener unreachable from the grader's side?"""
     assert _marker_processes() == []
+    assert batch["cgroups"] == [] and batch["mounts"] == []  # every sandbox's group and tmpfs removed
     with socket.socket() as probe:
         probe.settimeout(1)
         assert probe.connect_ex(("127.0.0.1", 47613)) != 0

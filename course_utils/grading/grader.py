@@ -2,16 +2,28 @@
 
 Covers: ``grade_notebooks`` and ``python -m course_utils grade`` (sharding and
 merging included). Each submission runs in its own sandbox (``sandbox.py``): a
-copy of the notebook in a private work folder, a kernel that cannot see the
-grader, the course's notebooks, solutions, hidden checks or other submissions.
-The kernel only ever returns data: right after an exercise's cell, the grader
-reads the exercise's declared answer as data and runs the public and hidden
-checks in its own process (``verdicts.py``). When an exercise fails (an error,
-a time-out, a failed check) the reference solution is replayed, after the
-answer was captured, so that later exercises are graded on their own; a kernel
-that is stopped or dies is replaced by a fresh one with every earlier cell
-replayed. Does not cover: the checks themselves (``exercise_checks/``,
-``hidden_checks/``) or the notebook build (``build.py``).
+copy of the notebook in a private, size-capped work folder, a kernel that cannot
+see the grader, the course's notebooks, solutions, hidden checks or other
+submissions, with cgroup limits for the sandbox as a whole where the machine has
+them (``limits.py``). The kernel only ever returns data: right after an
+exercise's cell, the grader reads the exercise's declared answer as data and runs
+the public and hidden checks on it in a limited child process (``verdicts.py``,
+``isolated.py``). When an exercise fails (an error, a time-out, a failed check)
+the reference solution is replayed, after the answer was captured, so that later
+exercises are graded on their own; a kernel that is stopped or dies is replaced
+by a fresh one with every earlier cell replayed. Everything done for a notebook
+(kernel starts, cells, replays, captures, checks) takes its time from ``budget``.
+Does not cover: the checks themselves (``exercise_checks/``, ``hidden_checks/``)
+or the notebook build (``build.py``).
+
+Which cell is which exercise comes from the course: the exercises are those of
+the source notebook (``notebooks/``), and in a submission the first code cell
+whose source carries an exercise's header line is that exercise (cell metadata
+never makes a cell an exercise). A later cell with the header of an exercise
+already graded runs as a plain cell and never changes its verdict (the notes say
+so); no answer is ever read once that exercise's reference has run in the kernel.
+
+Which file is which submission, and duplicates: ``submissions.py``.
 """
 from __future__ import annotations
 
@@ -21,38 +33,21 @@ import shutil
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 
 from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
-from ..errors import CourseError, InvalidArgumentError, MissingFileError
+from ..errors import CourseError, InvalidArgumentError
 from ..formatting import format_table
-from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, select_shard,
-                            write_results)
-from .verdicts import NOT_ATTEMPTED, read_verdict, status_text
+from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
+                      write_results)
+from .submissions import Submission, find_submissions, parse_notebook, prepare_submission, read_submission
+from .submissions import mark_duplicates
+from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
 
 __all__ = ["grade_notebooks", "points_table"]
 
 log = logging.getLogger(__name__)
 
-#: Submissions larger than this are refused before they are parsed.
-MAX_NOTEBOOK_BYTES = 20 * 2**20
-
-
-def _identify(nb, path: Path, sources: dict[str, Path]) -> str:
-    name = nb.metadata.get("course_utils", {}).get("notebook")
-    if name in sources:
-        return name
-    match = [stem for stem in sources if path.name.startswith(stem[:3])]
-    if len(match) == 1:
-        return match[0]
-    raise InvalidArgumentError("cannot tell which course notebook this is: it has no course metadata and "
-                     f"its name does not start with one of {sorted(s[:2] for s in sources)}; "
-                     "rename it like the exercises notebook it came from")
-
-
-def _exercise_of(cell) -> str | None:
-    return exercise_in(cell.source) or cell.metadata.get("course_utils", {}).get("exercise")
 
 
 # ---------------------------------------------------------------- grading one submission
@@ -60,91 +55,127 @@ def _exercise_of(cell) -> str | None:
 class _Run:
     """The grading of one submission: one sandbox at a time, cells replayed after a restart."""
 
-    def __init__(self, grade, workdir, iodir, libdir, limits, sandboxed, uid, timeout, budget):
+    def __init__(self, grade, workdir, rundir, libdir, limits, sandboxed, uid, timeout, budget,
+                 cgroups=None):
         from .sandbox import SandboxedKernel
 
         self.grade, self.timeout, self.budget = grade, timeout, budget
         self.started = time.monotonic()
-        self.kernel_args = (workdir, iodir, libdir, limits, sandboxed, uid)
+        self.kernel_args = (workdir, rundir, libdir, limits, sandboxed, uid, cgroups)
         self.make = SandboxedKernel
         self.kernel = None
-        self.replay: list[str] = []  # what rebuilds the state after a restart
+        self.replay: list[tuple[str, bool]] = []  # (code, is a reference): rebuilds the state
+        self.tainted = False  # a reference has run in this kernel
+        self.memory_capped = False
         self.capture_dir = Path(tempfile.mkdtemp(prefix="course-answers-"))
 
     def left(self) -> float:
         return self.budget - (time.monotonic() - self.started)
 
+    def limit(self) -> float:
+        return max(1.0, min(self.timeout, self.left()))
+
     def ensure_kernel(self) -> str | None:
         """A live kernel with every earlier cell replayed, or why there is none."""
         if self.kernel is not None and self.kernel.alive():
             return None
-        if self.kernel is not None:
-            self.kernel.kill()
+        self._retire()
         self.kernel = self.make(*self.kernel_args)
-        self.kernel.start()
-        self.kernel.run("%matplotlib inline", 30, silent=True)
-        for code in self.replay:
-            result = self.kernel.run(code, min(self.timeout, max(1, self.left())), silent=True)
+        self.kernel.start(limit=max(1.0, self.left()))
+        self.kernel.run("%matplotlib inline", min(30.0, self.limit()), silent=True)
+        self.tainted = any(is_reference for _, is_reference in self.replay)
+        for code, _ in self.replay:
+            result = self.kernel.run(code, self.limit(), silent=True)
             if result.status not in ("ok", "error"):
                 return ("the kernel could not be rebuilt: replaying an earlier cell ended with "
                         f"{result.status}")
         return None
 
     def run_cell(self, code: str):
-        return self.kernel.run(code, min(self.timeout, max(1, self.left())))
+        return self.kernel.run(code, self.limit())
+
+    def run_reference(self, code: str) -> None:
+        self.replay.append((code, True))
+        if self.kernel.alive():
+            self.tainted = True
+            self.kernel.run(code, self.limit(), silent=True)
 
     def capture(self, exercise_id: str):
         """Read the exercise's answer from the kernel, as data, and run every check on it."""
-        return read_verdict(self.kernel, exercise_id, self.capture_dir)
+        return read_verdict(self.kernel, exercise_id, self.capture_dir, limit=self.limit(),
+                            quote=not self.tainted)
 
-    def close(self):
+    def _retire(self) -> None:
         if self.kernel is not None:
             self.kernel.kill()
+            self.memory_capped = self.memory_capped or getattr(self.kernel, "hit_memory_cap", False)
+
+    def close(self):
+        self._retire()
+        if self.memory_capped and self.grade is not None:
+            self.grade.notes.append(f"the sandbox's processes together reached its memory cap of "
+                                    f"{self.kernel_args[3].memory_bytes // 2**20} MiB")
         shutil.rmtree(self.capture_dir, ignore_errors=True)
 
 
-def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str, *,
-               libdir: Path, limits, sandboxed: bool, uid: int, budget: float) -> NotebookGrade:
-    import nbformat
+def _work_folder(base: Path, limits, sandboxed: bool, uid: int, mount: bool) -> tuple[Path, bool]:
+    """The submission's work folder, owned by the sandbox's uid.
 
-    grade = NotebookGrade(str(path), student)
+    Where it can be, ``base`` becomes a size-capped tmpfs first, so the work folder
+    and the kernel's io folders (everything the sandbox can write) share one cap.
+    """
+    from .limits import mount_work_folder
+
+    mounted = mount and mount_work_folder(base, limits.work_bytes)
+    workdir = base / "work"
+    workdir.mkdir(mode=0o700)
+    if sandboxed and os.geteuid() == 0:
+        fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, uid, uid)
+            os.fchmod(fd, 0o755)
+        finally:
+            os.close(fd)
+    return workdir, mounted
+
+
+def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
+               libdir: Path, limits, sandboxed: bool, uid: int, budget: float,
+               cgroups=None, mount: bool = False) -> NotebookGrade:
+    from .limits import unmount_work_folder
+    from .sandbox import write_new_file
+
+    grade = NotebookGrade(str(sub.path), sub.student, sub.notebook)
+    grade.duplicate_of = sub.duplicate_of
+    if sub.error:
+        grade.error = sub.error
+        return grade
     started = time.perf_counter()
     try:
-        size = path.stat().st_size
-    except OSError as error:
-        grade.error = f"cannot read the file ({error.strerror})"
-        return grade
-    if size > MAX_NOTEBOOK_BYTES:
-        grade.error = (f"the file is {size / 2**20:.0f} MiB, over the {MAX_NOTEBOOK_BYTES // 2**20} MiB "
-                       "limit for a notebook; clear the outputs (Edit > Clear Outputs) and submit again")
-        return grade
-    try:
-        with warnings.catch_warnings():  # duplicated cells carry duplicate ids: harmless here
-            warnings.simplefilter("ignore")
-            nb = nbformat.read(path, as_version=4)  # read only: the student's file is never written
-            nbformat.validate(nb)
-    except Exception as error:  # JSON errors, validation errors, unreadable bytes
-        grade.error = (f"not a readable Jupyter notebook ({type(error).__name__}: "
-                       f"{str(error).splitlines()[0][:160] if str(error) else 'empty'}); "
-                       "ask for the .ipynb file that JupyterLab saved")
-        return grade
-    try:
-        grade.notebook = _identify(nb, path, sources)
+        data, _ = read_submission(sub.path)
+        code_cells = sub.code if sub.code is not None else parse_notebook(data)[1]
     except ValueError as error:
         grade.error = str(error)
         return grade
+    sub.code = None
+    import nbformat
+
     exercises = parse_exercises(nbformat.read(sources[grade.notebook], as_version=4), grade.notebook)
     references = {e.id: e.solution for e in exercises}
     verdicts: dict[str, tuple[bool, str]] = {}
+    graded_at: dict[str, int] = {}
     base = Path(tempfile.mkdtemp(prefix="course-grade-"))
-    workdir, iodir = base / "work", base / "io"
-    workdir.mkdir()
-    iodir.mkdir()
-    shutil.copyfile(path, workdir / path.name)  # the student's copy, in their private folder
-    run = _Run(grade, workdir, iodir, libdir, limits, sandboxed, uid, timeout, budget)
+    mounted = False
+    run = None
     stopped = None
     try:
-        for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+        workdir, mounted = _work_folder(base, limits, sandboxed, uid, mount)
+        write_new_file(workdir / sub.path.name, data)  # the student's copy, in their private folder
+        del data
+        rundir = base / "run"
+        rundir.mkdir(mode=0o700)
+        run = _Run(grade, workdir, rundir, libdir, limits, sandboxed, uid, timeout, budget, cgroups)
+        for number, source in enumerate(code_cells, start=1):
             if run.left() <= 0:
                 stopped = f"the notebook's time budget of {budget:.0f} s ran out before code cell {number}"
                 break
@@ -152,42 +183,53 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str,
             if problem:
                 stopped = f"{problem} (before code cell {number})"
                 break
-            exercise = _exercise_of(cell)
+            exercise = exercise_in(source)
             exercise = exercise if exercise in references else None
-            result = run.run_cell(cell.source)
+            if exercise in graded_at:
+                grade.notes.append(f"code cell {number} carries the header of exercise {exercise} again: "
+                                   f"it ran as a plain cell; the exercise is graded from code cell "
+                                   f"{graded_at[exercise]} only")
+                exercise = None
+            result = run.run_cell(source)
             if exercise is None:
                 if result.status in ("timeout", "flood", "died"):
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.timeout)}; "
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}; "
                                        "graded on in a fresh kernel, without this cell")
                     continue
                 if result.status == "error":  # later exercises may fail because of it
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.timeout)}")
-                run.replay.append(cell.source)
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}")
+                run.replay.append((source, False))
                 continue
+            graded_at[exercise] = number
             if result.status == "ok":
                 verdict = run.capture(exercise)
                 passed, feedback = verdict.passed, verdict.feedback
             elif result.status == "error" and result.ename == "NotImplementedError":
                 passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
             elif result.status == "timeout":
-                passed, feedback = False, f"{status_text(result, run.timeout)} (an endless loop?)"
+                passed, feedback = False, f"{status_text(result, run.limit())} (an endless loop?)"
             else:
-                passed, feedback = False, status_text(result, run.timeout)
-            verdicts[exercise] = (passed, feedback)  # the last verdict counts
-            run.replay.append(references[exercise])
-            if not passed and run.kernel.alive():
+                passed, feedback = False, status_text(result, run.limit())
+            verdicts[exercise] = (passed, feedback)
+            if passed:
+                run.replay.append((references[exercise], True))
+            else:
                 # Restore the state later cells expect, after the answer was captured.
-                run.kernel.run(references[exercise], min(run.timeout, max(1, run.left())), silent=True)
+                run.run_reference(references[exercise])
     except Exception as error:  # the sandbox itself failed: this submission only
         from .sandbox import SandboxError
 
         if isinstance(error, SandboxError):
             grade.error = str(error)
         else:
-            log.exception("grading %s failed", path)
-            grade.error = f"the grader failed on this notebook ({type(error).__name__}: {error})"
+            log.error("grading %s failed: %s", safe_text(sub.path), safe_text(repr(error), 300))
+            log.debug("the grader's traceback", exc_info=True)
+            grade.error = f"the grader failed on this notebook ({type(error).__name__}: {excerpt(str(error))})"
     finally:
-        run.close()
+        if run is not None:
+            run.close()
+        if mounted:
+            unmount_work_folder(base)
         shutil.rmtree(base, ignore_errors=True)
     if grade.error:
         return grade
@@ -200,23 +242,6 @@ def _grade_one(path: Path, sources: dict[str, Path], timeout: int, student: str,
                                              exercise.points, passed, feedback))
     grade.seconds = time.perf_counter() - started
     return grade
-
-
-def _submissions(paths) -> list[tuple[Path, str]]:
-    found = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for nb_path in sorted(path.rglob("*.ipynb")):
-                if ".ipynb_checkpoints" in nb_path.parts:
-                    continue
-                relative = nb_path.relative_to(path)
-                found.append((nb_path, relative.parts[0] if len(relative.parts) > 1 else nb_path.stem))
-        elif path.exists():
-            found.append((path, path.stem))
-        else:
-            raise MissingFileError(f"{path} does not exist; give notebook files or a folder of them")
-    return found
 
 
 def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
@@ -236,7 +261,8 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
         sandbox: False runs kernels without bubblewrap: trusted notebooks only.
         budget: seconds one notebook may take in all (restarts and replays included).
         shard: ``"K/N"`` grades only the K-th of N shares (see :func:`merge_parts`).
-        memory_mb: address-space limit of each process in the sandbox.
+        memory_mb: memory of the whole sandbox (a cgroup, where there is one) and the
+            address-space limit of each process in it.
 
     Returns:
         One :class:`NotebookGrade` per file, in order; files that could not be
@@ -259,40 +285,92 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
                            + "; ".join(f"exercise_checks/{m}.py: {why}" for m, why in broken.items())
                            + "); fix them before grading, no verdict would be right")
     load_hidden_checks()
+    from .isolated import start_server
+    from .limits import claim_uid, find_cgroups
+
+    start_server()  # before any thread: each child is a fork of a clean server
     sources = {p.stem: p for p in source_notebooks(root)}
-    selected = select_shard(_submissions(paths), shard)
-    limits = KernelLimits(memory_bytes=memory_mb * 2**20)
+    jobs = max(1, jobs)
+    subs = find_submissions(paths)
+    _map(lambda sub: prepare_submission(sub, sources), subs, jobs)
+    mark_duplicates(subs)
+    selected = select_shard(subs, shard)
+    limits = KernelLimits(memory_bytes=memory_mb * 2**20, cpus=max(1, (os.cpu_count() or 1) // jobs))
+    as_root = sandbox and os.geteuid() == 0
+    cgroups = None
+    if sandbox:
+        cgroups, line = find_cgroups(f"course-grade-{os.getpid()}", jobs)
+        (log.info if cgroups else log.warning)("%s", line)
+        if as_root and not _can_mount():
+            log.warning("work folders: no tmpfs could be mounted; a notebook may fill the disk")
+    uid_locks = []
+    slots, lock = [], threading.Lock()
+    try:
+        for slot in range(jobs):
+            if as_root:
+                uid, fd = claim_uid(os.getpid() * jobs + slot)
+                uid_locks.append(fd)
+                slots.append(uid)
+            else:
+                slots.append(61000 + slot)
+    except OSError as error:
+        for fd in uid_locks:
+            os.close(fd)
+        raise CourseError(f"no sandbox uid could be claimed ({error}); is another grader "
+                          "using all of them?") from None
     libtop = Path(tempfile.mkdtemp(prefix="course-lib-"))
     os.chmod(libtop, 0o755)
     libdir = copy_library(libtop)
-    slots, lock = list(range(max(1, jobs))), threading.Lock()
-    base_uid = 61000 + (os.getpid() % 250) * 16
 
     def grade(numbered):
-        _, (path, student) = numbered
+        _, sub = numbered
         with lock:
-            slot = slots.pop()
+            uid = slots.pop()
         try:
-            log.info("grading %s", path)
-            return _grade_one(path, sources, timeout, student, libdir=libdir, limits=limits,
-                              sandboxed=sandbox, uid=base_uid + slot, budget=budget)
+            log.info("grading %s", safe_text(sub.path))
+            return _grade_one(sub, sources, timeout, libdir=libdir, limits=limits, sandboxed=sandbox,
+                              uid=uid, budget=budget, cgroups=cgroups, mount=as_root)
         finally:
             with lock:
-                slots.append(slot)
+                slots.append(uid)
 
     try:
-        if jobs > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels do the work
-                grades = list(pool.map(grade, selected))
-        else:
-            grades = [grade(s) for s in selected]
+        grades = _map(grade, selected, jobs)
     finally:
         shutil.rmtree(libtop, ignore_errors=True)
+        if cgroups is not None:
+            cgroups.remove()
+        for fd in uid_locks:
+            os.close(fd)
     rows = payload(grades, [i for i, _ in selected] if shard else None)
     write_results(rows, json_path, csv_path)
     return grades
+
+
+def _map(fn, items, jobs: int) -> list:
+    if jobs > 1 and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the kernels and children do the work
+            return list(pool.map(fn, items))
+    return [fn(item) for item in items]
+
+
+_MOUNT_OK: list[bool] = []
+
+
+def _can_mount() -> bool:
+    """Whether a tmpfs can be mounted here (tried once)."""
+    if not _MOUNT_OK:
+        from .limits import mount_work_folder, unmount_work_folder
+
+        probe = Path(tempfile.mkdtemp(prefix="course-mount-"))
+        ok = mount_work_folder(probe, 2**20)
+        if ok:
+            unmount_work_folder(probe)
+        probe.rmdir()
+        _MOUNT_OK.append(ok)
+    return _MOUNT_OK[0]
 
 
 def points_table(root: Path = ROOT) -> str:
@@ -361,7 +439,8 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="grade N notebooks at a time (1; at most one per CPU core)")
     parser.add_argument("--memory-mb", type=int, default=8192, metavar="MB",
-                        help="address-space limit of each process in the sandbox (8192)")
+                        help="memory of each sandbox as a whole (with cgroups) and of each "
+                        "process in it (8192)")
     parser.add_argument("--shard", metavar="K/N", help="grade only the K-th of N shares of the "
                         "submissions (with --json; combine the parts with --merge)")
     parser.add_argument("--merge", nargs="+", metavar="PART",

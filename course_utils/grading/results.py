@@ -4,7 +4,7 @@ Covers: ``NotebookGrade`` and ``ExerciseGrade`` (what grading one submission giv
 and the table an instructor reads), which submissions ``grade --shard K/N`` takes, the rows of the JSON and CSV
 files, writing them atomically, and ``grade --merge`` combining the JSON parts of
 shard runs into exactly what one run writes. Does not cover: grading itself
-(``grading.py``).
+(``grader.py``).
 """
 from __future__ import annotations
 
@@ -13,18 +13,48 @@ import io
 import json
 import os
 import tempfile
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..scores import format_score_table
 
-__all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts"]
+__all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts",
+           "safe_text", "FEEDBACK_CHARS"]
+
+#: The longest feedback one exercise carries (characters, after escaping).
+FEEDBACK_CHARS = 400
+_LINE_CHARS = 600  # an error, a note, a path or a student's name
+
+
+def safe_text(text, limit: int = _LINE_CHARS) -> str:
+    """``text`` as one printable line: control, format and surrogate characters escaped, length capped.
+
+    Whatever a record holds passes through here, so a terminal, a CSV reader or a
+    page only ever receives printable characters (no ESC sequences, no bidi
+    overrides, no line breaks that forge a row) and never more than ``limit``
+    characters of any one field.
+    """
+    text = "" if text is None else str(text)
+    if len(text) > 4 * limit:
+        text = text[:4 * limit]
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code < 0xE000 or unicodedata.category(char) in ("Cf", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    clean = "".join(out)
+    return clean if len(clean) <= limit else clean[:limit - 1] + "\u2026"
 
 
 @dataclass
 class ExerciseGrade:
-    """One exercise of one submission."""
+    """One exercise of one submission (its feedback made safe to print on creation)."""
 
     exercise: str
     points: int
@@ -32,10 +62,31 @@ class ExerciseGrade:
     passed: bool
     feedback: str
 
+    def __setattr__(self, name, value):
+        if name in ("exercise", "feedback") and value is not None:
+            value = safe_text(value, FEEDBACK_CHARS if name == "feedback" else 40)
+        object.__setattr__(self, name, value)
+
+
+class _Notes(list):
+    """Notes of a record: each one escaped and capped as it is added."""
+
+    def append(self, note):
+        super().append(safe_text(note))
+
+    def extend(self, notes):
+        super().extend(safe_text(n) for n in notes)
+
 
 @dataclass
 class NotebookGrade:
-    """One submission: its exercises, or the reason it could not be graded."""
+    """One submission: its exercises, or the reason it could not be graded.
+
+    Every text field (path, student, notebook, error, notes) is escaped and capped
+    when it is set (:func:`safe_text`), so each writer of the results inherits it.
+    ``duplicate_of`` names the submission graded instead of this one (the same
+    student's same course notebook handed in twice).
+    """
 
     path: str
     student: str
@@ -44,6 +95,14 @@ class NotebookGrade:
     error: str | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    duplicate_of: str | None = None
+
+    def __setattr__(self, name, value):
+        if name in ("path", "student", "notebook", "error", "duplicate_of") and value is not None:
+            value = safe_text(value)
+        elif name == "notes":
+            value = _Notes(safe_text(n) for n in value)
+        object.__setattr__(self, name, value)
 
     @property
     def points(self) -> int:

@@ -3,11 +3,19 @@
 Covers: starting an IPython kernel inside ``bwrap`` (read-only system and
 virtual environment, a private work folder, a private home, its own pid, IPC
 and network namespaces with only a loopback, limits on memory, processes and
-file size, a uid of its own when the grader runs as root), talking to it over
+file size, a uid of its own when the grader runs as root, a cgroup of its own
+for the sandbox as a whole where ``limits.py`` found one), talking to it over
 ``ipc`` sockets in a folder bound into the sandbox, running one cell with a
 time limit and an output cap enforced from the grader's side, and killing the
-whole sandbox. Does not cover: what is run (``grading.py``) or how answers are
-read (``answers.py``).
+whole sandbox. Does not cover: what is run (``grader.py``) or how answers are
+read (``verdicts.py``).
+
+Nothing the sandbox can write is trusted: each start gets fresh folders that the
+grader creates under a folder the sandbox never sees; the connection file is
+created there (exclusive, no links) and bound read-only, as is the inbox where
+probe inputs go; the one folder the kernel writes (its ``ipc`` sockets and what
+a capture writes) is only ever read with no-follow, regular-file, bounded reads
+(``verdicts.py``); the grader never chowns or writes a path inside it.
 
 ``--no-sandbox`` (``sandboxed=False``) runs the same kernel as a plain child
 process: only for trusted notebooks, e.g. on macOS where bubblewrap does not exist.
@@ -19,6 +27,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -27,10 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CourseError
+from .limits import uid_processes
 
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
 WORK, IO, LIB, HOME = "/course/work", "/course/io", "/course/lib", "/home/student"
+CONN, INBOX = "/course/conn", "/course/in"
 MiB = 2**20
 
 
@@ -48,6 +59,8 @@ class KernelLimits:
     tmp_bytes: int = 1 * 2**30  # its private /tmp (in memory)
     output_bytes: int = 8 * MiB  # output one cell may print before it is stopped
     start_seconds: int = 90
+    cpus: float = 1.0  # CPU quota of the whole sandbox (with a cgroup)
+    work_bytes: int = 2 * 2**30  # size of the work folder (a tmpfs, where it can be mounted)
 
 
 @dataclass
@@ -113,14 +126,21 @@ def _system_binds() -> list[str]:
 class SandboxedKernel:
     """A kernel in its own sandbox; ``run`` one cell at a time, ``kill`` when done."""
 
-    def __init__(self, workdir: Path, iodir: Path, libdir: Path, limits: KernelLimits,
-                 sandboxed: bool = True, uid: int = 61000):
-        self.workdir, self.iodir, self.libdir = Path(workdir), Path(iodir), Path(libdir)
-        self.limits, self.sandboxed, self.uid = limits, sandboxed, uid
+    def __init__(self, workdir: Path, rundir: Path, libdir: Path, limits: KernelLimits,
+                 sandboxed: bool = True, uid: int = 61000, cgroups=None):
+        # rundir: a folder of the grader's that the sandbox never sees; each start
+        # makes its own fresh folders in it (see start()).
+        self.workdir, self.rundir, self.libdir = Path(workdir), Path(rundir), Path(libdir)
+        self.limits, self.sandboxed, self.uid, self.cgroups = limits, sandboxed, uid, cgroups
         self.as_root = os.geteuid() == 0
         self.proc = None
         self.client = None
+        self.group = None
         self._context = None
+        self.starts = 0
+        self.startdir = None
+        self.hit_memory_cap = False  # the whole sandbox reached --memory-mb (with a cgroup)
+        self.iodir = self.inbox_dir = None  # this start's folders, grader-side paths
 
     # paths as the kernel sees them
     @property
@@ -131,22 +151,20 @@ class SandboxedKernel:
     def io_path(self) -> str:
         return IO if self.sandboxed else str(self.iodir)
 
-    def grant(self, path: Path) -> None:
-        """Let the kernel write ``path`` (its uid owns it)."""
-        if self.sandboxed and self.as_root:
-            os.chown(path, self.uid, self.uid)
+    @property
+    def inbox_path(self) -> str:
+        return INBOX if self.sandboxed else str(self.inbox_dir)
 
-    def prepare_io(self, name: str) -> Path:
-        """A fresh, empty folder under the io folder that the kernel may write."""
-        folder = self.iodir / name
-        if folder.is_symlink() or folder.exists():
-            if folder.is_symlink() or not folder.is_dir():
-                folder.unlink()
-            else:
-                shutil.rmtree(folder)
-        folder.mkdir()
-        self.grant(folder)
-        return folder
+    def _fresh_folder(self, path: Path, mode: int, owner: tuple[int, int] | None) -> Path:
+        os.mkdir(path, mode)  # fails if anything is there: never an old or planted folder
+        if owner is not None and self.sandboxed and self.as_root:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                os.fchown(fd, *owner)
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
+        return path
 
     def _command(self, connection: str) -> list[str]:
         kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection]
@@ -166,6 +184,7 @@ class SandboxedKernel:
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "0755", "--dir", "/course", "--ro-bind", str(self.libdir), LIB,
                  "--bind", str(self.workdir), WORK, "--bind", str(self.iodir), IO,
+                 "--ro-bind", str(self.conndir), CONN, "--ro-bind", str(self.inbox_dir), INBOX,
                  "--chdir", WORK, "--clearenv"]
         env = {"HOME": HOME, "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
                "PYTHONPATH": LIB, "LANG": "C.UTF-8", "TMPDIR": "/tmp",
@@ -185,30 +204,37 @@ class SandboxedKernel:
         resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_bytes, lim.file_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self.group is not None:
+            self.group.join()
 
-    def start(self) -> None:
-        """Start the sandbox and its kernel; SandboxError if it does not answer."""
+    def start(self, limit: float = float("inf")) -> None:
+        """Start the sandbox and its kernel (within ``limit`` s); SandboxError if it does not answer."""
         import zmq
         from jupyter_client import BlockingKernelClient
 
         if self.sandboxed and self.as_root:
             _reap_uid(self.uid)  # nothing of an earlier sandbox with this uid may remain
-        self.iodir.mkdir(parents=True, exist_ok=True)
-        self.grant(self.iodir)
-        self.grant(self.workdir)
+        # Fresh folders for this start, made by the grader in its own folder: the
+        # connection file and the inbox are bound read-only, only io/ is the kernel's.
+        self.starts += 1
+        run = self.startdir = self._fresh_folder(self.rundir / f"start-{uuid.uuid4().hex[:12]}", 0o755, None)
+        self.conndir = self._fresh_folder(run / "conn", 0o750, (0, self.uid))
+        self.inbox_dir = self._fresh_folder(run / "in", 0o755, None)
+        self.iodir = self._fresh_folder(run / "io", 0o700, (self.uid, self.uid))
         key = uuid.uuid4().hex
         sock = f"k{uuid.uuid4().hex[:8]}"
         ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
-        for stale in self.iodir.glob("k*-[0-9]"):
-            stale.unlink()
         info = {**ports, "transport": "ipc", "ip": f"{self.io_path}/{sock}", "key": key,
                 "signature_scheme": "hmac-sha256", "kernel_name": "python3"}
-        connection = self.iodir / "kernel.json"
-        connection.write_text(json.dumps(info), encoding="utf-8")
-        self.grant(connection)
+        write_new_file(self.conndir / "kernel.json", json.dumps(info).encode(), 0o640,
+                       (0, self.uid) if self.sandboxed and self.as_root else None)
+        if self.cgroups is not None and self.sandboxed:
+            self.group = self.cgroups.group(f"u{self.uid}", self.limits.memory_bytes,
+                                            self.limits.processes, self.limits.cpus)
         env = None if self.sandboxed else {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        connection = f"{CONN}/kernel.json" if self.sandboxed else str(self.conndir / "kernel.json")
         self.proc = subprocess.Popen(
-            self._command(f"{self.io_path}/kernel.json"), stdin=subprocess.DEVNULL,
+            self._command(connection), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             preexec_fn=self._limit_resources if os.name == "posix" else None,
             cwd=None if self.sandboxed else str(self.workdir), env=env)
@@ -221,8 +247,8 @@ class SandboxedKernel:
         self._context.setsockopt(zmq.RCVHWM, 16)
         client = BlockingKernelClient(context=self._context)
         client.load_connection_info({**info, "ip": str(self.iodir / sock)})
-        deadline = time.monotonic() + self.limits.start_seconds
-        while not all((self.iodir / f"{sock}-{p}").exists() for p in (1, 2, 4)):
+        deadline = time.monotonic() + min(self.limits.start_seconds, max(1.0, limit))
+        while not all(_is_socket(self.iodir / f"{sock}-{p}") for p in (1, 2, 4)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise SandboxError("the kernel did not start in the sandbox (is bubblewrap "
@@ -318,26 +344,40 @@ class SandboxedKernel:
                     pass
             self.proc.wait()
             self.proc = None
-            if self.sandboxed and self.as_root:
-                _reap_uid(self.uid)
+        if self.group is not None:  # everything in the sandbox's cgroup, wherever it went
+            self.group.kill()
+            self.hit_memory_cap = self.hit_memory_cap or self.group.hit_memory_cap()
+            self.group.remove()
+            self.group = None
+        if self.sandboxed and self.as_root:
+            _reap_uid(self.uid)
+        if self.startdir is not None:  # nothing runs there any more: fd-based, never follows links
+            shutil.rmtree(self.startdir, ignore_errors=True)
+            self.startdir = None
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None
 
 
-def _uid_processes(uid: int) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
-                for line in status:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(pid))
-                        break
-        except (OSError, ValueError):
-            continue
-    return found
+def write_new_file(path: Path, data: bytes, mode: int = 0o644, owner=None) -> None:
+    """Create ``path`` (never an existing file, never through a link) and write ``data``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _reap_uid(uid: int, seconds: float = 15.0) -> None:
@@ -348,7 +388,7 @@ def _reap_uid(uid: int, seconds: float = 15.0) -> None:
     """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = _uid_processes(uid)
+        left = uid_processes(uid)
         if not left:
             return
         for pid in left:

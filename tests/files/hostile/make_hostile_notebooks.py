@@ -1,7 +1,9 @@
 """Write the hostile submissions used by tests/test_grading_hostile.py (run from the repository root).
 
 Each one is notebook 00's solution with exercise 00.1's cell replaced by one attack
-that also stores a WRONG answer, so a forged pass is visible as 1 point. Cells that
+that also stores a WRONG answer, so a forged pass is visible as 1 point (the attacks
+on the grader itself, issue 18, add cells after it, and one is a notebook 02 whose
+exercise 02.3 is the attack). Cells that
 after 00.1 are dropped to keep the test fast (no torch import). MARKER names
 whatever an attack leaves behind, so the test can look for it afterwards.
 """
@@ -160,6 +162,126 @@ while True:  # touch every page: real memory, not just address space
     hog.append(block)''',
 }
 
+# Attacks on the grader itself (issue 18), one per class; each also stores no right answer.
+CANARY = "/tmp/course-canary-18"  # a host file and folder the grader must never write or chown
+ATTACKS.update({
+    # Identification: an unsolved cell, then cells that would capture the replayed reference.
+    "duplicate-exercise-header": 'raise NotImplementedError("Exercise 00.1: import onnx and onnxruntime")',
+    # The root grader writes where the student points: links and FIFOs everywhere it might look.
+    "planted-links-and-fifos": f'''import os
+import course_utils.answers as answers
+{WRONG}for folder in ("/course/io", "/course/conn", "/course/in", "/course/work"):
+    for name in ("kernel.json", "capture", "probe", "in", "out", "answer.json", "a0.npy", "io", "conn", "start-2"):
+        for target, suffix in (("{CANARY}", ""), ("{CANARY}.d", ".d")):
+            try:
+                os.symlink(target, os.path.join(folder, name + suffix))
+            except OSError:
+                pass
+try:
+    os.mkfifo("/course/io/fifo")
+    os.replace("/course/io/fifo", "/course/conn/kernel.json")
+except OSError:
+    pass
+def forged_capture(exercise_id, variable, kind, extract, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    os.mkfifo(os.path.join(out_dir, "answer.json"))
+answers.capture = forged_capture''',
+    # Answer data that breaks the grader: an .npy header claiming 8 TiB.
+    "forged-npy-header": f'''import json, os
+import course_utils.answers as answers
+{WRONG}def forged_capture(exercise_id, variable, kind, extract, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    header = "{{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }}"
+    header = (header + " " * (117 - len(header)) + "\\n").encode()
+    with open(os.path.join(out_dir, "a0.npy"), "wb") as handle:
+        handle.write(b"\\x93NUMPY\\x01\\x00" + len(header).to_bytes(2, "little") + header + bytes(64))
+    tree = {{"$dict": [["onnx", {{"$npy": "a0.npy"}}], ["onnxruntime", "0.0"]]}}
+    with open(os.path.join(out_dir, "answer.json"), "w") as handle:
+        json.dump({{"value": tree}}, handle)
+answers.capture = forged_capture''',
+    # ...and data that bloats it: one 64 MiB file named 300,000 times, five 64 MiB arrays.
+    "forged-answer-bloat": f'''import json, os
+import numpy as np
+import course_utils.answers as answers
+{WRONG}with open("big.bin", "wb") as handle:
+    handle.write(bytes(64 * 2**20))
+def forged_capture(exercise_id, variable, kind, extract, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    for index in range(5):
+        np.save(os.path.join(out_dir, f"a{{index}}.npy"), np.full(8 * 2**20, index, dtype=np.float64))
+    files = [{{"$file": "big.bin", "given": "big.bin"}}] * 300_000
+    arrays = [{{"$npy": f"a{{index}}.npy"}} for index in range(5)]
+    tree = {{"$dict": [["onnx", files], ["onnxruntime", arrays]]}}
+    with open(os.path.join(out_dir, "answer.json"), "w") as handle:
+        json.dump({{"value": tree}}, handle)
+answers.capture = forged_capture''',
+    # What reaches the instructor: an ESC sequence and 12 MiB in the answer's type name.
+    "escape-sequences-and-huge-strings": '''name = "\\x1b[2J\\x1b[H\\x1b]0;owned\\x07total 52/52\\n\\u202e" + "A" * (12 * 2**20)
+versions = type(name, (), {})()''',
+    # The sandbox as a whole: 64 busy processes, memory spread over processes, a full disk.
+    "sandbox-wide-hog": f'''import os, time
+{WRONG}for _ in range(3):  # each under the per-process cap, together over the sandbox's
+    if os.fork() == 0:
+        block = bytearray(3000 * 2**20)
+        block[::4096] = b"x" * len(block[::4096])
+        time.sleep(600)
+        os._exit(0)
+time.sleep(10)
+for _ in range(64):
+    if os.fork() == 0:
+        while True:
+            pass
+for index in range(2):
+    try:
+        with open(f"/course/work/fill{{index}}", "wb") as handle:
+            for _ in range(1536):
+                handle.write(bytes(2**20))
+    except OSError as error:
+        print(type(error).__name__)
+time.sleep(15)  # the busy children go on until the sandbox ends''',
+})
+#: Cells added after the exercise cell: (source, metadata).
+EXTRA_CELLS = {
+    "duplicate-exercise-header": [(f"{HEADER}\npass\n", {}),
+                                  ("pass\n", {"course_utils": {"exercise": "00.1", "points": 1}})],
+    "planted-links-and-fifos": [("import os\nos._exit(1)\n", {}), ("print('rebuilt')\n", {})],
+}
+LOOP_HEADER = ("# Exercise 02.3 (3 points): export the trained `cnn` with the dynamo exporter, an example\n"
+               "#   batch of real digits (e.g. x_train[:2]), a dynamic batch dimension \"batch\" and\n"
+               "#   external_data=False, to artifacts/digits_cnn.onnx; store the path in `digits_path`")
+# Work outside every budget: a model whose checks would run a Loop of 2^40 iterations.
+LOOP_MODEL = f'''import os
+import onnx
+from onnx import TensorProto, helper
+
+{LOOP_HEADER}
+body = helper.make_graph(
+    [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+    "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
+    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
+graph = helper.make_graph(
+    [helper.make_node("Constant", [], ["trips"], value=helper.make_tensor("t", TensorProto.INT64, [], [2**40])),
+     helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])),
+     helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
+    "loop", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 8, 8])])
+os.makedirs("artifacts", exist_ok=True)
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+          "artifacts/digits_cnn.onnx")
+digits_path = "artifacts/digits_cnn.onnx"
+'''
+
+
+def _loop_notebook(base):
+    nb = copy.deepcopy(base)
+    nb.metadata["course_utils"] = {"notebook": "02-export-and-verify"}
+    nb.cells = [nbformat.v4.new_markdown_cell("A model whose checks never end."),
+                nbformat.v4.new_code_cell(LOOP_MODEL)]
+    return nb
+
 
 def main(root: Path) -> None:
     base = nbformat.read(root / "solutions" / "00-install-check.ipynb", as_version=4)
@@ -173,9 +295,14 @@ def main(root: Path) -> None:
                 if "Exercise 00.1" not in cell.source:
                     continue
                 cell.source = f"from course_utils import check\n\n{HEADER}\n{attack}\n"
+                cells.append(cell)
+                cells += [nbformat.v4.new_code_cell(source, metadata=meta)
+                          for source, meta in EXTRA_CELLS.get(name, [])]
+                continue
             cells.append(cell)
         nb.cells = cells
         nbformat.write(nb, out / f"{name}.ipynb")
+    nbformat.write(_loop_notebook(base), out / "loop-model-in-checks.ipynb")
 
 
 if __name__ == "__main__":
