@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 MARKER = "course-hostile-7f3a"
-HEADER = ('# Exercise 00.1 (1 points): import onnx and onnxruntime and store their versions in a dict '
+HEADER = ('# Exercise 00.1 (1 point): import onnx and onnxruntime and store their versions in a dict '
           '`versions` with the keys "onnx" and "onnxruntime"')
 WRONG = 'versions = {"onnx": "0.0", "onnxruntime": "0.0"}\n'
 
