@@ -191,7 +191,8 @@ def test_cli_writes_json_and_plots(monkeypatch, tmp_path, tiny, capsys):
     code = main(["bench", "--preset", "quick", "--threads", "1", "--json",
                  str(tmp_path / "b.json"), "--plots", str(tmp_path / "plots")])
     out = capsys.readouterr().out
-    assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out and "95% interval" in out
+    assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out
+    assert "than eager PyTorch; too few samples for an interval" in out  # 4 runs each
     assert "theoretical fp32 peak" in out and "measured GEMM" in out
     assert json.loads((tmp_path / "b.json").read_text())["headline"]["size"] == 16
     assert (tmp_path / "plots" / "bench-speedup.png").is_file()
