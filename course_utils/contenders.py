@@ -75,7 +75,8 @@ def _openvino_model(path, threads: int, precision: str):
     compiled = ov.Core().compile_model(str(path), "CPU", {
         "INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": int(threads),
         "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
-    return compiled, str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino Type, e.g. f32
+    return compiled, used.get_type_name() if hasattr(used, "get_type_name") else str(used)
 
 
 def _prepare(runtime, model, onnx_path, int8_path, x, threads):
