@@ -318,8 +318,9 @@ def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float
                 "simpler, portable recipe of them" if tied else ", clear of the others' bands"))
         else:
             reason = (f"{fastest['variant']} has the lowest median, but {best['variant']} is "
-                      "within its quartile band, a tie, which goes to the simpler, portable "
-                      "recipe (QDQ before QOperator, static before dynamic)")
+                      "within its quartile band: a tie, which goes to the simpler, portable "
+                      "recipe (QDQ before QOperator, the guide's S8S8 default first, full-range "
+                      "weights before reduce_range, static before dynamic)")
     return {"winner": best["variant"], "speedup": baseline["median_ms"] / best["median_ms"],
             "median_ms": best["median_ms"],
             "fastest": fastest["variant"] if fastest else baseline["variant"],
