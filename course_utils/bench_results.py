@@ -225,10 +225,10 @@ def plot_speedup(result: BenchmarkResult):
                       and (r["batch"], r["size"]) == s), None) for s in shapes]
         value = np.array([r["speedup"] if r and r["speedup"] else np.nan for r in rows])
         # no interval (too few samples): no error bar, rather than a made-up one
-        low = np.array([r["speedup_low"] if r and r.get("speedup_low") is not None else v
-                        for r, v in zip(rows, value)], dtype=float)
-        high = np.array([r["speedup_high"] if r and r.get("speedup_high") is not None else v
-                         for r, v in zip(rows, value)], dtype=float)
+        low = np.array([r["speedup_low"] if r and r.get("speedup_low") is not None else np.nan
+                        for r in rows], dtype=float)
+        high = np.array([r["speedup_high"] if r and r.get("speedup_high") is not None
+                         else np.nan for r in rows], dtype=float)
         ax.bar(np.arange(len(shapes)) + i * width, value, width, label=backend,
                yerr=[value - low, high - value], capsize=3)
     ax.axhline(1.0, color="black", linewidth=1)
