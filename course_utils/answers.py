@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .errors import CourseError
 
-__all__ = ["register_answer", "AnswerSpec", "Facts", "Opaque", "encode", "decode", "capture",
+__all__ = ["register_answer", "AnswerSpec", "Facts", "Opaque", "ScriptedWork", "encode", "decode", "capture",
            "probe", "ANSWER_FILE", "CaptureError"]
 
 #: The JSON file a capture writes into its output folder.
@@ -142,7 +142,61 @@ class CapturedPair(tuple):
     modules: tuple = ()
 
 
-_FACT_TYPES = {"SessionOptions": SessionOptionsFacts, "pair": CapturedPair}
+class ScriptedWork:
+    """A callable whose calls cost scripted times on its own clock: what a timer answer is probed with.
+
+    Each call advances ``clock()`` by the next cost of the script (seconds; past the
+    end the script starts again), and nothing else: a timer under test sees exact,
+    known durations, with no sleep and no wall time involved. It crosses the
+    grader's boundary as its script; ``clock`` is sent as a reference to the same
+    work, so the student's kernel rebuilds one object whose clock is that work's.
+    """
+
+    def __init__(self, costs_s, start_s: float = 1000.0, token: str | None = None):
+        costs = [float(c) for c in list(costs_s)[:10_000]]
+        if not costs or min(costs) < 0:
+            raise ValueError("a script needs at least one cost, none negative")
+        self._costs, self._start, self._now, self.calls = costs, float(start_s), float(start_s), 0
+        self.token = str(token or os.urandom(8).hex())
+        self.clock = _ScriptedClock(self)
+
+    def __call__(self, *args, **kwargs):
+        self._now += self._costs[self.calls % len(self._costs)]
+        self.calls += 1
+
+    def _facts(self):
+        return {"costs_s": list(self._costs), "start_s": self._start, "token": self.token}
+
+
+class _ScriptedClock:
+    """The clock of one :class:`ScriptedWork` (seconds, like ``time.perf_counter``)."""
+
+    def __init__(self, work):
+        self.work = work
+
+    def __call__(self) -> float:
+        return self.work._now
+
+
+_LIVE_WORK: dict[str, ScriptedWork] = {}  # token -> the work rebuilt in this process
+
+
+def _rebuilt_work(facts) -> ScriptedWork:
+    token = str(facts.get("token") or "")
+    work = _LIVE_WORK.get(token)
+    if work is None:
+        try:
+            work = ScriptedWork(facts.get("costs_s") or (), float(facts.get("start_s") or 0.0), token)
+        except (TypeError, ValueError):
+            raise CaptureError("the captured answer is malformed") from None
+        if len(_LIVE_WORK) > 16:
+            _LIVE_WORK.clear()
+        _LIVE_WORK[token] = work
+    return work
+
+
+_FACT_TYPES = {"SessionOptions": SessionOptionsFacts, "pair": CapturedPair,
+               "ScriptedWork": ScriptedWork, "ScriptedClock": _ScriptedClock}
 
 
 def pair_facts(value):
@@ -219,6 +273,10 @@ class _Encoder:
             return value
         # Subclasses are read through the base type's own methods: whatever they
         # override (__eq__, __iter__, __str__), the data is what the base type holds.
+        if isinstance(value, ScriptedWork):
+            return {"$facts": "ScriptedWork", "v": self(value._facts(), depth + 1)}
+        if isinstance(value, _ScriptedClock):
+            return {"$facts": "ScriptedClock", "v": self(value.work._facts(), depth + 1)}
         if isinstance(value, dict) and value.get("$facts") in _FACT_TYPES and "v" in value:
             return {"$facts": value["$facts"], "v": self(value["v"], depth + 1)}
         if isinstance(value, dict):
@@ -392,6 +450,10 @@ def decode(tree, load_array: Callable[[str], Any], file_path: Callable[[dict], A
         facts = again(tree.get("v"))
         if not isinstance(facts, dict) or not all(isinstance(k, str) for k in facts):
             raise CaptureError("the captured facts are malformed")
+        if cls is ScriptedWork:
+            return _rebuilt_work(facts)
+        if cls is _ScriptedClock:
+            return _rebuilt_work(facts).clock
         if cls is CapturedPair:
             pair = CapturedPair(tuple(facts.get("items") or ()))
             pair.same_object = bool(facts.get("same_object"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .formatting import format_table
-from .timing import ratio_interval
+from .timing import MIN_INTERVAL_SAMPLES, ratio_interval
 
 __all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
 
@@ -49,8 +49,9 @@ def add_derived_figures(records, flops, peak, gemm=None):
         # > 1: faster than eager PyTorch; the range is a 95 % bootstrap interval
         r["speedup"] = base["median_ms"] / r["median_ms"]
         if "samples_ms" in base and "samples_ms" in r:
-            r["speedup_low"], r["speedup_high"] = ratio_interval(base["samples_ms"],
-                                                                 r["samples_ms"])
+            enough = min(len(base["samples_ms"]), len(r["samples_ms"])) >= MIN_INTERVAL_SAMPLES
+            r["speedup_low"], r["speedup_high"] = (  # too few samples: no interval at all
+                ratio_interval(base["samples_ms"], r["samples_ms"]) if enough else (None, None))
         else:  # records without samples: pair opposite quartiles (a cautious band)
             r["speedup_low"] = base["q1_ms"] / r["q3_ms"]
             r["speedup_high"] = base["q3_ms"] / r["q1_ms"]
@@ -70,6 +71,8 @@ class BenchmarkResult:
     peak: dict | None = None  # hardware.theoretical_peak: formula and assumptions
     gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: measure_gemm_rate
     int8: dict | None = None  # bench --int8: rows, the winning recipe and sentences
+    contenders: list | None = None  # bench --runtimes: contenders.compare_runtimes rows
+    fastest: dict | None = None  # contenders.fastest_row of those rows
 
     @property
     def backends(self) -> list:
@@ -109,7 +112,9 @@ class BenchmarkResult:
                 "speedup": torch_ms / ort_ms if torch_ms and ort_ms else None,
                 "speedup_low": record.get("speedup_low"),
                 "speedup_high": record.get("speedup_high"),
-                "interval": "95% bootstrap of the ratio of medians",
+                "interval": ("95% bootstrap of the ratio of medians"
+                             if record.get("speedup_low") is not None else
+                             f"none: fewer than {MIN_INTERVAL_SAMPLES} samples per side"),
                 "n": {"torch": torch_n, "ort": record.get("n")}}
 
     def to_dict(self) -> dict:
@@ -118,7 +123,8 @@ class BenchmarkResult:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "headline": self.headline,
                 "hardware": self.hardware, "settings": self.settings,
                 "peak_gflops": self.peak_gflops, "peak": self.peak, "gemm": self.gemm,
-                "int8": self.int8, "results": self.records}
+                "int8": self.int8, "contenders": self.contenders, "fastest": self.fastest,
+                "results": self.records}
 
     def save_json(self, path) -> Path:
         """Write :meth:`to_dict` as JSON (parent folders are created)."""
@@ -140,7 +146,7 @@ class BenchmarkResult:
         rows = []
         for r in self.records:
             band = (f"{r['speedup_low']:.2f}-{r['speedup_high']:.2f}"
-                    if r.get("speedup_low") is not None else "-")
+                    if r.get("speedup_low") is not None else "n too small")
             rows.append([r["backend"], r["batch"], r["size"], f"{r['median_ms']:.2f}",
                          f"{r['iqr_ms']:.2f}", f"{r['p90_ms']:.2f}", r["n"],
                          num(r["gflops_per_s"], ".1f"), num(r["peak_share"], ".1f", 100),
@@ -212,22 +218,26 @@ def plot_speedup(result: BenchmarkResult):
 
     others = [b for b in result.backends if b != "torch-eager"]
     shapes = result.shapes
-    fig, ax = plt.subplots(figsize=(min(12, max(5, 0.6 * len(shapes) * len(others) + 2)), 4))
+    fig, ax = plt.subplots(figsize=(min(13, max(6, 0.6 * len(shapes) * len(others) + 3.5)), 4))
     width = 0.8 / max(1, len(others))
     for i, backend in enumerate(others):
         rows = [next((r for r in result.records if r["backend"] == backend
                       and (r["batch"], r["size"]) == s), None) for s in shapes]
         value = np.array([r["speedup"] if r and r["speedup"] else np.nan for r in rows])
-        low = np.array([r["speedup_low"] if r and r["speedup"] else np.nan for r in rows])
-        high = np.array([r["speedup_high"] if r and r["speedup"] else np.nan for r in rows])
+        # no interval (too few samples): no error bar, rather than a made-up one
+        low = np.array([r["speedup_low"] if r and r.get("speedup_low") is not None else np.nan
+                        for r in rows], dtype=float)
+        high = np.array([r["speedup_high"] if r and r.get("speedup_high") is not None
+                         else np.nan for r in rows], dtype=float)
         ax.bar(np.arange(len(shapes)) + i * width, value, width, label=backend,
                yerr=[value - low, high - value], capsize=3)
     ax.axhline(1.0, color="black", linewidth=1)
     ax.set_xticks(np.arange(len(shapes)) + width * (len(others) - 1) / 2,
                   [f"batch {b}\n{s} px" for b, s in shapes])
     ax.set(ylabel="speedup over eager PyTorch (x)",
-           title="> 1: faster than PyTorch (bars: 95% bootstrap interval)")
-    ax.legend(fontsize="small")
+           title="> 1: faster than eager PyTorch (error bars: 95% bootstrap interval, "
+                 "where enough samples)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.tight_layout()
     return fig
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
+from .contenders import CONTENDERS, compare_runtimes, fastest_row, format_contenders
 from .errors import InvalidArgumentError, MissingFileError
 from .export import check_output_path, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
@@ -392,6 +393,66 @@ def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict
             "sentences": summarize_int8(rows, choice)}
 
 
+def _quantise_u8s8(prepared_from, out, calibration, input_name, batch_size):
+    """Static QDQ U8S8 per-channel int8, the course's recipe, as ``bench --runtimes`` uses it."""
+    from onnxruntime.quantization import quant_pre_process, quantize_static
+
+    prepared = out.with_name(out.stem + "-prep.onnx")
+    quant_pre_process(str(prepared_from), str(prepared))
+    quantize_static(prepared, out, make_calibration_reader(calibration, input_name, batch_size),
+                    **recipe_kwargs("QDQ U8S8"))
+    return out
+
+
+def _contenders(model, onnx_path, size, folder: Path, result, runtimes) -> None:
+    """Every runtime of ``runtimes`` at batch 1, ``size`` px, with digits accuracy for the
+    rows that are not fp32; stored on ``result``."""
+    import logging as _logging
+
+    import torch
+
+    from .digits import load_digits_split, train_digits_cnn
+
+    root = _logging.getLogger()
+    level = root.level
+    root.setLevel(_logging.ERROR)  # the quantiser's progress lines
+    try:
+        int8_path = None
+        if any(r.endswith("int8") for r in runtimes):
+            name = load_onnx_file(onnx_path, load_weights=False).graph.input[0].name
+            int8_path = _quantise_u8s8(onnx_path, folder / f"contender-{size}-int8.onnx",
+                                       representative_images(8, size, seed=1), name, 4)
+        digits = None
+        if any(CONTENDERS[r][1] != "fp32" for r in runtimes):
+            x_train, x_test, _, y_test = load_digits_split()
+            digits_model = train_digits_cnn()
+            fp32 = export_model(digits_model, folder / "digits.onnx", input_shape=(1, 8, 8))
+            int8 = _quantise_u8s8(fp32, folder / "digits-int8.onnx", x_train[:512].numpy(),
+                                  "x", 32)
+            digits = {"model": digits_model, "fp32": fp32, "int8": int8,
+                      "x": x_test.numpy(), "y": y_test.numpy()}
+    finally:
+        root.setLevel(level)
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    cfg = {k: result.settings[k] for k in ("warmup", "budget_s", "min_repeats", "max_repeats",
+                                           "round_runs", "headline_samples")}
+    result.contenders = compare_runtimes(model, onnx_path, x, runtimes=runtimes,
+                                         int8_path=int8_path, threads=result.settings["threads"],
+                                         hardware=result.hardware, cfg=cfg, digits=digits)
+    result.fastest = fastest_row(result.contenders)
+
+
+def _parse_runtimes(text):
+    if not text:
+        return []
+    names = list(CONTENDERS) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown:
+        raise InvalidArgumentError(f"unknown runtime(s) {unknown}; choose from "
+                                   f"{list(CONTENDERS)}, or 'all'")
+    return names
+
+
 def _run_cli(args) -> int:
     import tempfile
 
@@ -406,6 +467,9 @@ def _run_cli(args) -> int:
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
         raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
+    runtimes = _parse_runtimes(args.runtimes)
+    if runtimes and device != "cpu":
+        raise InvalidArgumentError("--runtimes compares CPU runtimes; use --device cpu")
     backends = list(PRESETS[args.preset].backends) + (["torch-compile"] if args.compile else [])
     sizes = [size for _, size in PRESETS[args.preset].shapes]
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
@@ -418,6 +482,10 @@ def _run_cli(args) -> int:
             size = result.headline["size"]
             result.int8 = _int8_sweep(onnx_path[size], size, Path(folder),
                                       result.settings["threads"], result.hardware)
+        if runtimes:
+            log.info("timing the other runtimes at batch 1, %d px ...", result.headline["size"])
+            size = result.headline["size"]
+            _contenders(model, onnx_path[size], size, Path(folder), result, runtimes)
     hw, head = result.hardware, result.headline
     print(f"{hw.get('gpu') or hw['cpu']} | {result.settings['threads']} threads | "
           f"torch {hw['torch']} | onnxruntime {hw['onnxruntime']}")
@@ -429,15 +497,24 @@ def _run_cli(args) -> int:
         for lib, rate in (result.gemm or {}).items()))
     print(result.format_table())
     verdict = "faster" if head["speedup"] > 1 else "slower"
+    interval = (f"95% interval {head['speedup_low']:.2f}-{head['speedup_high']:.2f}"
+                if head["speedup_low"] is not None else "too few samples for an interval")
     print(f"headline: {head['model']} batch {head['batch']} at {head['size']} px on {device}: "
-          f"PyTorch {head['torch_ms']:.2f} ms, ONNX Runtime ({head['ort_backend']}) "
-          f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict}; "
-          f"95% interval {head['speedup_low']:.2f}-{head['speedup_high']:.2f}, "
-          f"n={head['n']['torch']}/{head['n']['ort']})")
+          f"eager PyTorch {head['torch_ms']:.2f} ms, ONNX Runtime ({head['ort_backend']}) "
+          f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict} than "
+          f"eager PyTorch; {interval}, n={head['n']['torch']}/{head['n']['ort']})")
     over = [r for r in result.records if (r["peak_share"] or 0) > 1]
     if over:
         print(f"measurement error: {len(over)} row(s) exceed the theoretical peak; the clock "
               "or the FMA units assumed are too low for this CPU")
+    if result.contenders:
+        print(format_contenders(result.contenders))
+        best = result.fastest
+        if best:
+            print(f"fastest here: {best['runtime']} ({best['label']}, {best['precision']}) "
+                  f"{best['median_ms']:.2f} ms, {best['speedup']:.2f}x eager PyTorch (NCHW fp32)"
+                  + (f"; within the noise of {', '.join(best['within_noise_of'])}"
+                     if best["within_noise_of"] else ""))
     if result.int8:
         print(format_variants(result.int8["rows"]))
         print("\n".join(result.int8["sentences"]))
@@ -477,6 +554,10 @@ def add_cli(subparsers) -> None:
                         help="a torchvision model name or a spec such as package.module:factory")
     parser.add_argument("--compile", action="store_true",
                         help="add torch.compile as a contender (compile time reported as setup)")
+    parser.add_argument("--runtimes", metavar="NAMES",
+                        help="also time these runtimes at batch 1, 224 px, each precision "
+                             f"named: 'all' or a comma list of {', '.join(CONTENDERS)} "
+                             "(one not installed or not supported here is a skipped row)")
     parser.add_argument("--int8", action="store_true",
                         help="also quantise the model with every int8 recipe (static QDQ and "
                              "QOperator, uint8 and int8 activations, reduce_range, dynamic), "

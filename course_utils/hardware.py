@@ -72,7 +72,10 @@ def describe_hardware(device: str = "cpu") -> dict:
     cpuinfo = read_cpuinfo()
     cpu, flags = read_cpu_name(cpuinfo), read_cpu_flags(cpuinfo)
     clock_ghz, clock_source = _cpu_clock(cpuinfo)
-    info = {"cpu": cpu, "machine": platform.machine(), "physical_cores": default_threads(),
+    family = _cpuinfo_field(cpuinfo, ("cpu family",))
+    info = {"cpu": cpu, "vendor": _cpuinfo_field(cpuinfo, ("vendor_id",)),
+            "family": int(family) if family and family.isdigit() else None,
+            "machine": platform.machine(), "physical_cores": default_threads(),
             "clock_ghz": clock_ghz, "clock_source": clock_source,
             "logical_cores": os.cpu_count(), "flags": {f: f in flags for f in _FLAGS},
             "flags_known": bool(flags), "int8_dot_product": any(f in flags for f in INT8_DOT_FLAGS),
@@ -123,9 +126,13 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
     FMA units per core. Without ``fma``, a separate multiply and add unit give
     the same two FLOP per lane. Cores are ``min(threads, physical cores)``.
 
+    AMD Zen 4 (vendor ``AuthenticAMD``, family 25, with ``avx512f``) runs a 512-bit
+    FMA as two 256-bit halves, so its vectors count as 256 bits wide; on every
+    other AVX-512 CPU 512-bit FMAs count at full rate, and the record says so.
+
     Args:
         hardware: a :func:`describe_hardware` record (``flags``, ``physical_cores``,
-            ``clock_ghz``, ``clock_source``).
+            ``clock_ghz``, ``clock_source``, ``vendor``, ``family``).
         threads: threads the measurement used (default: every physical core).
         clock_ghz: override the clock (GHz).
         fma_units: FMA units per core; not visible in the flags, so assumed.
@@ -141,11 +148,19 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
         192.0
     """
     flags = {name for name, has in hardware.get("flags", {}).items() if has}
-    assumptions = [f"{fma_units} FMA units per core (the flags do not show how many)"]
-    if "avx512f" in flags:
+    assumptions = [f"{fma_units} FMA units per core, assumed (the flags do not show how many)"]
+    vendor, family = hardware.get("vendor"), hardware.get("family")
+    if "avx512f" in flags and vendor == "AuthenticAMD" and family == 25:
+        bits = 256  # Zen 4: 256-bit FMA units; a 512-bit FMA takes two of their cycles
+        assumptions.append("AMD family 25 with AVX-512 (Zen 4): its FMA units are 256 bits wide "
+                           "and split a 512-bit FMA in two halves, so 512-bit FMAs count at "
+                           "half rate")
+    elif "avx512f" in flags:
         bits = 512
-        assumptions.append("512-bit vectors at full rate; some CPUs (AMD Zen 4) run them as "
-                           "two 256-bit halves, which halves this peak")
+        who = (f"{vendor} family {family}" if vendor and family is not None
+               else "vendor and family unknown")
+        assumptions.append(f"512-bit FMAs at full rate ({who}); a CPU that splits them in two "
+                           "256-bit halves (AMD Zen 4, some Zen 5 laptops) reaches half this")
     elif "avx" in flags:
         bits = 256
     elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):

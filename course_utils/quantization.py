@@ -9,15 +9,18 @@ a fair side-by-side table of size, latency and accuracy, the choice of the
 recipe that wins, and sentences computed from that table. Does not cover: the
 quantisation calls in the lesson; notebook 04 shows ``quantize_static`` in full.
 
-Why the recipe decides (ONNX Runtime's quantisation guide): on x86-64 the int8
-kernels multiply *unsigned* activations by *signed* weights (``vpmaddubsw`` with
-AVX2/AVX-512, ``vpdpbusd`` with VNNI), so U8S8 maps straight onto the hardware,
-and the guide warns that S8S8 in the QOperator format "will be slow on x86-64
-CPUs". Dynamic quantisation computes every activation's scale and zero point at
-run time, which the guide says "increase[s] the cost of inference"; it
-recommends static quantisation for CNNs and dynamic for RNNs and transformers.
-Without VNNI, ``vpmaddubsw`` can saturate its 16-bit sums, so the guide pairs
-per-channel U8S8 with ``reduce_range`` (7-bit weights) on such CPUs.
+What ONNX Runtime's quantisation guide advises: on the CPU it runs U8U8, U8S8 and
+S8S8; "S8S8 with QDQ is the default setting and balances performance and
+accuracy. It should be the first choice", while "S8S8 with QOperator will be slow
+on x86-64 CPUs and should be avoided in general". On x86-64 with AVX2/AVX-512 its
+U8S8 kernels use ``VPMADDUBSW``, whose 16-bit sums can saturate without VNNI, so
+the guide pairs U8S8 with ``reduce_range`` (7-bit weights) on such CPUs and says
+VNNI machines do not need it. Dynamic quantisation computes every activation's
+scale and zero point at run time, which the guide says increases the cost of
+inference; it recommends static quantisation for CNNs and dynamic for RNNs and
+transformers. Which recipe is fastest on a given CPU is measured here, not assumed:
+recipes whose quartile bands overlap are a tie, and a tie goes to the simpler,
+portable recipe (QDQ, the guide's default first), see :data:`PREFERENCE`.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from .onnx_files import model_size_bytes
 from .sessions import default_threads, fair_session_options
 from .timing import summarize_times, take_turns
 
-__all__ = ["INT8_RECIPES", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
+__all__ = ["INT8_RECIPES", "PREFERENCE", "ties", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
            "compare_variants", "format_variants", "choose_recipe",
            "summarize_int8"]
 
@@ -45,6 +48,13 @@ INT8_RECIPES = {
     "QOperator S8S8": {"format": "QOperator", "activations": "int8", "reduce_range": False},
     "dynamic": {"format": "dynamic", "activations": "uint8", "reduce_range": False},
 }
+
+
+#: Ties go to the first of these: QDQ before QOperator (any runtime reads QDQ, and the
+#: guide's default QDQ S8S8 first), full-range weights before reduce_range, static
+#: before dynamic; fp32 before every int8 recipe it ties with.
+PREFERENCE = ("fp32", "QDQ S8S8", "QDQ U8S8", "QDQ U8S8 reduce_range", "QOperator U8S8",
+              "QOperator S8S8", "dynamic")
 
 
 def recipe_kwargs(recipe) -> dict:
@@ -199,6 +209,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
             accuracy = float((predicted == np.asarray(labels)).mean())
         rows.append({"variant": name, "size_bytes": model_size_bytes(paths[name]),
                      "median_ms": stats["median_ms"], "iqr_ms": stats["iqr_ms"],
+                     "q1_ms": stats["q1_ms"], "q3_ms": stats["q3_ms"],
                      "p90_ms": stats["p90_ms"], "n": stats["n"], "accuracy": accuracy})
     for row in rows:
         row["speedup"] = rows[0]["median_ms"] / row["median_ms"]
@@ -225,6 +236,24 @@ def _close_enough(row, baseline, tolerance):
     return row["accuracy"] >= baseline["accuracy"] - tolerance
 
 
+def _band(row):
+    """A row's quartile band in ms (median +- half the IQR where the quartiles are absent)."""
+    if row.get("q1_ms") is not None and row.get("q3_ms") is not None:
+        return row["q1_ms"], row["q3_ms"]
+    half = (row.get("iqr_ms") or 0.0) / 2
+    return row["median_ms"] - half, row["median_ms"] + half
+
+
+def ties(first, second) -> bool:
+    """Do two rows' quartile bands overlap (neither is clearly faster on this run)?"""
+    (low_a, high_a), (low_b, high_b) = _band(first), _band(second)
+    return low_a <= high_b and low_b <= high_a
+
+
+def _rank(name):
+    return PREFERENCE.index(name) if name in PREFERENCE else len(PREFERENCE)
+
+
 def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float = 0.01) -> dict:
     """The recipe to ship: the fastest int8 variant that keeps the accuracy, or fp32.
 
@@ -232,17 +261,29 @@ def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float
     of the fp32 row. On a CPU without int8 dot-product instructions a U8S8
     recipe without ``reduce_range`` is eligible only if its accuracy was
     measured and held (ONNX Runtime's guide: its 16-bit sums can saturate).
-    fp32 wins when no eligible variant is faster than it.
+    Rows whose quartile bands overlap the fastest eligible row's are a tie: the
+    difference is within this run's noise, and the tie goes to the simpler,
+    portable recipe (:data:`PREFERENCE`: fp32, then QDQ, then QOperator, then
+    dynamic). fp32 wins when no eligible variant is clearly faster than it.
 
     Args:
         rows: :func:`compare_variants` rows, fp32 first; names from :data:`INT8_RECIPES`
-            (other names are judged on speed and accuracy alone).
+            (other names are judged on speed and accuracy alone, after the known ones).
         dot_product_int8: whether the CPU has VNNI/AMX/Arm dot product (None: unknown,
             treated as absent).
         tolerance: accuracy loss allowed, as a fraction (0.01 = one point).
 
     Returns:
-        ``{"winner", "speedup", "median_ms", "eligible": [names], "excluded": {name: why}}``.
+        ``{"winner", "speedup", "median_ms", "fastest", "tied": [names], "reason",
+        "eligible": [names], "excluded": {name: why}}``; ``fastest`` is the
+        eligible row with the lowest median, ``tied`` the rows within its band.
+
+    Example:
+        >>> rows = [{"variant": "fp32", "median_ms": 10.0, "iqr_ms": 0.5},
+        ...         {"variant": "QOperator U8S8", "median_ms": 5.6, "iqr_ms": 0.4},
+        ...         {"variant": "QDQ U8S8", "median_ms": 5.7, "iqr_ms": 0.4}]
+        >>> choose_recipe(rows, dot_product_int8=True)["winner"]
+        'QDQ U8S8'
     """
     if len(rows) < 2:
         raise ValueError("need the fp32 row and at least one int8 row to choose a recipe")
@@ -261,10 +302,29 @@ def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float
                                         "without VNNI, and no accuracy was measured")
         else:
             eligible.append(row)
-    best = max(eligible, key=lambda r: r["speedup"], default=None)
-    if best is None or best["speedup"] <= 1:
-        best = baseline
-    return {"winner": best["variant"], "speedup": best["speedup"], "median_ms": best["median_ms"],
+    fastest = min(eligible, key=lambda r: r["median_ms"], default=None)
+    if fastest is None or fastest["median_ms"] >= baseline["median_ms"]:
+        best, tied = baseline, []
+        reason = "no eligible int8 recipe is faster than fp32"
+    else:
+        tied = [r for r in [baseline, *eligible] if r is not fastest and ties(r, fastest)]
+        best = min([fastest, *tied], key=lambda r: _rank(r["variant"]))
+        if best is baseline:
+            reason = (f"the fastest int8 recipe, {fastest['variant']}, is within fp32's "
+                      "quartile band: no int8 recipe is clearly faster, so fp32 stays")
+        elif best is fastest:
+            reason = (f"{best['variant']} is the fastest" + (
+                f"; {', '.join(r['variant'] for r in tied)} tie with it, and it is the "
+                "simpler, portable recipe of them" if tied else ", clear of the others' bands"))
+        else:
+            reason = (f"{fastest['variant']} has the lowest median, but {best['variant']} is "
+                      "within its quartile band: a tie, which goes to the simpler, portable "
+                      "recipe (QDQ before QOperator, the guide's S8S8 default first, full-range "
+                      "weights before reduce_range, static before dynamic)")
+    return {"winner": best["variant"], "speedup": baseline["median_ms"] / best["median_ms"],
+            "median_ms": best["median_ms"],
+            "fastest": fastest["variant"] if fastest else baseline["variant"],
+            "tied": [r["variant"] for r in tied], "reason": reason,
             "eligible": [r["variant"] for r in eligible], "excluded": excluded}
 
 
@@ -290,7 +350,8 @@ def summarize_int8(rows: list, choice: dict) -> list:
         best = max(rows[1:], key=lambda r: r["speedup"])
         out = [f"No int8 recipe pays here: the fastest, {best['variant']}, runs "
                f"{_times(best['speedup'])} {base['variant']} ({best['median_ms']:.2f} ms against "
-               f"{base['median_ms']:.2f} ms), so {base['variant']} stays."]
+               f"{base['median_ms']:.2f} ms), so {base['variant']} stays"
+               + (f" ({choice['reason']})." if choice.get("reason") else ".")]
     else:
         win = by_name[choice["winner"]]
         accuracy = ("" if win.get("accuracy") is None else
@@ -298,7 +359,7 @@ def summarize_int8(rows: list, choice: dict) -> list:
                     f"{100 * base['accuracy']:.1f}%")
         out = [f"The recipe to ship is {win['variant']}: {win['median_ms']:.2f} ms against "
                f"{base['median_ms']:.2f} ms for {base['variant']}, "
-               f"{_times(win['speedup'])} it{accuracy}."]
+               f"{_times(win['speedup'])} it{accuracy} ({choice.get('reason', 'the fastest')})."]
     pairs = (("QDQ U8S8", "QDQ S8S8", "uint8 activations (U8S8) against int8 (S8S8), QDQ"),
              ("QOperator U8S8", "QOperator S8S8", "U8S8 against S8S8, QOperator"),
              ("QDQ U8S8", "QOperator U8S8", "QDQ against QOperator, U8S8"),

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["summarize_times", "Timing", "time_callable", "take_turns", "ratio_interval"]
+__all__ = ["summarize_times", "Timing", "time_callable", "take_turns", "ratio_interval",
+           "MIN_INTERVAL_SAMPLES"]
+
+#: A 95 % bootstrap interval of a ratio of medians is reported only from this many samples
+#: per side: from fewer, the resampled medians take so few distinct values that the
+#: interval's ends are set by one or two runs (reports say "too few samples" instead).
+MIN_INTERVAL_SAMPLES = 30
 
 
 def summarize_times(samples_ms) -> dict:

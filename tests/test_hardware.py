@@ -27,3 +27,29 @@ def test_no_cpuinfo_still_names_the_cpu():
     """Without a model name line (Arm, or no /proc at all), is there still a name and no flags?"""
     assert read_cpu_name(ARM)  # falls back to platform's processor or machine name
     assert read_cpu_flags("") == set()
+
+
+def _peak(vendor, family, flags=("avx", "avx2", "fma", "avx512f")):
+    from course_utils.hardware import theoretical_peak
+
+    return theoretical_peak({"flags": {f: True for f in flags}, "physical_cores": 2, "clock_ghz": 3.0,
+                             "clock_source": "a test", "vendor": vendor, "family": family})
+
+
+def test_zen4_counts_its_512_bit_fmas_at_half_rate():
+    """AMD family 25 with AVX-512 (Zen 4) splits 512-bit FMAs: is its peak the 256-bit one, said so?"""
+    zen4, intel = _peak("AuthenticAMD", 25), _peak("GenuineIntel", 6)
+    assert zen4["gflops"] == _peak("AuthenticAMD", 25, ("avx", "avx2", "fma"))["gflops"] == intel["gflops"] / 2
+    assert any("Zen 4" in a and "half rate" in a for a in zen4["assumptions"])
+    assert any("GenuineIntel family 6" in a for a in intel["assumptions"])
+    assert all(any("assumed" in a for a in p["assumptions"]) for p in (zen4, intel))  # FMA units
+
+
+def test_vendor_and_family_are_read_from_cpuinfo(monkeypatch):
+    """Does the hardware record carry the vendor and family of /proc/cpuinfo's first CPU?"""
+    from course_utils import hardware
+
+    monkeypatch.setattr(hardware, "read_cpuinfo", lambda: X86.replace(
+        "vendor_id\t: AuthenticAMD\n", "vendor_id\t: AuthenticAMD\ncpu family\t: 25\n", 1))
+    record = hardware.describe_hardware()
+    assert (record["vendor"], record["family"]) == ("AuthenticAMD", 25)

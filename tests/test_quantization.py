@@ -206,3 +206,44 @@ def test_representative_images_look_normalised():
     assert images.shape == (4, 3, 32, 32) and images.dtype == np.float32
     assert images.min() < 0 < images.max() and abs(images.mean()) < 1
     assert np.abs(np.diff(images, axis=-1)).mean() < 0.5  # smooth (pixel noise: about 1.5)
+
+
+def _banded(ms: dict, iqr: dict) -> list:
+    """Rows with quartile bands: {variant: median}, {variant: IQR} (the band centred on the median)."""
+    rows = _rows(ms)
+    for row in rows:
+        half = iqr.get(row["variant"], 0.0) / 2
+        row.update(iqr_ms=2 * half, q1_ms=row["median_ms"] - half, q3_ms=row["median_ms"] + half)
+    return rows
+
+
+def test_recipes_within_each_others_band_are_a_tie_that_goes_to_qdq():
+    """QOperator at 5.61 ms and QDQ at 5.71 ms with 0.3 ms IQRs: is that a tie, given to QDQ, said so?"""
+    rows = _banded({"fp32": 13.4, "QOperator U8S8": 5.61, "QDQ U8S8": 5.71},
+                   {"fp32": 0.4, "QOperator U8S8": 0.3, "QDQ U8S8": 0.3})
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["fastest"] == "QOperator U8S8" and choice["winner"] == "QDQ U8S8"
+    assert choice["tied"] == ["QDQ U8S8"] and "simpler, portable" in choice["reason"]
+    assert "simpler, portable" in summarize_int8(rows, choice)[0]
+
+
+def test_a_clear_winner_wins_even_if_less_portable():
+    """With QOperator clear of QDQ's band, does QOperator win, with no tie named?"""
+    rows = _banded({"fp32": 13.4, "QOperator U8S8": 4.0, "QDQ U8S8": 5.7},
+                   {"fp32": 0.4, "QOperator U8S8": 0.2, "QDQ U8S8": 0.2})
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["winner"] == "QOperator U8S8" and choice["tied"] == []
+
+
+def test_a_tie_between_qdq_recipes_goes_to_the_guides_default():
+    """U8S8 and S8S8 QDQ within each other's band: does the tie go to S8S8, the guide's first choice?"""
+    rows = _banded({"fp32": 13.4, "QDQ U8S8": 0.26, "QDQ S8S8": 0.28},
+                   {"fp32": 0.4, "QDQ U8S8": 0.05, "QDQ S8S8": 0.08})
+    assert choose_recipe(rows, dot_product_int8=True)["winner"] == "QDQ S8S8"
+
+
+def test_int8_within_fp32s_band_keeps_fp32():
+    """An int8 recipe whose band reaches fp32's: is fp32 kept (int8 not clearly faster)?"""
+    rows = _banded({"fp32": 10.0, "QDQ U8S8": 9.6}, {"fp32": 1.0, "QDQ U8S8": 1.0})
+    choice = choose_recipe(rows, dot_product_int8=True)
+    assert choice["winner"] == "fp32" and "fp32 stays" in choice["reason"]

@@ -1,26 +1,40 @@
-"""Checks for notebook 04 (a fair runtime comparison of PyTorch and ONNX Runtime).
+"""Checks for notebook 04 (fair runtime comparisons, the student's own timer, int8 by hand).
 
 Answers carry the student's own measurements, and every check recomputes the
 expected value from those measurements: nothing here depends on how fast the
-machine is.
+machine is. The timer (04.2) is called on :class:`ScriptedWork`, whose calls cost
+times drawn at grading time on a clock of its own, so the check knows every
+duration exactly and no wall time is involved. The quantised file (04.5) is read
+and run: its format and types from the graph, its accuracy on the held-out digits
+against the same graph with the activations' quantisation taken out.
 """
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
-from ..answers import SessionOptionsFacts, register_answer, session_options_facts
+from ..answers import ScriptedWork, SessionOptionsFacts, register_answer, session_options_facts
 from ..checks import CheckFailed, register
 from ..sessions import INTRA_OP_SPINNING
+from .export import load_answer_onnx, load_digits_test
 
 register_answer("04.1", "fair_options", extract=session_options_facts)
-register_answer("04.2", "speedup_answer")
-register_answer("04.3", "work_answer")
-register_answer("04.4", "int8_answer")
+register_answer("04.2", "time_fairly", kind="function")
+register_answer("04.3", "speedup_answer")
+register_answer("04.4", "work_answer")
+register_answer("04.5", "int8_path", kind="file")
+register_answer("04.6", "int8_answer")
+
+_new_rng = random.Random  # the timer's costs: drawn afresh at every check (tests seed it)
 
 
 def _close(a, b, rel=1e-6):
-    return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-12)
+    return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-9)
+
+
+def _all_close(values, expected, rel=1e-6):
+    return len(values) == len(expected) and all(_close(v, e, rel) for v, e in zip(values, expected))
 
 
 def _dict_with(answer, keys, what):
@@ -28,11 +42,18 @@ def _dict_with(answer, keys, what):
         raise CheckFailed(f"expected a dict with the keys {sorted(keys)} ({what})")
 
 
+def _number(answer, key):
+    value = answer[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CheckFailed(f"{key!r} should be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def _samples(answer, key):
     values = answer[key]
     try:
         values = [float(v) for v in values]
-    except TypeError:
+    except (TypeError, ValueError):
         raise CheckFailed(f"{key!r} should be the list of timings in ms, one per run") from None
     if not values or min(values) <= 0:
         raise CheckFailed(f"{key!r} should hold positive timings in ms, one per timed run")
@@ -60,14 +81,120 @@ def _matched_threads(options):
                           f"entry '{INTRA_OP_SPINNING}'")
 
 
-# -- 04.2: the speedup from two medians --------------------------------------------------
+# -- 04.2: the student's own fair timer ----------------------------------------------------
+def make_script(warmup: int, repeats: int, rng: random.Random) -> list:
+    """Costs in seconds: slow first calls, ordinary runs with two outliers, then a trap.
+
+    The warm-up calls cost 0.2-0.5 s (a cold start), the timed ones 10-30 ms with
+    two descheduled runs of about 0.25 s, and every call after those costs 0.9 s,
+    so a timer that calls too often or times its warm-up shows it in the samples.
+    """
+    cold = [rng.uniform(0.2, 0.5) for _ in range(warmup)]
+    timed = [rng.uniform(0.010, 0.030) for _ in range(repeats)]
+    for index in rng.sample(range(repeats), 2):
+        timed[index] = rng.uniform(0.2, 0.3)
+    return cold + timed + [0.9] * 5
+
+
+def _iqr_candidates(samples):
+    """The IQR under every common quantile definition (numpy's methods; statistics' two)."""
+    import numpy as np
+
+    methods = ("linear", "lower", "higher", "midpoint", "nearest", "weibull", "hazen",
+               "median_unbiased", "normal_unbiased", "inverted_cdf", "averaged_inverted_cdf",
+               "closest_observation", "interpolated_inverted_cdf")
+    out = []
+    for method in methods:
+        q1, q3 = np.percentile(samples, [25, 75], method=method)
+        out.append(float(q3 - q1))
+    return out
+
+
+def probe_timer(fn, warmup: int, repeats: int, rng: random.Random):
+    """Call the student's timer on scripted work; return (result, expected samples, script)."""
+    script = make_script(warmup, repeats, rng)
+    work = ScriptedWork(script)
+    try:
+        result = fn(work, warmup, repeats, work.clock)
+    except Exception as error:
+        raise CheckFailed(f"calling time_fairly(fn, warmup, repeats, clock) failed ({error}); "
+                          "it takes the four arguments in that order") from None
+    _dict_with(result, {"samples_ms", "median_ms", "iqr_ms"}, "what time_fairly returns")
+    expected = [1e3 * c for c in script[warmup:warmup + repeats]]
+    return result, expected, script
+
+
+def _judge_samples(samples, expected, script, warmup, repeats):
+    if _all_close(samples, [e / 1e3 for e in expected]):
+        raise CheckFailed("the samples are in seconds; the exercise asks for milliseconds")
+    if len(samples) == warmup + repeats and _all_close(samples, [1e3 * c for c in script[:len(samples)]]):
+        raise CheckFailed("the warm-up calls are among the samples: they are run, but not timed")
+    if samples and _close(samples[0], 1e3 * script[0]):
+        raise CheckFailed("the first sample took as long as the first (cold) call: call fn() "
+                          "`warmup` times before the timed calls start")
+    if len(samples) != repeats:
+        raise CheckFailed(f"asked for {repeats} timed calls, the function returned {len(samples)} "
+                          "samples: one sample per timed call")
+    if samples and all(abs(v) < 1e-3 for v in samples):
+        raise CheckFailed("the samples do not come from the clock the function was given: read "
+                          "the time with `clock()`, the fourth argument, not a clock of your own")
+    running = [sum(expected[:i + 1]) for i in range(len(expected))]
+    if _all_close(samples, running):
+        raise CheckFailed("each sample adds up every call so far: read the clock right before "
+                          "and right after each call")
+    if not _all_close(samples, expected):
+        raise CheckFailed("the samples are not the durations of the timed calls: each one is "
+                          "(clock after the call - clock before it), in ms")
+
+
+def _judge_summary(result, samples):
+    median_ms, iqr_ms = _number(result, "median_ms"), _number(result, "iqr_ms")
+    if not _close(median_ms, statistics.median(samples)):
+        if _close(median_ms, statistics.fmean(samples)):
+            raise CheckFailed("'median_ms' is the mean of the samples; the exercise asks for "
+                              "the statistic that two slow runs do not move")
+        if _close(median_ms, samples[len(samples) // 2]):
+            raise CheckFailed("'median_ms' is the middle sample in the order they were taken; "
+                              "the samples must be sorted first")
+        if _close(median_ms, min(samples)):
+            raise CheckFailed("'median_ms' is the fastest run, a best case")
+        raise CheckFailed("'median_ms' is not the median of the samples")
+    candidates = _iqr_candidates(samples)
+    if any(_close(iqr_ms, c, 1e-4) for c in candidates):
+        return
+    if any(_close(iqr_ms, -c, 1e-4) for c in candidates):
+        raise CheckFailed("'iqr_ms' is negative: the upper quartile minus the lower one")
+    if _close(iqr_ms, max(samples) - min(samples), 1e-4):
+        raise CheckFailed("'iqr_ms' is the range (slowest - fastest), which the two outliers "
+                          "set; the IQR spans the middle half of the runs")
+    if len(samples) > 1 and any(_close(iqr_ms, f(samples), 1e-4)
+                                for f in (statistics.stdev, statistics.pstdev)):
+        raise CheckFailed("'iqr_ms' is the standard deviation; the IQR is the distance "
+                          "between two quartiles")
+    raise CheckFailed("'iqr_ms' is not the interquartile range of the samples (third "
+                      "quartile - first quartile)")
+
+
 @register("04.2")
+def _times_fairly(fn):
+    if not callable(fn):
+        raise CheckFailed("pass the function itself: check('04.2', time_fairly)")
+    rng = _new_rng()  # costs drawn now: no answer can know them in advance
+    for warmup, repeats in ((2, 14), (4, 21)):
+        result, expected, script = probe_timer(fn, warmup, repeats, rng)
+        samples = _samples(result, "samples_ms") if result["samples_ms"] else []
+        _judge_samples(samples, expected, script, warmup, repeats)
+        _judge_summary(result, samples)
+
+
+# -- 04.3: the speedup from two medians --------------------------------------------------
+@register("04.3")
 def _speedup_from_medians(answer):
     _dict_with(answer, {"torch_ms", "ort_ms", "speedup"},
                "the two lists of samples and the speedup")
     torch_ms, ort_ms = _samples(answer, "torch_ms"), _samples(answer, "ort_ms")
-    speedup = answer["speedup"]
-    if not isinstance(speedup, (int, float)) or isinstance(speedup, bool) or speedup <= 0:
+    speedup = _number(answer, "speedup")
+    if speedup <= 0:
         raise CheckFailed("'speedup' should be a positive number")
     expected = statistics.median(torch_ms) / statistics.median(ort_ms)
     if _close(speedup, expected):
@@ -81,20 +208,22 @@ def _speedup_from_medians(answer):
     if _close(speedup, min(torch_ms) / min(ort_ms)):
         raise CheckFailed("that is the ratio of the fastest runs, which is a best case, not a "
                           "typical run")
+    if _close(speedup, statistics.median(torch_ms) - statistics.median(ort_ms)):
+        raise CheckFailed("that is a difference in ms; 'how many times faster' is a ratio")
     raise CheckFailed("the speedup does not follow from the two lists of samples; "
                       "compute one statistic per list, then their ratio")
 
 
-# -- 04.3: achieved GFLOP/s and the share of the peak -------------------------------------
-@register("04.3")
+# -- 04.4: achieved GFLOP/s and the share of the peak -------------------------------------
+@register("04.4")
 def _work_per_second(answer):
     keys = {"flops", "median_ms", "peak_gflops", "gflops", "peak_share"}
     _dict_with(answer, keys, "the inputs you used and your two results")
-    flops, median_ms, peak = (float(answer[k]) for k in ("flops", "median_ms", "peak_gflops"))
+    flops, median_ms, peak = (_number(answer, k) for k in ("flops", "median_ms", "peak_gflops"))
     if min(flops, median_ms, peak) <= 0:
         raise CheckFailed("'flops', 'median_ms' and 'peak_gflops' should be positive measurements")
     expected = flops / (median_ms / 1e3) / 1e9
-    gflops = float(answer["gflops"])
+    gflops = _number(answer, "gflops")
     if not _close(gflops, expected, rel=1e-3):
         for factor in (1e3, 1e-3, 1e6, 1e-6):
             if _close(gflops, expected * factor, rel=1e-3):
@@ -102,16 +231,128 @@ def _work_per_second(answer):
         if _close(gflops, expected / 2, rel=1e-3):
             raise CheckFailed("half the expected value: the FLOP count already counts a "
                               "multiply-add as two operations")
+        if _close(gflops, 1 / expected, rel=1e-3) or _close(gflops, 1e6 / expected, rel=1e-3):
+            raise CheckFailed("upside down: work per second is the FLOPs divided by the time")
         raise CheckFailed("GFLOP/s = FLOP per run / seconds per run / 1e9")
-    share = float(answer["peak_share"])
+    share = _number(answer, "peak_share")
     if _close(share, 100 * gflops / peak, rel=1e-3):
         raise CheckFailed("give the share as a fraction between 0 and 1, not a percentage")
+    if _close(share, peak / gflops, rel=1e-3):
+        raise CheckFailed("upside down: the share is your rate divided by the peak")
     if not _close(share, gflops / peak, rel=1e-3):
         raise CheckFailed("the share of the peak is your GFLOP/s divided by the peak GFLOP/s")
 
 
-# -- 04.4: was int8 faster on this CPU? ----------------------------------------------------
-@register("04.4")
+# -- 04.5: static int8 by hand, read from the file ------------------------------------------
+def read_quantisation(model) -> dict:
+    """What a quantised graph is: its op types, activation and weight integer types, and
+    whether every Conv weight has one scale per output channel."""
+    from onnx import TensorProto
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    ops = {node.op_type for node in model.graph.node}
+    activations, weights, per_channel = set(), set(), []
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] not in inits and len(node.input) > 2:
+            zero = inits.get(node.input[2])
+            if zero is not None:
+                activations.add(TensorProto.DataType.Name(zero.data_type).lower())
+        if node.op_type == "Conv" and len(node.input) > 1:
+            dq = producers.get(node.input[1])
+            if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits:
+                weights.add(TensorProto.DataType.Name(inits[dq.input[0]].data_type).lower())
+                scale = inits.get(dq.input[1])
+                per_channel.append(scale is not None and len(scale.dims) == 1 and scale.dims[0] > 1)
+    return {"ops": ops, "activations": activations, "weights": weights,
+            "per_channel": bool(per_channel) and all(per_channel), "conv_weights": len(per_channel)}
+
+
+def without_activation_quantisation(model):
+    """A copy of a QDQ model whose activations stay float: every QuantizeLinear ->
+    DequantizeLinear pair on an activation becomes an Identity, or a Relu where its zero
+    point is the lowest integer (the quantiser drops a Relu that such a pair implies);
+    the weights stay int8."""
+    import onnx
+    from onnx import numpy_helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    inits = {t.name: t for t in copy.graph.initializer}
+    producers = {out: node for node in copy.graph.node for out in node.output}
+    nodes = []
+    for node in copy.graph.node:
+        source = producers.get(node.input[0]) if node.input else None
+        if (node.op_type == "DequantizeLinear" and node.input[0] not in inits
+                and source is not None and source.op_type == "QuantizeLinear"):
+            zero = inits.get(source.input[2]) if len(source.input) > 2 else None
+            zero = numpy_helper.to_array(zero) if zero is not None else None
+            clips = zero is not None and zero.size == 1 and int(zero.reshape(-1)[0]) == (
+                0 if zero.dtype.kind == "u" else -128)
+            node = onnx.helper.make_node("Relu" if clips else "Identity", [source.input[0]],
+                                         [node.output[0]])
+        nodes.append(node)
+    del copy.graph.node[:]
+    copy.graph.node.extend(nodes)
+    return copy
+
+
+def digits_accuracy(model) -> float:
+    """Share of the held-out digits an ONNX model (a ModelProto) labels right."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the dead QuantizeLinear nodes of the float copy
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        x, y = load_digits_test()
+        logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+    except Exception:  # onnxruntime's own exception types
+        raise CheckFailed("the quantised model does not run on a batch of held-out digits "
+                          "(batch, 1, 8, 8); quantise the digits CNN's exported file") from None
+    if logits.shape != (len(x), 10):
+        raise CheckFailed(f"the model's output has shape {logits.shape}, expected ({len(x)}, 10)")
+    return float((np.argmax(logits, axis=1) == y).mean())
+
+
+@register("04.5")
+def _static_int8_digits(path):
+    facts = read_quantisation(load_answer_onnx(path))
+    if {"DynamicQuantizeLinear", "ConvInteger", "MatMulInteger"} & facts["ops"]:
+        raise CheckFailed("this is dynamic quantisation (activation ranges measured at every "
+                          "run); the exercise asks for static quantisation with calibration")
+    if {"QLinearConv", "QLinearMatMul"} & facts["ops"]:
+        raise CheckFailed("the graph holds int8 operators (QLinearConv): that is the QOperator "
+                          "format; the exercise asks for the format with QuantizeLinear/"
+                          "DequantizeLinear pairs around float operators")
+    if "QuantizeLinear" not in facts["ops"] or not facts["conv_weights"]:
+        raise CheckFailed("the file is not quantised: no QuantizeLinear node, or no Conv with "
+                          "integer weights")
+    if facts["activations"] != {"uint8"}:
+        raise CheckFailed(f"the activations are quantised to {sorted(facts['activations'])}; "
+                          "the exercise asks for unsigned 8-bit activations (U8S8)")
+    if facts["weights"] != {"int8"}:
+        raise CheckFailed(f"the weights are {sorted(facts['weights'])}; the exercise asks for "
+                          "signed 8-bit weights (U8S8)")
+    if not facts["per_channel"]:
+        raise CheckFailed("the Conv weights have one scale for the whole tensor; the exercise "
+                          "asks for one scale per output channel")
+    import onnx
+
+    model = onnx.load(str(path))  # with the weights, to run it
+    accuracy = digits_accuracy(model)
+    reference = digits_accuracy(without_activation_quantisation(model))
+    if accuracy < reference - 0.01 - 1e-9:
+        raise CheckFailed(f"{100 * accuracy:.1f}% of the held-out digits right, against "
+                          f"{100 * reference:.1f}% with float activations: more than a point "
+                          "lost, so the activation ranges are off; calibrate on real training "
+                          "digits, preprocessed as the model sees them")
+
+
+# -- 04.6: was int8 faster on this CPU? ----------------------------------------------------
+@register("04.6")
 def _slower_variants(answer):
     _dict_with(answer, {"rows", "slower"}, "the quantisation table and your list")
     rows = answer["rows"]
@@ -129,8 +370,9 @@ def _slower_variants(answer):
         raise CheckFailed(f"{sorted(unknown)} are not variants in the table")
     if rows[0]["variant"] in given:
         raise CheckFailed("the first row is the fp32 baseline itself")
+    faster = {r["variant"] for r in rows[1:] if r["median_ms"] < baseline}
+    if given and given == faster:
+        raise CheckFailed("those are the variants that are faster than fp32: the other way round")
     if given != expected:
         raise CheckFailed("compare each int8 variant's median latency with the fp32 row's median; "
                           "list the variants whose median is larger")
-
-
