@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .exercise_headers import exercise_header, exercise_in, headers_in
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 
 __all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "Exercise", "MarkerError",
@@ -30,10 +31,6 @@ __all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "Exerci
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-_HEADER = re.compile(r"^\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:\s*(.+?)\s*$")
-# A long task wraps onto the comment lines right after the header, indented two spaces
-# or more: "#   to artifacts/x.onnx; store the path in `path`".
-_CONTINUATION = re.compile(r"^\s*#\s{2,}(\S.*?)\s*$")
 _MARKDOWN_PLACEHOLDER = "YOUR ANSWER HERE"
 #: Added to the first cell of every student notebook: Run All stops at the first
 #: unsolved exercise, and the cells below it (setup for later steps) stay unrun.
@@ -101,39 +98,6 @@ def _strip_markers(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if line.strip() not in (BEGIN, END))
 
 
-def _headers(source: str) -> list[tuple[str, str, str]]:
-    """(id, points, task) of every header line, the task joined with its continuation lines."""
-    lines = source.splitlines()
-    found = []
-    for index, line in enumerate(lines):
-        match = _HEADER.match(line)
-        if not match:
-            continue
-        exercise_id, points, task = match.groups()
-        for following in lines[index + 1:]:
-            more = _CONTINUATION.match(following)
-            if not more or _HEADER.match(following):
-                break
-            task += " " + more.group(1)
-        found.append((exercise_id, points, task))
-    return found
-
-
-def exercise_in(source: str) -> str | None:
-    """The id of the first ``# Exercise NN.M (P points): ...`` header in a cell's source, or None."""
-    for line in source.splitlines():
-        match = _HEADER.match(line)
-        if match:
-            return match.group(1)
-    return None
-
-
-def exercise_header(source: str) -> tuple[str, int, str] | None:
-    """``(id, points, task)`` of the first exercise header in a cell's source, or None."""
-    headers = _headers(source)
-    return (headers[0][0], int(headers[0][1]), headers[0][2]) if headers else None
-
-
 def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
     """Return the exercises of a source notebook, validating every marker.
 
@@ -150,7 +114,7 @@ def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
         regions = [lines for kind, lines in chunks if kind == "solution"]
         if not regions or cell.cell_type != "code":
             continue
-        headers = _headers(cell.source)
+        headers = headers_in(cell.source)
         if len(headers) != 1:
             found = "no" if not headers else f"{len(headers)}"
             raise MarkerError(f"{where}: a solution region needs exactly one header line "
@@ -169,7 +133,7 @@ def parse_exercises(notebook, name: str = "notebook") -> list[Exercise]:
 
 
 def _exercise_cell_source(source: str, where: str) -> str:
-    header = next(iter(_headers(source)), None)
+    header = next(iter(headers_in(source)), None)
     out = []
     for kind, lines in _split_regions(source, where):
         if kind == "text":

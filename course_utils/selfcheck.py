@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import exercise_header
+from .exercise_headers import exercise_header
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 from .scores import format_score_table
 

@@ -86,14 +86,14 @@ def make_script(warmup: int, repeats: int, rng: random.Random) -> list:
     """Costs in seconds: slow first calls, ordinary runs with two outliers, then a trap.
 
     The warm-up calls cost 0.2-0.5 s (a cold start), the timed ones 10-30 ms with
-    two descheduled runs of about 0.25 s, and every call after those costs 0.9 s,
+    two descheduled runs of about 0.25 s, and every call after those costs 0.8 s,
     so a timer that calls too often or times its warm-up shows it in the samples.
     """
     cold = [rng.uniform(0.2, 0.5) for _ in range(warmup)]
     timed = [rng.uniform(0.010, 0.030) for _ in range(repeats)]
     for index in rng.sample(range(repeats), 2):
         timed[index] = rng.uniform(0.2, 0.3)
-    return cold + timed + [0.9] * 5
+    return cold + timed + [0.8] * 5
 
 
 def _iqr_candidates(samples):
