@@ -262,10 +262,13 @@ body = helper.make_graph(
              helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
     [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
      helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
+loop = helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)
+# Metadata as the dynamo exporter writes it, so that the cheap checks let the model through.
+loop.metadata_props.add(key="pkg.torch.onnx.stack_trace", value="forward")
 graph = helper.make_graph(
     [helper.make_node("Constant", [], ["trips"], value=helper.make_tensor("t", TensorProto.INT64, [], [2**40])),
      helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])),
-     helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)],
+     loop],
     "loop", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 8, 8])])
 os.makedirs("artifacts", exist_ok=True)
