@@ -147,3 +147,16 @@ def test_a_missing_kernel_is_one_clear_error(monkeypatch):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
     with pytest.raises(NotebookExecutionError, match="99-demo: no 'python3' Jupyter kernel.*ipykernel"):
         execute_notebook(nb, Path("."), name="99-demo")
+
+
+def test_stored_outputs_hold_no_path_of_this_machine(root):
+    """Do the executed solutions hold no absolute path of the machine that built them
+    (the checkout, a temporary folder, a kernel's cell file), which would differ on every other?"""
+    import re
+
+    machine_path = re.compile(r"/tmp/|/var/folders/|" + re.escape(str(root.resolve())))
+    for path in sorted((root / "solutions").glob("[0-9][0-9]-*.ipynb")):
+        for number, cell in enumerate(nbformat.read(path, as_version=4).cells, start=1):
+            for output in cell.get("outputs", []):
+                text = str(output.get("text", "")) + str(output.get("data", "")) + str(output.get("traceback", ""))
+                assert not machine_path.search(text), f"{path.name}, cell {number}: {text[:200]}"
