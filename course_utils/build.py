@@ -26,8 +26,8 @@ from pathlib import Path
 from .exercise_headers import exercise_header, exercise_in, headers_in
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 
-__all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "Exercise", "MarkerError",
-           "SourceNotebookError", "NotebookExecutionError"]
+__all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "solution_code", "Exercise",
+           "MarkerError", "SourceNotebookError", "NotebookExecutionError"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -92,6 +92,12 @@ def _split_regions(source: str, where: str):
                           f"add '{END}' after the solution")
     chunks.append(("text", current))
     return [(kind, lines) for kind, lines in chunks if lines or kind == "solution"]
+
+
+def solution_code(source: str, where: str = "cell") -> str:
+    """The lines inside a cell's solution markers (the reference answer itself), markers left out."""
+    return "\n".join(line for kind, lines in _split_regions(source, where) if kind == "solution"
+                     for line in lines[1:-1])
 
 
 def _strip_markers(source: str) -> str:

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils.build import exercise_in, parse_exercises
+from course_utils.build import exercise_in, parse_exercises, solution_code
 from course_utils.grading import grade_notebooks
 
 ALTERNATIVES = ROOT / "tests" / "alternative_answers"
@@ -66,19 +66,7 @@ def _normalised(code: str) -> str:
 def _reference_code(stem: str) -> dict[str, str]:
     """Exercise id -> the reference's solution region, from the source notebook."""
     nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
-    found = {}
-    for exercise in parse_exercises(nb, stem):
-        source = nb.cells[exercise.cell_index].source
-        inside, region = False, []
-        for line in source.splitlines():
-            if line.strip() == "### BEGIN SOLUTION":
-                inside = True
-            elif line.strip() == "### END SOLUTION":
-                inside = False
-            elif inside:
-                region.append(line)
-        found[exercise.id] = "\n".join(region)
-    return found
+    return {e.id: solution_code(nb.cells[e.cell_index].source) for e in parse_exercises(nb, stem)}
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from course_utils.build import (RUN_ALL_NOTE, MarkerError, build_notebooks, make_exercise_notebook,
-                                make_solution_notebook, parse_exercises)
+                                make_solution_notebook, parse_exercises, solution_code)
 
 
 def _read(root, name):
@@ -160,3 +160,11 @@ def test_stored_outputs_hold_no_path_of_this_machine(root):
             for output in cell.get("outputs", []):
                 text = str(output.get("text", "")) + str(output.get("data", "")) + str(output.get("traceback", ""))
                 assert not machine_path.search(text), f"{path.name}, cell {number}: {text[:200]}"
+
+
+def test_solution_code_is_what_lies_between_the_markers():
+    """Is a cell's reference answer the lines between its markers only, over every region?"""
+    source = "a = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\nc = 3\n### BEGIN SOLUTION\nd = 4\n### END SOLUTION"
+    assert solution_code(source) == "b = 2\nd = 4"
+    with pytest.raises(MarkerError, match="never closed"):
+        solution_code("### BEGIN SOLUTION\nb = 2")

@@ -32,7 +32,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils.build import parse_exercises
+from course_utils.build import parse_exercises, solution_code
 
 PUBLIC = ROOT / "course_utils" / "exercise_checks"
 HIDDEN = ROOT / "course_utils" / "grading" / "hidden_checks"
@@ -187,18 +187,7 @@ def find_answer_constants(public_source: str, hidden_source: str, references: li
 
 def _solution_regions(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
-    regions = []
-    for exercise in parse_exercises(nb, path.stem):
-        region, inside = [], False
-        for line in nb.cells[exercise.cell_index].source.splitlines():
-            if line.strip() == "### BEGIN SOLUTION":
-                inside = True
-            elif line.strip() == "### END SOLUTION":
-                inside = False
-            elif inside:
-                region.append(line)
-        regions.append("\n".join(region))
-    return regions
+    return [solution_code(nb.cells[e.cell_index].source) for e in parse_exercises(nb, path.stem)]
 
 
 def _topics() -> dict[str, str]:

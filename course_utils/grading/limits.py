@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 __all__ = ["CgroupTree", "SandboxGroup", "find_cgroups", "mount_work_folder", "unmount_work_folder",
-           "claim_uid", "uid_processes", "UID_FIRST", "UID_LAST"]
+           "claim_uid", "kill_all", "uid_processes", "UID_FIRST", "UID_LAST"]
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +147,7 @@ class SandboxGroup:
                     _write(kill_file, 1)
                 except OSError:
                     pass
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_all(left)
             time.sleep(0.05)
 
     def hit_memory_cap(self) -> bool:
@@ -269,6 +265,15 @@ def unmount_work_folder(path: Path) -> None:
 
 
 # ------------------------------------------------------------------ uids
+
+def kill_all(pids) -> None:
+    """SIGKILL each pid, passing over those already gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
 
 def uid_processes(uid: int) -> list[int]:
     """The pids of every process running as ``uid``."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CourseError
-from .limits import uid_processes
+from .limits import kill_all, uid_processes
 
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
@@ -391,11 +391,7 @@ def _reap_uid(uid: int, seconds: float = 15.0) -> None:
         left = uid_processes(uid)
         if not left:
             return
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_all(left)
         time.sleep(0.05)
 
 

@@ -142,18 +142,24 @@ def _read_regular(dir_fd: int, name: str, cap: int) -> bytes:
     """Read a regular file from a folder the sandbox can write, at most ``cap`` bytes."""
     fd = _open_regular(dir_fd, name, cap)
     try:
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > cap:
-                raise ValueError(f"{excerpt(name)} is larger than {cap // 2**20} MiB")
-            chunks.append(chunk)
+        chunks = []
+        _stream(fd, chunks.append, cap, f"{excerpt(name)} is larger than {cap // 2**20} MiB")
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _stream(fd: int, write, cap: int, too_large: str) -> int:
+    """Hand ``fd``'s bytes to ``write`` in 1 MiB chunks; ValueError(too_large) past ``cap``."""
+    total = 0
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return total
+        total += len(chunk)
+        if total > cap:
+            raise ValueError(too_large)
+        write(chunk)
 
 
 def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, int]:
@@ -174,16 +180,9 @@ def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, in
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        total = 0
         try:
-            while True:
-                chunk = os.read(source, 1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > cap:
-                    raise ValueError(f"the answer's files are larger than {cap // 2**20} MiB in all")
-                os.write(out, chunk)
+            total = _stream(source, lambda chunk: os.write(out, chunk), cap,
+                            f"the answer's files are larger than {cap // 2**20} MiB in all")
         finally:
             os.close(out)
     finally:
