@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, MissingFileError
+from .results import escape_invisible
 
 __all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename",
            "html_page", "read_grades", "write_text", "MAX_TEXT", "CSP"]
@@ -32,15 +33,6 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri '
 #: A grades file larger than this is refused (a class of thousands stays far below).
 MAX_GRADES_BYTES = 256 * 2**20
 
-# C0 and C1 controls but tab and newline, DEL, bidi overrides and isolates,
-# zero-width characters, and lone surrogates (which cannot even be encoded).
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069"
-                        "\ufeff\ud800-\udfff]")
-
-
-def _visible(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def clean_text(value, cap: int = MAX_TEXT, *, newlines: bool = True) -> str:
@@ -53,7 +45,7 @@ def clean_text(value, cap: int = MAX_TEXT, *, newlines: bool = True) -> str:
 
     Example:
         >>> clean_text("ok\\x1b[31m red", cap=8)
-        'ok\\\\x1b[31… (6 more characters cut)'
+        'ok\\\\x1b[31m … (3 more characters cut)'
     """
     text = "" if value is None else value if isinstance(value, str) else str(value)
     more = len(text) - cap
@@ -61,7 +53,7 @@ def clean_text(value, cap: int = MAX_TEXT, *, newlines: bool = True) -> str:
     text = text.replace("\r\n", "\n")
     if not newlines:
         text = text.replace("\n", " ").replace("\t", " ")
-    text = _INVISIBLE.sub(_visible, text)
+    text = escape_invisible(text, keep_lines=True)
     return text + (f"… ({more} more characters cut)" if more > 0 else "")
 
 

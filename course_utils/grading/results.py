@@ -21,7 +21,7 @@ from ..errors import InvalidArgumentError
 from ..scores import format_score_table
 
 __all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts",
-           "safe_text", "FEEDBACK_CHARS"]
+           "safe_text", "escape_invisible", "FEEDBACK_CHARS"]
 
 #: The longest feedback one exercise carries (characters, after escaping).
 FEEDBACK_CHARS = 400
@@ -39,17 +39,27 @@ def safe_text(text, limit: int = _LINE_CHARS) -> str:
     text = "" if text is None else str(text)
     if len(text) > 4 * limit:
         text = text[:4 * limit]
+    clean = escape_invisible(text)
+    return clean if len(clean) <= limit else clean[:limit - 1] + "\u2026"
+
+
+def escape_invisible(text: str, keep_lines: bool = False) -> str:
+    """Control, format, private and surrogate characters as visible escapes (``\\x1b``, ``\\u202e``).
+
+    ``keep_lines`` leaves newlines and tabs as they are (for pages that show several lines).
+    """
     out = []
     for char in text:
         code = ord(char)
-        if code < 0x20 or 0x7F <= code < 0xA0:
+        if keep_lines and char in "\n\t":
+            out.append(char)
+        elif code < 0x20 or 0x7F <= code < 0xA0:
             out.append(f"\\x{code:02x}")
         elif 0xD800 <= code < 0xE000 or unicodedata.category(char) in ("Cf", "Co", "Cn", "Zl", "Zp"):
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             out.append(char)
-    clean = "".join(out)
-    return clean if len(clean) <= limit else clean[:limit - 1] + "\u2026"
+    return "".join(out)
 
 
 @dataclass
