@@ -132,7 +132,9 @@ def batch(tmp_path_factory):
     return {"grades": grades, "rows": rows, "rss_mb": rss_kb / 1024, "before": before,
             "canary": (CANARY.read_text(), canary.st_uid, canary.st_gid, os.listdir(f"{CANARY}.d")),
             "cgroups": glob.glob(f"/sys/fs/cgroup/*/**/course-grade-{grader.pid}*", recursive=True),
-            "mounts": [line for line in Path("/proc/mounts").read_text().splitlines() if "course-work" in line],
+            # This grader's work folders only (under its TMPDIR), as the cgroups are this grader's.
+            "mounts": [line for line in Path("/proc/mounts").read_text().splitlines()
+                       if "course-work" in line and str(private_tmp) in line],
             "log": done.stdout + done.stderr,
             "after": _digests(submissions), "base": base, "code": done.returncode,
             "csv": out_csv.read_text(), "tmp_new": set(os.listdir("/tmp")) - tmp_before,
