@@ -212,7 +212,9 @@ def test_the_sandbox_as_a_whole_has_a_memory_cap(batch):
     if tree is None:
         pytest.skip(line)
     tree.remove()
-    assert any("memory cap of 6144 MiB" in note for note in batch["grades"]["sandbox-wide-hog"]["notes"])
+    hog = batch["grades"]["sandbox-wide-hog"]
+    assert any("memory cap of 6144 MiB" in note for note in hog["notes"]), (
+        hog["notes"], hog["exercises"]["00.1"], [l for l in batch["log"].splitlines() if "cgroup" in l])
 
 
 def test_what_reaches_the_instructor_is_short_and_escaped(batch):
