@@ -220,9 +220,9 @@ answers.capture = forged_capture''',
 versions = type(name, (), {})()''',
     # The sandbox as a whole: 64 busy processes, memory spread over processes, a full disk.
     "sandbox-wide-hog": f'''import os, time
-{WRONG}for _ in range(3):  # each under the per-process cap, together over the sandbox's
+{WRONG}for _ in range(8):  # each far under the per-process cap (whatever the kernel's own size), together over the sandbox's
     if os.fork() == 0:
-        block = bytearray(3000 * 2**20)
+        block = bytearray(1024 * 2**20)
         block[::4096] = b"x" * len(block[::4096])
         time.sleep(600)
         os._exit(0)
