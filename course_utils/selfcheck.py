@@ -167,9 +167,13 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
     with tempfile.TemporaryDirectory(prefix="course-selfcheck-") as folder:
         from jupyter_client import AsyncKernelManager as KernelManager
 
-        # Local sockets in the temporary folder rather than TCP ports: nothing listens on the network.
-        manager = (KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
-                   if os.name == "posix" else KernelManager(kernel_name="python3"))
+        # Local sockets in the temporary folder rather than TCP ports: nothing listens on the
+        # network. A socket's path may be at most 107 bytes: under a long TMPDIR the kernel
+        # listens on 127.0.0.1 instead (ports only this machine can reach).
+        sockets = os.path.join(folder, "kernel")
+        manager = (KernelManager(kernel_name="python3", transport="ipc", ip=sockets)
+                   if os.name == "posix" and len(sockets.encode()) <= 96
+                   else KernelManager(kernel_name="python3", ip="127.0.0.1"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 interrupt_on_timeout=False, record_timing=False,
                                 resources={"metadata": {"path": folder}})

@@ -57,8 +57,32 @@ def broken_numpy_env(tmp_path) -> dict:
     return {**os.environ, "PYTHONPATH": str(tmp_path)}
 
 
+# make test runs two pytest-xdist workers with this scheduler: each test file runs whole on one
+# worker, in order (a notebook's cells share one kernel; a module's fixtures run once), and the
+# files that grade whole notebooks through the sandbox share one worker and run one after
+# another. Each such batch grades two notebooks at a time, one core each: two batches at once
+# would halve each one's share and put their cell time limits at risk. They come first in the
+# collection and take the longest, so they start first; the other worker takes the rest.
+SANDBOXED_BATCHES = ("test_alternative_answers.py", "test_grading.py", "test_grading_hostile.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, called only when it runs
+def pytest_xdist_make_scheduler(config, log):
+    """Distribute whole files, the sandboxed batches as one unit, in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "sandboxed batches" if file.endswith(SANDBOXED_BATCHES) else file
+
+    config.option.loadscopereorder = False  # collection order, not the number of tests
+    return ByFile(config, log)
+
+
 def pytest_configure(config):
     """With nbval, check every reference answer with the grader's checks (see nbval_answers.py)."""
     from nbval_answers import AnswerChecks
 
     config.pluginmanager.register(AnswerChecks(), "course-answer-checks")
+

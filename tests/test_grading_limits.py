@@ -1,4 +1,4 @@
-"""Tests for the grader's bounds without a sandbox: forged answer data, what feedback quotes, cgroups, uids.
+"""Tests for the grader's bounds: forged answer data, what feedback quotes, cgroups, uids, a long TMPDIR.
 
 The kernel here is a stand-in that writes a forged capture, as a student who
 replaced ``answers.capture`` would; everything after that (bounded reads, decoding
@@ -7,6 +7,7 @@ and checks in a limited child) is the grader's own code (``verdicts.read_verdict
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,23 @@ def test_a_sandbox_cgroup_caps_memory_and_processes():
     finally:
         tree.remove()
     assert all(not p.exists() for p in tree.parents.values())
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+def test_a_long_tmpdir_still_grades(tmp_path):
+    """Under a TMPDIR too long for a socket's path (107 bytes at most), do the sandboxed kernel
+    and the check processes still start, and is nothing left there?"""
+    from conftest import ROOT
+
+    long_tmp = tmp_path / ("t" * 90)
+    long_tmp.mkdir()
+    out = tmp_path / "grades.json"
+    done = subprocess.run([sys.executable, "-m", "course_utils", "grade",
+                           str(ROOT / "tests" / "files" / "hostile" / "forged-log.ipynb"), "--json", str(out)],
+                          env={**os.environ, "TMPDIR": str(long_tmp)}, capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    (row,) = json.loads(out.read_text())
+    assert row["error"] is None, (row["error"], done.stderr[-2000:])
+    feedback = row["exercises"]["00.1"]["feedback"]
+    assert not row["exercises"]["00.1"]["passed"] and "grader failed" not in feedback, feedback
+    assert os.listdir(long_tmp) == []

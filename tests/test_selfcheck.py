@@ -12,9 +12,15 @@ from course_utils.cli import main
 from course_utils.selfcheck import HIDDEN_WORDS, selfcheck
 
 
-def test_solved_notebook_gets_full_public_marks_and_stays_unchanged(tmp_path, capsys):
+def test_solved_notebook_gets_full_public_marks_and_stays_unchanged(tmp_path, capsys, monkeypatch):
     """Does `selfcheck` on a solved notebook give every exercise its points, say the hidden checks come
-    after submission, print the grader's table, and leave the file's bytes as they were?"""
+    after submission, print the grader's table, and leave the file's bytes as they were? (Under a
+    temporary folder too long for a socket's path: the kernel listens on 127.0.0.1 instead.)"""
+    import tempfile
+
+    long_tmp = tmp_path.parent / f"{tmp_path.name}-{'t' * 90}"
+    long_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_tmp))
     path = tmp_path / "01-execution-providers.ipynb"
     shutil.copy(ROOT / "solutions" / path.name, path)
     before = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -30,6 +36,7 @@ def test_solved_notebook_gets_full_public_marks_and_stays_unchanged(tmp_path, ca
         [e.id, f"{e.points}/{e.points}", "pass"] for e in exercises]
     total = sum(e.points for e in exercises)
     assert lines[2 + rows].startswith(f"  total {total}/{total} in ") and HIDDEN_WORDS in lines[2 + rows]
+    assert list(long_tmp.iterdir()) == []
 
 
 def test_files_that_are_not_exercises_notebooks_are_one_clear_error(tmp_path, capsys):

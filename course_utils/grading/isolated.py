@@ -65,9 +65,16 @@ def start_server():
             atexit.register(shutil.rmtree, private, ignore_errors=True)
             saved = os.environ.get("TMPDIR")
             os.environ["TMPDIR"] = private
+            # The server listens on a socket in a folder multiprocessing makes under the
+            # temporary folder; a socket's path may be at most 107 bytes, so a long TMPDIR
+            # gets that one folder made in /tmp instead (removed when the grader ends).
+            saved_tempdir = tempfile.tempdir
+            if len(tempfile.gettempdir()) > 60 and os.access("/tmp", os.W_OK | os.X_OK):
+                tempfile.tempdir = "/tmp"
             try:
                 forkserver.ensure_running()
             finally:
+                tempfile.tempdir = saved_tempdir
                 if saved is None:
                     os.environ.pop("TMPDIR", None)
                 else:

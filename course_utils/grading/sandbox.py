@@ -141,6 +141,7 @@ class SandboxedKernel:
         self.startdir = None
         self.hit_memory_cap = False  # the whole sandbox reached --memory-mb (with a cgroup)
         self.iodir = self.inbox_dir = None  # this start's folders, grader-side paths
+        self._io_fd = None  # io/ held open: its sockets are reached through /proc/self/fd
 
     # paths as the kernel sees them
     @property
@@ -149,7 +150,7 @@ class SandboxedKernel:
 
     @property
     def io_path(self) -> str:
-        return IO if self.sandboxed else str(self.iodir)
+        return IO if self.sandboxed else f"/proc/{os.getpid()}/fd/{self._io_fd}"
 
     @property
     def inbox_path(self) -> str:
@@ -221,6 +222,10 @@ class SandboxedKernel:
         self.conndir = self._fresh_folder(run / "conn", 0o750, (0, self.uid))
         self.inbox_dir = self._fresh_folder(run / "in", 0o755, None)
         self.iodir = self._fresh_folder(run / "io", 0o700, (self.uid, self.uid))
+        # A socket's path may be at most 107 bytes, and the grader's folders lie under TMPDIR,
+        # however long that is: the grader reaches io/ through a descriptor it holds
+        # (/proc/self/fd/N, which also pins the folder it made), the kernel at IO.
+        self._io_fd = os.open(self.iodir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         key = uuid.uuid4().hex
         sock = f"k{uuid.uuid4().hex[:8]}"
         ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
@@ -246,7 +251,7 @@ class SandboxedKernel:
         # fit; the cell still ends on its shell reply, and its count still passes the cap.
         self._context.setsockopt(zmq.RCVHWM, 16)
         client = BlockingKernelClient(context=self._context)
-        client.load_connection_info({**info, "ip": str(self.iodir / sock)})
+        client.load_connection_info({**info, "ip": f"/proc/self/fd/{self._io_fd}/{sock}"})
         deadline = time.monotonic() + min(self.limits.start_seconds, max(1.0, limit))
         while not all(_is_socket(self.iodir / f"{sock}-{p}") for p in (1, 2, 4)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -357,6 +362,9 @@ class SandboxedKernel:
         if self._context is not None:
             self._context.destroy(linger=0)
             self._context = None
+        if self._io_fd is not None:  # after the sockets: none may reconnect through it
+            os.close(self._io_fd)
+            self._io_fd = None
 
 
 def write_new_file(path: Path, data: bytes, mode: int = 0o644, owner=None) -> None:
