@@ -52,9 +52,10 @@ lab: $(STAMP)
 		--KernelManager.transport_encryption=$(KERNEL_ENCRYPTION) $(ROOT_ARG) $(LAB_ARGS)
 
 # Two workers (pytest-xdist); tests/conftest.py keeps each file, and the sandboxed grading
-# batches together, on one worker.
+# batches together, on one worker. PyTorch's OpenMP threads sleep while they wait instead of
+# spinning: with both cores busy, a spinning thread takes the CPU the other worker needs.
 test: $(STAMP)
-	$(PY) -m pytest tests solutions --nbval -n 2 \
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest tests solutions --nbval -n 2 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 --durations=25
 

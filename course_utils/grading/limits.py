@@ -161,8 +161,10 @@ class SandboxGroup:
                 counts = dict(line.split()[:2] for line in lines if len(line.split()) >= 2)
                 if any(int(counts.get(key, 0)) > 0 for key in keys):
                     return True
-            try:
-                if int((folder / "memory.failcnt").read_text()) > 0:
+            try:  # v1: its peak met the cap (the kernel may reclaim files' pages, not kill)
+                peak = int((folder / "memory.max_usage_in_bytes").read_text())
+                if int((folder / "memory.failcnt").read_text()) > 0 or \
+                        peak >= int((folder / "memory.limit_in_bytes").read_text()):
                     return True
             except (OSError, ValueError):
                 pass
