@@ -168,11 +168,12 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
         from jupyter_client import AsyncKernelManager as KernelManager
 
         # Local sockets in the temporary folder rather than TCP ports: nothing listens on the
-        # network. A socket's path may be at most 107 bytes: under a long TMPDIR the kernel
-        # listens on 127.0.0.1 instead (ports only this machine can reach).
+        # network. Each is named FOLDER/kernel-N, and a socket's path may be at most 107 bytes:
+        # under a longer TMPDIR the kernel listens on 127.0.0.1 instead (ports only this
+        # machine can reach).
         sockets = os.path.join(folder, "kernel")
         manager = (KernelManager(kernel_name="python3", transport="ipc", ip=sockets)
-                   if os.name == "posix" and len(sockets.encode()) <= 96
+                   if os.name == "posix" and len(os.fsencode(f"{sockets}-5")) <= 107
                    else KernelManager(kernel_name="python3", ip="127.0.0.1"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3", allow_errors=True,
                                 interrupt_on_timeout=False, record_timing=False,

@@ -85,4 +85,3 @@ def pytest_configure(config):
     from nbval_answers import AnswerChecks
 
     config.pluginmanager.register(AnswerChecks(), "course-answer-checks")
-

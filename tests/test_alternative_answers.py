@@ -110,7 +110,7 @@ def graded_alternatives(tmp_path_factory):
                 solved[stem].append(exercise_id)
         nbformat.write(nb, folder / f"{stem}.ipynb")
     # The longest first (two at a time), so that no long one runs alone at the end.
-    order = sorted(NOTEBOOKS, key=lambda stem: LONGEST_FIRST.index(stem[:2]))
+    order = sorted(NOTEBOOKS, key=lambda stem: (LONGEST_FIRST + [stem[:2]]).index(stem[:2]))
     return grade_notebooks([folder / f"{stem}.ipynb" for stem in order], timeout=300, jobs=2), solved
 
 

@@ -65,11 +65,12 @@ def start_server():
             atexit.register(shutil.rmtree, private, ignore_errors=True)
             saved = os.environ.get("TMPDIR")
             os.environ["TMPDIR"] = private
-            # The server listens on a socket in a folder multiprocessing makes under the
-            # temporary folder; a socket's path may be at most 107 bytes, so a long TMPDIR
-            # gets that one folder made in /tmp instead (removed when the grader ends).
+            # The server listens on TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX; a socket's path
+            # may be at most 107 bytes, so a longer one gets that one folder made in /tmp
+            # instead (removed when the grader ends).
             saved_tempdir = tempfile.tempdir
-            if len(tempfile.gettempdir()) > 60 and os.access("/tmp", os.W_OK | os.X_OK):
+            listener = os.path.join(tempfile.gettempdir(), "pymp-xxxxxxxx", "listener-xxxxxxxx")
+            if len(os.fsencode(listener)) > 107 and os.access("/tmp", os.W_OK | os.X_OK):
                 tempfile.tempdir = "/tmp"
             try:
                 forkserver.ensure_running()
