@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 	@# pip byte-compiles one file at a time (half of the install's minute and a half); compileall
 	@# uses every core. The few files it cannot compile (torch's tests written for a newer
 	@# Python) are never imported.
-	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+	$(PY) -m compileall -q -j 0 -x '/tests?/' $(VENV)/lib >/dev/null 2>&1 || true
 	@rm -f $(OTHER_STAMP)
 	@touch $(STAMP)
 

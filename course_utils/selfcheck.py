@@ -180,7 +180,6 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
                                 resources={"metadata": {"path": folder}})
         stopped = None
         with client.setup_kernel(cleanup_kc=True):  # our manager: nbclient would leave the kernel running
-            _run_probe(client, "%matplotlib inline", 0)  # as the grader does
             number = 0
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":

@@ -28,7 +28,7 @@ ATTACKS = sorted(p.stem for p in HOSTILE.glob("*.ipynb"))
 FORGED = {"loop-model-in-checks": "02.3"}  # the exercise each attack forges (00.1 otherwise)
 CANARY = Path("/tmp/course-canary-18")  # planted-links-and-fifos points every link here
 BUDGET = 120
-LIMIT = 20  # seconds a cell may run
+LIMIT = 15  # seconds a cell may run
 # Graded first, in this order (two at a time): the sandbox-wide hog beside the honest classmate
 # (whose marks must not suffer from it), then the other attacks that run to the cell limit, so
 # that the batch's slow submissions overlap instead of ending it one by one.

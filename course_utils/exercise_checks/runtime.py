@@ -135,7 +135,9 @@ def _judge_samples(samples, expected, script, warmup, repeats):
     if len(samples) != repeats:
         raise CheckFailed(f"asked for {repeats} timed calls, the function returned {len(samples)} "
                           "samples: one sample per timed call")
-    if samples and all(abs(v) < 1e-3 for v in samples):
+    # The scripted calls take no real time: a clock of one's own reads microseconds (more for
+    # a call descheduled on a busy machine), where the given clock's calls last 10 ms or more.
+    if samples and statistics.median(abs(v) for v in samples) < 0.1 * min(expected):
         raise CheckFailed("the samples do not come from the clock the function was given: read "
                           "the time with `clock()`, the fourth argument, not a clock of your own")
     running = [sum(expected[:i + 1]) for i in range(len(expected))]

@@ -82,7 +82,6 @@ class _Run:
         self._retire()
         self.kernel = self.make(*self.kernel_args)
         self.kernel.start(limit=max(1.0, self.left()))
-        self.kernel.run("%matplotlib inline", min(30.0, self.limit()), silent=True)
         self.tainted = any(is_reference for _, is_reference in self.replay)
         for code, _ in self.replay:
             result = self.kernel.run(code, self.limit(), silent=True)

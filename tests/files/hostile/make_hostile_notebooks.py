@@ -137,11 +137,11 @@ if os.fork() == 0:
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("0.0.0.0", 47613))
 listener.listen()''',
-    "ignored-alarm": f'''import signal
+    "ignored-alarm": f'''import signal, time
 {WRONG}for sig in (signal.SIGALRM, signal.SIGINT, signal.SIGTERM):
     signal.signal(sig, signal.SIG_IGN)
-while True:
-    pass''',
+while True:  # asleep, not spinning: the limit counts wall-clock time, and the CPU stays with the batch
+    time.sleep(1)''',
     "output-flood": f'''import sys
 {WRONG}print("x" * (256 * 2**20))''',
     "output-flood-many-lines": f'''import sys
@@ -219,14 +219,18 @@ answers.capture = forged_capture''',
     "escape-sequences-and-huge-strings": '''name = "\\x1b[2J\\x1b[H\\x1b]0;owned\\x07total 52/52\\n\\u202e" + "A" * (12 * 2**20)
 versions = type(name, (), {})()''',
     # The sandbox as a whole: 64 busy processes, memory spread over processes, a full disk.
-    "sandbox-wide-hog": f'''import os, time
-{WRONG}for _ in range(8):  # each far under the per-process cap (whatever the kernel's own size), together over the sandbox's
-    if os.fork() == 0:
-        block = bytearray(1024 * 2**20)
-        block[::4096] = b"x" * len(block[::4096])
-        time.sleep(600)
-        os._exit(0)
-time.sleep(10)
+    "sandbox-wide-hog": f'''import os, subprocess, sys, time
+{WRONG}# Fresh interpreters, not forks of this kernel: a fork starts with the kernel's whole address
+# space, so one of 1 GiB more could meet the per-process cap (and stop there) when the kernel
+# has grown. Each holds 1 GiB of shared memory (allocated by the kernel in one call, the fastest
+# way to get there on a busy machine) and offers itself first to the cap's OOM killer; the eight
+# together go over the sandbox's cap.
+hog = ("import os, time\\nopen('/proc/self/oom_score_adj', 'w').write('1000')\\n"
+       "fd = os.memfd_create('hog')\\nos.posix_fallocate(fd, 0, 1024 * 2**20)\\ntime.sleep(600)")
+children = [subprocess.Popen([sys.executable, "-c", hog]) for _ in range(8)]
+deadline = time.monotonic() + 13  # until the cap stops one of them (the cell may run 15 s)
+while time.monotonic() < deadline and all(child.poll() is None for child in children):
+    time.sleep(0.1)
 for _ in range(64):
     if os.fork() == 0:
         while True:
