@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
-from .contenders import CONTENDERS, compare_runtimes, fastest_row, format_contenders
+from .contenders import (CONTENDERS, compare_runtimes, compile_for_inference, fastest_row,
+                         format_contenders)
 from .errors import InvalidArgumentError, MissingFileError
 from .export import check_output_path, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
@@ -114,7 +115,7 @@ def _prepare_backend(backend, model, onnx_path, threads, device):
         if device != "cpu":
             model = copy.deepcopy(model).to(device)  # the caller's model stays where it was
         if backend == "torch-compile":
-            model = torch.compile(model)  # compiles lazily: the first call holds the cost
+            model = compile_for_inference(model)  # lazily: the first call holds the cost
         return model, None, {"threads": torch.get_num_threads()}
     import onnxruntime as ort
 
