@@ -36,8 +36,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip uninstall --yes --quiet $(ORT_OTHER) 2>/dev/null || true
 	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-compile -e '.[dev,$(ORT)]'
 	@# pip byte-compiles one file at a time (half of the install's minute and a half); compileall
-	@# uses every core. The few files it cannot compile (torch's tests written for a newer
-	@# Python) are never imported.
+	@# uses every core. Packages' own tests/ folders (35 of the 214 MB of .py) are never imported,
+	@# so they are left out; the few other files it cannot compile are never imported either.
 	$(PY) -m compileall -q -j 0 -x '/tests?/' $(VENV)/lib >/dev/null 2>&1 || true
 	@rm -f $(OTHER_STAMP)
 	@touch $(STAMP)
