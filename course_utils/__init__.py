@@ -17,6 +17,7 @@ _EXPORTS = {
     "check_install": "install",
     "list_providers": "providers",
     "make_session": "providers",
+    "register_openvino": "devices",
     "export_model": "export",
     "compare_outputs": "parity",
     "summarize_model": "inspection",
