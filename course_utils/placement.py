@@ -12,7 +12,8 @@ session (``providers.py``).
 run: a provider may take every node, some, or none. In a profile, a provider that compiles
 a subgraph (OpenVINO, TensorRT) shows one kernel for all the nodes it took, named after
 the provider (``OpenVINOExecutionProvider_<hash>_0``); the CPU provider shows one kernel
-per node, named after the node with its operator type as ``op_name``.
+per node, named after the node with its operator type as ``op_name``. The OpenVINO provider
+also adds OpenVINO's own operations, each with the precision it ran in (:func:`kernel_precisions`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .errors import InvalidArgumentError
 from .formatting import format_table
 
 __all__ = ["RECORD_ASSIGNMENT", "ProviderShare", "assigned_nodes", "placement_from_profile",
-           "placement_table", "format_placement"]
+           "kernel_precisions", "placement_table", "format_placement"]
 
 #: The session config entry that makes a session keep which provider took which node.
 RECORD_ASSIGNMENT = "session.record_ep_graph_assignment_info"
@@ -100,6 +101,21 @@ def placement_from_profile(events: list, run: int = -1) -> dict[str, ProviderSha
                                       tuple(e.get("args", {}).get("op_name", "?") for e in found))
               for provider, found in per_provider.items()}
     return dict(sorted(shares.items(), key=lambda item: -item[1].ms))
+
+
+def kernel_precisions(events: list) -> dict[str, int]:
+    """``{precision: kernels}`` that OpenVINO reports it ran, from a profile's events.
+
+    The OpenVINO provider adds one ``Kernel`` event per OpenVINO operation to ONNX Runtime's
+    profile; its ``ov_exec_type`` ends with the precision the kernel ran in
+    (``brgconv_avx512_f32``, ``..._bf16``, ``..._I8``). Empty for other providers.
+    """
+    found: Counter = Counter()
+    for event in events:
+        kind = event.get("args", {}).get("ov_exec_type") if isinstance(event, dict) else None
+        if event.get("cat") == "Kernel" and isinstance(kind, str) and "_" in kind:
+            found[kind.rsplit("_", 1)[1].lower()] += 1
+    return dict(found.most_common())
 
 
 def placement_table(nodes: dict[str, list[str]], shares: dict[str, ProviderShare]) -> list[dict]:

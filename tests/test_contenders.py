@@ -81,7 +81,7 @@ def test_rows_for_every_runtime_asked_skipped_or_measured(tiny):
     status = register_openvino()
     if status.usable:
         assert set(provider["nodes_per_provider"]) == {OPENVINO}  # every node
-        assert provider["max_abs_vs_ort_cpu"] < 1e-5
+        assert set(provider["kernel_precisions"]) == {"f32"}  # what OpenVINO says it ran
     else:
         assert provider["skipped"] == status.reason
     table = format_contenders(rows)

@@ -1,10 +1,11 @@
 """Tests for course_utils/placement.py: which provider runs which node.
 
-The three profiles in tests/files were recorded with ONNX Runtime 1.31.1 and
-onnxruntime-ep-openvino 1.8.1 on a CPU (two runs each) and trimmed to the fields the
-placement reads: the digits CNN taken whole by OpenVINO, a model whose Det node OpenVINO
-does not take (it falls back to the CPU between two OpenVINO subgraphs), and the digits CNN
-asked for OpenVINO through the name list, which the CPU ran alone. The one session here is
+The four profiles in tests/files were recorded with ONNX Runtime 1.31.1 and
+onnxruntime-ep-openvino 1.8.1 on a CPU with bf16 instructions (two runs each, batch 2) and
+trimmed to the fields read here: the digits CNN taken whole by OpenVINO, precision pinned to
+f32 and left at its default, a model whose Det node OpenVINO does not take (it falls back to
+the CPU between two OpenVINO subgraphs), and the digits CNN asked for OpenVINO through the
+name list, which the CPU ran alone. The one session here is
 a hand-built model of that last kind: Relu and Mul for any provider, Det for the CPU only.
 """
 import json
@@ -13,8 +14,8 @@ import pytest
 
 from course_utils.cli import main
 from course_utils.devices import OPENVINO, register_openvino
-from course_utils.placement import (assigned_nodes, format_placement, placement_from_profile,
-                                    placement_table)
+from course_utils.placement import (assigned_nodes, format_placement, kernel_precisions,
+                                    placement_from_profile, placement_table)
 
 CPU = "CPUExecutionProvider"
 
@@ -29,6 +30,16 @@ def test_a_model_taken_whole_is_one_kernel_of_one_provider(root):
     assert list(shares) == [OPENVINO]
     assert shares[OPENVINO].kernels == 1 and shares[OPENVINO].share == pytest.approx(1.0)
     assert shares[OPENVINO].kernel_names[0].startswith(f"{OPENVINO}_")
+
+
+def test_the_profile_says_which_precision_openvino_ran(root):
+    """Does OpenVINO's own part of the profile show f32 kernels with the precision pinned and
+    bf16 ones with its default on a CPU with bf16, and nothing for the CPU provider?"""
+    pinned = kernel_precisions(_profile(root, "openvino-whole-model"))
+    default = kernel_precisions(_profile(root, "openvino-whole-model-default-precision"))
+    assert set(pinned) == {"f32"} and sum(pinned.values()) == sum(default.values())
+    assert list(default)[0] == "bf16" and default["bf16"] > default.get("f32", 0)
+    assert kernel_precisions(_profile(root, "openvino-asked-by-name-cpu-ran")) == {}
 
 
 def test_a_node_the_provider_does_not_take_falls_back_to_the_cpu(root):
