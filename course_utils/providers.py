@@ -158,13 +158,15 @@ def make_session(path, prefer: list[str] | None = None, options=None, *,
     chosen = list(dict.fromkeys(name for name in prefer if name in available))
     missing = [name for name in prefer if name not in available]
     if missing:
-        why = (f" {OPENVINO}: {plugin.reason}." if plugin and not plugin.usable
-               and any(n.startswith(OPENVINO) for n in missing) else "")
+        hints = []
+        if any("TensorRT" in n or n.startswith("CUDA") for n in missing):
+            hints.append("For NVIDIA GPUs install onnxruntime-gpu instead of onnxruntime.")
+        if plugin and not plugin.usable and any(n.startswith(OPENVINO) for n in missing):
+            hints.append(f"{OPENVINO}: {plugin.reason}.")
         warnings.warn(
             f"{', '.join(missing)} not available in this onnxruntime build "
-            f"(available: {available}); falling back to {chosen or ['CPUExecutionProvider']}. "
-            f"For NVIDIA GPUs install onnxruntime-gpu instead of onnxruntime.{why}",
-            UserWarning, stacklevel=2)
+            f"(available: {available}); falling back to {chosen or ['CPUExecutionProvider']}."
+            + "".join(f" {hint}" for hint in hints), UserWarning, stacklevel=2)
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     if isinstance(path, (str, Path)):
