@@ -17,13 +17,13 @@ OpenVINO runs bf16 by default on a CPU with AVX512-BF16 or AMX, so its fp32 row
 pins ``INFERENCE_PRECISION_HINT`` to f32 and reads back what it got. The
 ``ort-openvino`` rows run the same files through ONNX Runtime with OpenVINO as its
 execution provider (the plugin package ``onnxruntime-ep-openvino``, beside the
-course's ``onnxruntime``; never ``onnxruntime-openvino``, which replaces it), precision
-pinned the same way through the provider's ``load_config``; ONNX Runtime cannot read
-it back, so the row records the precision of every kernel OpenVINO ran in one profiled run
-before the timed ones (resnet18: 25 kernels, all f32; bf16 where the pin is left out) and
-how many nodes each provider took.
-Where the plugin offers no device (no wheel, or a CPU that is not Intel's), the
-rows are skipped with the reason.
+course's ``onnxruntime``; never ``onnxruntime-openvino``, which replaces it), the
+precision pinned the same way through the provider's ``load_config``. ONNX Runtime
+cannot read the hint back, so the row records the precision of every kernel OpenVINO
+ran in one profiled run before the timed ones (resnet18: 25 kernels, all f32; bf16
+where the pin is left out), and how many nodes each provider took. Where the plugin
+offers no device (no wheel, or a CPU that is not Intel's), the rows are skipped with
+the reason.
 """
 from __future__ import annotations
 
