@@ -24,7 +24,7 @@ The file formats: QDQ wraps float operators in the standard ``QuantizeLinear`` /
 ``DequantizeLinear`` pairs, which any ONNX runtime reads and each fuses into its
 own int8 kernels (or not); QOperator writes integer operators, standard ONNX ones
 (``QLinearConv``, ``QLinearMatMul``) and ONNX Runtime's contrib ones
-(``com.microsoft`` ``QLinearAdd``, ``QLinearGlobalAveragePool``...), which tie the
+(``com.microsoft`` ``QLinearAdd``, ``QGemm``, ``QLinearGlobalAveragePool``...), which tie the
 file to ONNX Runtime. Which recipe is fastest on a given CPU is measured here,
 not assumed: recipes whose quartile bands overlap are a tie, and a tie goes to
 the recipe first in :data:`PREFERENCE`.
