@@ -3,9 +3,10 @@
 Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`read_cpu_name`,
 :func:`read_cpu_flags`), the hardware record kept with every benchmark
 (:func:`describe_hardware`), the int8 dot-product flags (``INT8_DOT_FLAGS``) and
-the theoretical fp32 peak from cores, clock and vector width
-(:func:`theoretical_peak`). Does not cover: measuring anything (the GEMM rate
-and FLOP counts are in ``profiling.py``, latencies in ``benchmark.py``).
+the nominal fp32 peak from cores, clock and vector width, with what it assumes
+(:func:`theoretical_peak`). Does not cover: measuring anything (the measured fp32
+ceiling is in ``roofline.py``, FLOP counts in ``profiling.py``, latencies in
+``benchmark.py``).
 Only the standard library at import time: the install check uses it too.
 """
 from __future__ import annotations
