@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .sessions import default_threads, fair_session_options
 
@@ -223,13 +223,8 @@ class Ceiling:
 
     def to_dict(self) -> dict:
         """Every field, ready for JSON."""
-        return {"gflops": self.gflops, "threads": self.threads, "cores": self.cores,
-                "per_core_gflops": self.per_core_gflops, "per_core_probe": self.per_core_probe,
-                "threads_gflops": self.threads_gflops, "threads_probe": self.threads_probe,
-                "basis": self.basis, "spread": self.spread, "seconds": self.seconds,
-                "probes": self.probes, "raised_by": self.raised_by,
-                "method": "best fp32 rate over dense ONNX Runtime and PyTorch kernels "
-                          "(course_utils.roofline.measure_fp32_ceiling)"}
+        return {**asdict(self), "method": "best fp32 rate over dense ONNX Runtime and PyTorch "
+                                          "kernels (course_utils.roofline.measure_fp32_ceiling)"}
 
 
 def ceiling_summary(ceiling: dict) -> str:
