@@ -3,9 +3,10 @@
 Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`read_cpu_name`,
 :func:`read_cpu_flags`), the hardware record kept with every benchmark
 (:func:`describe_hardware`), the int8 dot-product flags (``INT8_DOT_FLAGS``) and
-the theoretical fp32 peak from cores, clock and vector width
-(:func:`theoretical_peak`). Does not cover: measuring anything (the GEMM rate
-and FLOP counts are in ``profiling.py``, latencies in ``benchmark.py``).
+the nominal fp32 peak from cores, clock and vector width, with what it assumes
+(:func:`theoretical_peak`). Does not cover: measuring anything (the measured fp32
+ceiling is in ``roofline.py``, FLOP counts in ``profiling.py``, latencies in
+``benchmark.py``).
 Only the standard library at import time: the install check uses it too.
 """
 from __future__ import annotations
@@ -112,13 +113,24 @@ def _cpu_clock(text: str | None):
 
 #: Clock used when the machine does not say; the result says it was assumed.
 ASSUMED_CLOCK_GHZ = 3.0
-#: FMA units per core assumed: two on every x86 core since Haswell / Zen 2 and on big Arm cores.
+#: FMA units per core assumed, as the flags cannot show them: two on most x86 cores since
+#: Haswell and Zen 2 and on big Arm cores, but one 512-bit unit on Intel's AVX-512 Xeon
+#: Bronze and Silver and most Gold 5100/5200 parts. The measured ceiling
+#: (``roofline.measure_fp32_ceiling``) is what decides.
 ASSUMED_FMA_UNITS = 2
 
 
 def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=None,
                      fma_units: int = ASSUMED_FMA_UNITS) -> dict:
-    """The fp32 peak this CPU could reach if every FMA unit did an FMA every cycle.
+    """The nominal fp32 peak: what this CPU would do if every FMA unit did an FMA every cycle.
+
+    A figure computed from assumptions, not a measurement: a program can read
+    neither the clock the cores really run at (a virtual machine's
+    ``/proc/cpuinfo`` shows the nominal clock; cores boost above it, and slow
+    down with every core busy) nor the number of FMA units. A rate measured above
+    it means an assumption is wrong; :func:`course_utils.roofline.measure_fp32_ceiling`
+    measures what the machine does, and ``compare_with_nominal`` says which clock
+    a measured rate implies.
 
     peak = cores x clock x FLOP per cycle, where FLOP per cycle = fp32 lanes of the
     widest vector the flags show (512 bits with ``avx512f``, 256 with ``avx``,
@@ -148,7 +160,8 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
         192.0
     """
     flags = {name for name, has in hardware.get("flags", {}).items() if has}
-    assumptions = [f"{fma_units} FMA units per core, assumed (the flags do not show how many)"]
+    assumptions = [f"{fma_units} FMA unit(s) per core, assumed: the flags do not show how many "
+                   "(two on most x86 cores since Haswell and Zen 2)"]
     vendor, family = hardware.get("vendor"), hardware.get("family")
     if "avx512f" in flags and vendor == "AuthenticAMD" and family == 25:
         bits = 256  # Zen 4: 256-bit FMA units; a 512-bit FMA takes two of their cycles
@@ -160,7 +173,9 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
         who = (f"{vendor} family {family}" if vendor and family is not None
                else "vendor and family unknown")
         assumptions.append(f"512-bit FMAs at full rate ({who}); a CPU that splits them in two "
-                           "256-bit halves (AMD Zen 4, some Zen 5 laptops) reaches half this")
+                           "256-bit halves (AMD Zen 4, some Zen 5 laptops) or has one 512-bit "
+                           "FMA unit (Intel Xeon Bronze, Silver, most Gold 5100/5200) reaches "
+                           "half this")
     elif "avx" in flags:
         bits = 256
     elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):

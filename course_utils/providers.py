@@ -31,26 +31,30 @@ __all__ = ["list_providers", "make_session", "known_providers", "measure_placeme
 #: What each provider targets (hardware / vendor). Providers unknown to this table
 #: (newer ONNX Runtime releases add some) are listed as "see the ONNX Runtime docs".
 PROVIDER_TARGETS = {
-    "CPUExecutionProvider": "any CPU (default, always built in)",
-    "CUDAExecutionProvider": "NVIDIA GPU via CUDA/cuDNN (package onnxruntime-gpu)",
-    "TensorrtExecutionProvider": "NVIDIA GPU via TensorRT (onnxruntime-gpu + TensorRT)",
-    "NvTensorRTRTXExecutionProvider": "NVIDIA RTX GPU via TensorRT for RTX",
+    "CPUExecutionProvider": "any CPU (always built in; ONNX Runtime appends it to a session's "
+                            "list when missing)",
+    "CUDAExecutionProvider": "NVIDIA GPUs only, via CUDA and cuDNN (package onnxruntime-gpu)",
+    "TensorrtExecutionProvider": "NVIDIA GPUs only, via TensorRT (onnxruntime-gpu, with CUDA, "
+                                 "cuDNN and TensorRT)",
+    "NvTensorRTRTXExecutionProvider": "NVIDIA GPUs only (RTX), via TensorRT for RTX",
     "MIGraphXExecutionProvider": "AMD GPU via MIGraphX (ROCm)",
     "ROCMExecutionProvider": "AMD GPU via ROCm",
     "OpenVINOExecutionProvider": "Intel CPU, GPU and NPU via OpenVINO",
-    "DnnlExecutionProvider": "Intel CPU via oneDNN",
+    "DnnlExecutionProvider": "x86-64 CPUs (tuned for Intel's) and Arm64 CPUs via oneDNN; "
+                             "Intel GPUs in builds with its GPU runtime",
     "VitisAIExecutionProvider": "AMD/Xilinx FPGA and Ryzen AI NPU via Vitis AI",
     "QNNExecutionProvider": "Qualcomm Snapdragon CPU/GPU/NPU via QNN",
     "NnapiExecutionProvider": "Android phones via NNAPI",
     "VSINPUExecutionProvider": "VeriSilicon NPUs",
-    "JsExecutionProvider": "web browsers (onnxruntime-web, JavaScript)",
+    "JsExecutionProvider": "GPUs in web browsers via WebGPU, kernels in JavaScript "
+                           "(onnxruntime-web's JSEP)",
     "CoreMLExecutionProvider": "Apple CPU/GPU/Neural Engine via Core ML",
     "ACLExecutionProvider": "Arm CPUs via the Arm Compute Library",
     "ArmNNExecutionProvider": "Arm CPUs and GPUs via Arm NN",
-    "DmlExecutionProvider": "any DirectX 12 GPU on Windows via DirectML",
+    "DmlExecutionProvider": "any DirectX 12 GPU on Windows, of any vendor, via DirectML",
     "RknpuExecutionProvider": "Rockchip NPUs",
     "WebNNExecutionProvider": "browser WebNN API",
-    "WebGpuExecutionProvider": "GPUs through WebGPU",
+    "WebGpuExecutionProvider": "GPUs of any vendor through WebGPU (browsers and native)",
     "XnnpackExecutionProvider": "Arm/x86 CPUs on mobile and web via XNNPACK",
     "CANNExecutionProvider": "Huawei Ascend NPUs via CANN",
     "AzureExecutionProvider": "remote inference on Azure endpoints (no local hardware)",
