@@ -172,9 +172,10 @@ def test_one_obvious_answer_equal_to_the_reference_is_no_flag():
 
 def test_the_grader_notes_a_copy_and_keeps_its_score(tmp_path, monkeypatch):
     """Does grading a copied solutions notebook add the note to its record, with the score the
-    checks gave (here every check passes, through a stand-in kernel)?"""
-    from course_utils.grading import grade_notebooks, grader, sandbox
+    checks gave (here every check passes, through a stand-in kernel), and an untouched one not?"""
     from course_utils.checks import Verdict
+    from course_utils.grading import grader, sandbox
+    from course_utils.grading.submissions import Submission
 
     class Kernel:  # runs nothing: every cell ends "ok"
         def __init__(self, *args):
@@ -193,11 +194,18 @@ def test_the_grader_notes_a_copy_and_keeps_its_score(tmp_path, monkeypatch):
             pass
 
     monkeypatch.setattr(sandbox, "SandboxedKernel", Kernel)
-    monkeypatch.setattr(grader, "read_verdict", lambda kernel, exercise, *args, **kwargs: Verdict(exercise, True, "all checks passed"))
+    monkeypatch.setattr(grader, "read_verdict",
+                        lambda kernel, exercise, *args, **kwargs: Verdict(exercise, True, "all checks passed"))
     stem = "01-execution-providers"
+    grades = {}
     for student, origin in [("copier", "solutions"), ("fresh", "exercises")]:
-        (tmp_path / student).mkdir()
-        shutil.copy(ROOT / origin / f"{stem}.ipynb", tmp_path / student / f"{stem}.ipynb")
-    copier, fresh = sorted(grade_notebooks([tmp_path], sandbox=False), key=lambda g: g.student)
+        path = tmp_path / student / f"{stem}.ipynb"
+        path.parent.mkdir()
+        shutil.copy(ROOT / origin / path.name, path)
+        sub = Submission(path, student, notebook=stem, code=_code_cells(path))
+        grades[student] = grader._grade_one(  # the grading of one submission, without the sandbox
+            sub, {stem: ROOT / "notebooks" / path.name}, 30, libdir=tmp_path, limits=sandbox.KernelLimits(),
+            sandboxed=False, uid=61000, budget=60)
+    copier, fresh = grades["copier"], grades["fresh"]
     assert any(n.startswith(REFERENCE_COPY_NOTE) for n in copier.notes), copier.notes
     assert copier.points == copier.max_points and not any(REFERENCE_COPY_NOTE in n for n in fresh.notes)
