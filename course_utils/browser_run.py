@@ -1,0 +1,446 @@
+"""A model run by onnxruntime-web in a browser: the student's own in JupyterLab, or headless Chromium.
+
+Covers: :func:`run_in_browser`, which serves one run (``browser_page.PageServer``),
+lets a browser go through its pages, waits for every page's result, stops the
+server and returns :class:`BrowserResults` (outputs as arrays, timings, what the
+page found); which browser runs it; the skip, with a one-line reason, where no
+browser can be driven; and :func:`run_script_in_browser`, the grader's entry: a
+student's script given as a string, run headless under strict limits, answered
+as plain data. Does not cover: the server's rules (``browser_page.py``), getting
+onnxruntime-web (``web_runtime.py``), or comparing with Python ONNX Runtime (the
+lesson does that, e.g. with ``parity.compare_outputs``).
+
+Which browser (the ``browser`` argument, else ``ONNX_COURSE_BROWSER``):
+
+* ``"notebook"`` (the default inside a Jupyter kernel): the page is shown in the
+  cell's output as a frame; the browser that shows JupyterLab runs it and posts
+  the results back while the cell waits. If no browser asks for the page within
+  ``page_timeout_s`` (a kernel without a front-end, such as nbval's, or a browser
+  that cannot reach the kernel's 127.0.0.1), headless Chromium runs it instead.
+* ``"headless"`` (the default elsewhere; ``make test`` sets it): Debian's Chromium
+  through playwright. Every request beyond the run's own server (other ports of
+  127.0.0.1 included) is refused and counted, and names other than 127.0.0.1 and
+  localhost do not resolve.
+* ``"none"``: nothing runs; every page is skipped with that reason.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import os
+import shutil
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .browser_page import PageConfig, PageServer
+from .errors import CourseError, InvalidArgumentError, MissingDependencyError
+from .formatting import format_table
+from .web_runtime import find_web_runtime
+
+__all__ = ["run_in_browser", "run_script_in_browser", "BrowserResults", "BrowserRun",
+           "BrowserUnavailable", "PageConfig", "find_chromium"]
+
+logger = logging.getLogger(__name__)
+
+BROWSER_VARIABLE = "ONNX_COURSE_BROWSER"
+CHROMIUM_VARIABLE = "ONNX_COURSE_CHROMIUM"
+_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-extensions",
+                  "--disable-default-apps", "--no-first-run", "--disable-dev-shm-usage",
+                  # no name but the server's resolves: nothing is looked up off this machine
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"]
+
+#: The grader's limits on one student script (characters, model bytes, input bytes, seconds).
+GRADING_LIMITS = {"script_chars": 65_536, "model_bytes": 64 << 20, "input_bytes": 16 << 20,
+                  "timeout_s": 60.0}
+
+
+class BrowserUnavailable(CourseError, RuntimeError):
+    """No browser can be driven here; ``reason`` is the one line that says why and the fix."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class BrowserRun:
+    """What one page of a run did.
+
+    Attributes:
+        config: the page's provider, threads and isolation.
+        status: ``"ok"``, ``"error"`` (the script, the model or an output failed) or
+            ``"skipped"`` (no browser, or no WebGPU adapter).
+        reason: the error or why it was skipped, in the browser's words where it gave some.
+        outputs: one row per input item, float32 (``None`` unless ``status == "ok"``).
+        load_ms: creating the session (reading the model, compiling its kernels).
+        first_pass_ms: the first pass over every item (warm-up; its outputs are kept).
+        round_ms: each timed pass over every item.
+        clock_ms: the smallest step of the page's clock (0.1 ms when not isolated).
+        info: the browser's user agent, whether the page was cross-origin isolated,
+            the threads onnxruntime-web could use, the WebGPU adapter.
+        console: what the page printed (onnxruntime-web's warnings, the script's logs).
+    """
+
+    config: PageConfig
+    status: str
+    reason: str = ""
+    outputs: np.ndarray | None = None
+    load_ms: float | None = None
+    first_pass_ms: float | None = None
+    round_ms: list = field(default_factory=list)
+    clock_ms: float | None = None
+    info: dict = field(default_factory=dict)
+    console: list = field(default_factory=list)
+
+    @property
+    def per_item_ms(self) -> float | None:
+        """The median timed pass divided by the number of items (None without timed passes)."""
+        if not self.round_ms or self.outputs is None or not len(self.outputs):
+            return None
+        return statistics.median(self.round_ms) / len(self.outputs)
+
+    @property
+    def threads_used(self) -> int | None:
+        """The WebAssembly threads onnxruntime-web could use (1 on a page that is not isolated)."""
+        value = self.info.get("threads_used")
+        return int(value) if isinstance(value, float) else None
+
+
+@dataclass
+class BrowserResults:
+    """Every page of one run; ``print()`` it for a table.
+
+    Attributes:
+        runs: one :class:`BrowserRun` per page, in order.
+        browser: which browser ran the pages.
+        blocked: the requests beyond 127.0.0.1 that were refused (headless Chromium
+            only; ``None`` where the student's browser ran the page).
+        skipped: why nothing ran (one line), else ``None``.
+        notes: what happened on the way (e.g. the frame was not loaded, headless instead).
+    """
+
+    runs: list
+    browser: str = ""
+    blocked: list | None = None
+    skipped: str | None = None
+    notes: list = field(default_factory=list)
+
+    def __getitem__(self, index: int) -> BrowserRun:
+        return self.runs[index]
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"browser run skipped: {self.skipped}"
+        rows = []
+        for run in self.runs:
+            per_item = run.per_item_ms
+            threads = run.threads_used if run.status == "ok" else None
+            rows.append([run.config.describe(), run.status,
+                         "-" if per_item is None else f"{per_item:.3f}",
+                         "-" if run.load_ms is None else f"{run.load_ms:.0f}",
+                         "-" if threads is None else str(threads),
+                         run.reason or str(run.info.get("adapter", ""))])
+        lines = [f"browser: {self.browser}"]
+        lines += format_table(["page", "status", "ms/item", "load ms", "threads", "note"], rows,
+                              align="<<>>><")
+        return "\n".join(lines + [f"note: {note}" for note in self.notes])
+
+    __repr__ = __str__
+
+
+def find_chromium() -> str | None:
+    """The Chromium (or Chrome) to drive: ``$ONNX_COURSE_CHROMIUM``, else one on the PATH."""
+    chosen = os.environ.get(CHROMIUM_VARIABLE)
+    if chosen:
+        return chosen if Path(chosen).is_file() and os.access(chosen, os.X_OK) else None
+    for name in _CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
+
+
+def _headless_ready() -> str:
+    """The Chromium path, or BrowserUnavailable with what to install."""
+    try:
+        import playwright.sync_api  # noqa: F401 (only whether it imports)
+    except ImportError:
+        raise BrowserUnavailable("no browser can be driven here: the playwright package is "
+                                 "missing (pip install -e '.[dev]', which make setup does)") from None
+    path = find_chromium()
+    if path is None:
+        where = os.environ.get(CHROMIUM_VARIABLE)
+        raise BrowserUnavailable(
+            f"no browser can be driven here: {CHROMIUM_VARIABLE}={where} is not a program"
+            if where else "no browser can be driven here: Chromium is not installed "
+            "(sudo apt-get install chromium, or set ONNX_COURSE_CHROMIUM to a Chrome binary)")
+    return path
+
+
+def _drive_headless(server: PageServer, deadline: float, chromium: str, extra_args,
+                    blocked: list, cancel: threading.Event, outcome: dict) -> None:
+    """In its own thread (playwright's sync API refuses a thread with an asyncio loop, such as a
+    kernel's): open the first page and keep playwright's events flowing until every page has
+    posted, the deadline passes or the caller gives up."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    # This server's origin only: not even another port of 127.0.0.1 (a local service).
+    allowed = (server.url, f"http://localhost:{server.port}/", "data:", "blob:", "about:")
+
+    def route(route) -> None:
+        if route.request.url.startswith(allowed):
+            route.continue_()
+        else:
+            blocked.append(route.request.url[:200])
+            route.abort()
+
+    try:
+        with sync_playwright() as playwright:
+            args = _CHROMIUM_ARGS + list(extra_args)
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                args.append("--no-sandbox")  # Chromium refuses root otherwise
+            browser = playwright.chromium.launch(executable_path=chromium, args=args,
+                                                 timeout=60_000)
+            try:
+                outcome["browser"] = f"headless Chromium {browser.version}"
+                context = browser.new_context(service_workers="block", accept_downloads=False)
+                context.route("**/*", route)
+                page = context.new_page()
+                page.on("crash", lambda _: outcome.setdefault("crash", "the page crashed"))
+                page.goto(server.page_url(0), wait_until="commit",
+                          timeout=max(1.0, deadline - time.monotonic()) * 1e3)
+                while (len(server.results) < len(server.pages) and not cancel.is_set()
+                       and time.monotonic() < deadline and "crash" not in outcome):
+                    page.wait_for_timeout(50)  # lets the route handler above answer
+            finally:
+                browser.close()
+    except PlaywrightError as error:
+        outcome["error"] = str(error).strip().splitlines()[0][:300]
+    except Exception as error:  # reported to the caller's thread, never lost in this one
+        outcome["error"] = f"{type(error).__name__}: {error}"[:300]
+
+
+def _frame_html(server: PageServer) -> str:
+    url = html.escape(server.page_url(0))
+    return (f'<iframe src="{url}" style="width:100%;height:70px;border:1px solid #ccc"></iframe>'
+            f'<div style="font-size:small">onnxruntime-web runs in this browser; the cell waits '
+            f'for its results. <a href="{url}" target="_blank">Open in a new tab</a> if the frame '
+            "stays empty (a browser that cannot isolate a frame runs one thread in it).</div>")
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _choose_browser(browser: str | None) -> str:
+    choice = browser or os.environ.get(BROWSER_VARIABLE) or (
+        "notebook" if _in_kernel() else "headless")
+    if choice not in ("notebook", "headless", "none"):
+        raise InvalidArgumentError(f"browser must be 'notebook', 'headless' or 'none' (also as "
+                                   f"{BROWSER_VARIABLE}), got {choice!r}")
+    return choice
+
+
+def _as_inputs(inputs) -> np.ndarray:
+    array = np.ascontiguousarray(inputs.numpy() if hasattr(inputs, "numpy") else inputs)
+    if array.dtype not in (np.float32, np.uint8) or array.ndim < 2 or not len(array):
+        raise InvalidArgumentError(f"inputs must be a float32 or uint8 array of shape (items, ...) "
+                                   f"with at least one item, got {array.dtype} {array.shape}; "
+                                   "e.g. x_test.numpy() or images.astype(np.uint8)")
+    return array
+
+
+def _run_from(config: PageConfig, posted: dict | None, missing: str) -> BrowserRun:
+    if posted is None:
+        return BrowserRun(config, "error", missing)
+    outputs = posted.get("outputs")
+    return BrowserRun(
+        config, posted["status"], posted.get("error", ""),
+        None if outputs is None else np.array(outputs, dtype=np.float64).astype(np.float32),
+        posted.get("load_ms"), posted.get("first_pass_ms"), posted.get("round_ms", []),
+        posted.get("clock_ms"), posted.get("info", {}), posted.get("console", []))
+
+
+def _skipped(pages, reason: str, browser: str = "") -> BrowserResults:
+    return BrowserResults([BrowserRun(c, "skipped", reason) for c in pages], browser,
+                          skipped=reason)
+
+
+def run_in_browser(model, script: str, inputs, *, pages=(PageConfig(),), rounds: int = 5,
+                   browser: str | None = None, timeout_s: float = 180.0,
+                   page_timeout_s: float = 20.0, files: dict | None = None,
+                   chromium_args=(), strict: bool = False) -> BrowserResults:
+    """Run ``script`` on every input in a browser with onnxruntime-web, one page per config.
+
+    The page loads onnxruntime-web, creates a session for ``model`` (with the
+    script's ``createSession(modelUrl, options)`` if it defines one), calls the
+    script's ``predict(session, item)`` on each item (``item.data``: a
+    Float32Array, or Uint8ClampedArray for uint8 inputs; ``item.dims``: the item's
+    shape), keeps what it returns, times ``rounds`` more passes, and posts it all
+    back. The server is stopped when this returns, whatever happened.
+
+    Args:
+        model: the ``.onnx`` file (path) or its bytes; served as ``/model.onnx``.
+        script: JavaScript that defines ``predict`` (and maybe ``createSession``).
+        inputs: float32 or uint8 array of shape ``(items, ...)``.
+        pages: one :class:`PageConfig` per page (provider, threads, isolation).
+        rounds: timed passes over every item after the first.
+        browser: ``"notebook"``, ``"headless"`` or ``"none"`` (default: see the module).
+        timeout_s: the most seconds for the whole run.
+        page_timeout_s: in a notebook, how long to wait for the browser to ask for the page.
+        files: more files the page may fetch as ``/files/NAME`` (name -> bytes).
+        chromium_args: more command-line switches for headless Chromium.
+        strict: raise :class:`BrowserUnavailable` instead of returning skipped results.
+
+    Returns:
+        :class:`BrowserResults`: a :class:`BrowserRun` per page, or every page skipped
+        with the one-line reason where no browser can be driven.
+
+    Example:
+        >>> script = '''
+        ... async function predict(session, item) {
+        ...   const x = new ort.Tensor("float32", item.data, [1, ...item.dims]);
+        ...   const out = await session.run({[session.inputNames[0]]: x});
+        ...   return out[session.outputNames[0]].data;
+        ... }'''
+        >>> results = run_in_browser("artifacts/digits.onnx", script, x_test.numpy())  # doctest: +SKIP
+        >>> results[0].outputs.shape  # doctest: +SKIP
+        (450, 10)
+    """
+    pages, array = list(pages), _as_inputs(inputs)
+    if not isinstance(script, str):
+        raise InvalidArgumentError(f"script must be JavaScript as a str, got {type(script).__name__}")
+    if isinstance(model, (bytes, bytearray)):
+        model_bytes = bytes(model)
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise InvalidArgumentError(f"no model file at {model}; export it first")
+        model_bytes = path.read_bytes()
+    choice = _choose_browser(browser)
+    try:
+        runtime = find_web_runtime()
+        chromium = _headless_ready() if choice == "headless" else None
+        if choice == "none":
+            raise BrowserUnavailable(f"no browser is driven here ({BROWSER_VARIABLE}=none)")
+    except (BrowserUnavailable, MissingDependencyError) as missing:
+        if strict:
+            raise BrowserUnavailable(str(missing)) from None
+        return _skipped(pages, str(missing))
+    with PageServer(pages, script=script, model=model_bytes, inputs=array.tobytes(),
+                    dtype=str(array.dtype), item_shape=array.shape[1:], count=len(array),
+                    runtime=runtime, files=files, rounds=rounds) as server:
+        return _run_pages(server, choice, chromium, time.monotonic() + timeout_s, page_timeout_s,
+                          chromium_args, strict)
+
+
+def _run_pages(server: PageServer, choice: str, chromium, deadline: float, page_timeout_s,
+               chromium_args, strict: bool) -> BrowserResults:
+    notes, blocked, outcome, browser = [], [], {}, ""
+    if choice == "notebook":
+        from IPython.display import HTML, display
+
+        display(HTML(_frame_html(server)))
+        if server.page_requested.wait(min(page_timeout_s, max(0.0, deadline - time.monotonic()))):
+            browser, blocked = "this notebook's browser", None
+            with server.changed:
+                server.changed.wait_for(lambda: len(server.results) == len(server.pages),
+                                        max(0.0, deadline - time.monotonic()))
+        else:
+            try:
+                chromium = _headless_ready()
+            except BrowserUnavailable as missing:
+                reason = (f"no browser asked for the page within {page_timeout_s:g} s, and "
+                          f"{missing.reason.removeprefix('no browser can be driven here: ')}")
+                if strict:
+                    raise BrowserUnavailable(reason) from None
+                return _skipped(server.pages, reason)
+            notes.append(f"no browser asked for the page within {page_timeout_s:g} s (a kernel "
+                         "without a front-end, or a browser that cannot reach this machine's "
+                         "127.0.0.1): headless Chromium ran it")
+            choice = "headless"
+    if choice == "headless":
+        cancel = threading.Event()
+        driver = threading.Thread(target=_drive_headless, name="headless-chromium", daemon=True,
+                                  args=(server, deadline, chromium, chromium_args, blocked,
+                                        cancel, outcome))
+        driver.start()
+        try:
+            while driver.is_alive():
+                driver.join(0.2)
+        finally:
+            cancel.set()  # a KeyboardInterrupt closes the browser too
+            driver.join(30)
+        browser = outcome.get("browser", "headless Chromium")
+        if "browser" not in outcome and "error" in outcome:
+            reason = f"headless Chromium did not start: {outcome['error']}"
+            if strict:
+                raise BrowserUnavailable(reason)
+            return _skipped(server.pages, reason, browser)
+    with server.changed:
+        posted = dict(server.results)
+    why = outcome.get("crash") or outcome.get("error") or (
+        "the page sent no result in time (timeout_s); a script that never returns, or a "
+        "browser that stopped the page")
+    runs = [_run_from(config, posted.get(i), why) for i, config in enumerate(server.pages)]
+    return BrowserResults(runs, browser, blocked, None, notes)
+
+
+def run_script_in_browser(script: str, model: bytes, inputs, *, provider: str = "wasm",
+                          threads: int = 1, timeout_s: float = GRADING_LIMITS["timeout_s"]) -> dict:
+    """The grader's entry: a student's script run headless on the check's model and inputs.
+
+    Takes and returns plain data only, so a check can call it in a limited child
+    process: the script as a string, the model as bytes. Headless Chromium only
+    (never a frame), no timed rounds, every request beyond 127.0.0.1 refused, the
+    page stopped after ``timeout_s``; sizes are capped by :data:`GRADING_LIMITS`.
+
+    Args:
+        script: the student's JavaScript (``predict`` and maybe ``createSession``).
+        model: the ``.onnx`` bytes the check provides.
+        inputs: float32 or uint8 array of shape ``(items, ...)``.
+        provider: ``"wasm"`` or ``"webgpu"``.
+        threads: WebAssembly threads (the page is isolated when above 1).
+        timeout_s: the most seconds for the page.
+
+    Returns:
+        ``{"status": "ok" | "error" | "skipped", "error": str, "outputs": list of
+        lists of float (empty unless ok), "console": list of str, "browser": str,
+        "blocked": int}``; ``error`` is the browser's or the harness's words.
+
+    Raises:
+        BrowserUnavailable: no browser can be driven here; the grader reports the
+            exercise as "needs a browser to grade", never as 0.
+        InvalidArgumentError: the script or the data is over the limits.
+    """
+    limits = GRADING_LIMITS
+    if not isinstance(script, str) or len(script) > limits["script_chars"]:
+        raise InvalidArgumentError(f"the script must be a str of at most "
+                                   f"{limits['script_chars']:,} characters")
+    array = _as_inputs(inputs)
+    if len(model) > limits["model_bytes"] or array.nbytes > limits["input_bytes"]:
+        raise InvalidArgumentError("the model or the inputs are over the grading limits")
+    results = run_in_browser(bytes(model), script, array,
+                             pages=[PageConfig(provider, threads)], rounds=0, browser="headless",
+                             timeout_s=min(timeout_s, limits["timeout_s"]), strict=True)
+    run = results[0]
+    return {"status": run.status, "error": run.reason,
+            "outputs": [] if run.outputs is None else run.outputs.astype(float).tolist(),
+            "console": list(run.console), "browser": results.browser,
+            "blocked": len(results.blocked or [])}
