@@ -12,12 +12,13 @@ lesson does that, e.g. with ``parity.compare_outputs``).
 
 Which browser (the ``browser`` argument, else ``ONNX_COURSE_BROWSER``):
 
-* ``"notebook"`` (the default inside a Jupyter kernel): the page is shown in the
-  cell's output as a frame; the browser that shows JupyterLab runs it and posts
-  the results back while the cell waits. If no browser asks for the page within
-  ``page_timeout_s`` (a kernel without a front-end, such as nbval's, or a browser
-  that cannot reach the kernel's 127.0.0.1), headless Chromium runs it instead.
-* ``"headless"`` (the default elsewhere; ``make test`` sets it): Debian's Chromium
+* ``"notebook"`` (the default in a kernel that JupyterLab or VS Code started): the
+  page is shown in the cell's output as a frame; the browser that shows the
+  notebook runs it and posts the results back while the cell waits. If no browser
+  asks for the page within ``page_timeout_s`` (a browser that cannot reach the
+  kernel's 127.0.0.1, as on JupyterHub), headless Chromium runs it instead.
+* ``"headless"`` (the default elsewhere, nbval and the build included; ``make
+  test`` sets it): Debian's Chromium
   through playwright. Every request beyond the run's own server (other ports of
   127.0.0.1 included) is refused and counted, and names other than 127.0.0.1 and
   localhost do not resolve.
@@ -239,18 +240,24 @@ def _frame_html(server: PageServer) -> str:
             "stays empty (a browser that cannot isolate a frame runs one thread in it).</div>")
 
 
-def _in_kernel() -> bool:
+def _front_end_likely() -> bool:
+    """A kernel that a notebook front-end started: Jupyter Server names the notebook in
+    ``JPY_SESSION_NAME`` (JupyterLab, Notebook 7, JupyterHub), VS Code leaves
+    ``__vsc_ipynb_file__``; kernels that nbclient starts (nbval, the build, selfcheck, the
+    grader) have neither, and nothing would ever show their frame."""
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False
+    return bool(os.environ.get("JPY_SESSION_NAME")) or "__vsc_ipynb_file__" in shell.user_ns
 
 
 def _choose_browser(browser: str | None) -> str:
     choice = browser or os.environ.get(BROWSER_VARIABLE) or (
-        "notebook" if _in_kernel() else "headless")
+        "notebook" if _front_end_likely() else "headless")
     if choice not in ("notebook", "headless", "none"):
         raise InvalidArgumentError(f"browser must be 'notebook', 'headless' or 'none' (also as "
                                    f"{BROWSER_VARIABLE}), got {choice!r}")
@@ -335,10 +342,10 @@ def run_in_browser(model, script: str, inputs, *, pages=(PageConfig(),), rounds:
         model_bytes = path.read_bytes()
     choice = _choose_browser(browser)
     try:
-        runtime = find_web_runtime()
-        chromium = _headless_ready() if choice == "headless" else None
         if choice == "none":
             raise BrowserUnavailable(f"no browser is driven here ({BROWSER_VARIABLE}=none)")
+        runtime = find_web_runtime()
+        chromium = _headless_ready() if choice == "headless" else None
     except (BrowserUnavailable, MissingDependencyError) as missing:
         if strict:
             raise BrowserUnavailable(str(missing)) from None

@@ -130,14 +130,14 @@ def test_where_no_browser_can_be_driven_every_page_is_skipped_with_one_line(digi
     try:
         find_web_runtime()
     except WebRuntimeMissing:
-        cases = {}  # the runtime's own reason comes first; checked below
+        del cases["headless"]  # the runtime's own reason comes first; checked below
     for browser, reason in cases.items():
         results = run_in_browser(MODEL, SCRIPT, x_test, browser=browser,
                                  pages=[PageConfig(), PageConfig(threads=2)])
         assert reason in results.skipped and "\n" not in results.skipped
         assert [run.status for run in results] == ["skipped", "skipped"]
         assert str(results) == f"browser run skipped: {results.skipped}"
-    if cases:
+    if "headless" in cases:
         with pytest.raises(BrowserUnavailable, match="is not a program"):
             run_script_in_browser(SCRIPT, MODEL.read_bytes(), x_test)
     monkeypatch.setattr(web_runtime, "web_runtime_folder", lambda: Path("/nonexistent"))
@@ -162,3 +162,17 @@ def test_a_notebook_without_a_front_end_and_without_chromium_skips(digits, monke
     results = run_in_browser(MODEL, SCRIPT, digits[0], browser="notebook", page_timeout_s=0.3)
     assert results.skipped.startswith("no browser asked for the page within 0.3 s, and")
     assert "is not a program" in results.skipped
+
+
+def test_the_browser_is_chosen_by_argument_then_environment(digits, monkeypatch):
+    """Does ONNX_COURSE_BROWSER choose the browser where the argument does not, and is a name
+    that is no choice refused with the choices (outside a notebook kernel the default is
+    headless Chromium)?"""
+    monkeypatch.setenv("ONNX_COURSE_BROWSER", "none")
+    assert "ONNX_COURSE_BROWSER=none" in run_in_browser(MODEL, SCRIPT, digits[0]).skipped
+    with pytest.raises(ValueError, match="'notebook', 'headless' or 'none'"):
+        run_in_browser(MODEL, SCRIPT, digits[0], browser="firefox")
+    monkeypatch.delenv("ONNX_COURSE_BROWSER")
+    monkeypatch.setenv("ONNX_COURSE_CHROMIUM", "/nonexistent/chromium")
+    skipped = run_in_browser(MODEL, SCRIPT, digits[0]).skipped
+    assert "ONNX_COURSE_CHROMIUM" in skipped or "onnxruntime-web 1.31.1 is not set up" in skipped
