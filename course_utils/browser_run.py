@@ -331,6 +331,10 @@ def run_in_browser(model, script: str, inputs, *, pages=(PageConfig(),), rounds:
         (450, 10)
     """
     pages, array = list(pages), _as_inputs(inputs)
+    if not isinstance(rounds, int) or not 0 <= rounds <= 1000:
+        raise InvalidArgumentError(f"rounds must be an int from 0 to 1000, got {rounds!r}")
+    if not timeout_s > 0 or not page_timeout_s > 0:
+        raise InvalidArgumentError("timeout_s and page_timeout_s must be positive seconds")
     if not isinstance(script, str):
         raise InvalidArgumentError(f"script must be JavaScript as a str, got {type(script).__name__}")
     if isinstance(model, (bytes, bytearray)):

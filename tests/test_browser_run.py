@@ -80,13 +80,20 @@ def test_headless_chromium_gives_python_onnx_runtimes_outputs(browser_ready, dig
 
 def test_a_student_script_is_graded_from_what_the_browser_did(browser_ready, digits):
     """Does the grader's entry return plain data, with the harness's hint when predict returns
-    the ort.Tensor itself instead of its numbers?"""
+    the ort.Tensor itself, and does the page reach nothing but its own server (a fetch elsewhere
+    is refused by the page's policy, a window on another local port by the browser)?"""
     x_test, _ = digits
     tensor_returned = SCRIPT.replace("outputs[session.outputNames[0]].data",
-                                     "outputs[session.outputNames[0]]")
+                                     "outputs[session.outputNames[0]]") + """
+fetch("http://127.0.0.1:9/").catch(() => console.log("refused: local"));
+fetch("https://example.com/").catch(() => console.log("refused: internet"));
+window.open("http://127.0.0.1:9/elsewhere");
+"""
     answer = run_script_in_browser(tensor_returned, MODEL.read_bytes(), x_test[:4])
-    assert answer["status"] == "error" and answer["outputs"] == [] and answer["blocked"] == 0
+    assert answer["status"] == "error" and answer["outputs"] == []
     assert "returned an ort.Tensor for item 0; return its numbers" in answer["error"]
+    assert {"log: refused: local", "log: refused: internet"} <= set(answer["console"])
+    assert answer["blocked"] >= 1  # the window's request, refused and counted
 
 
 def test_in_a_notebook_the_frame_runs_the_pages_isolated_inside_a_plain_page(browser_ready,
