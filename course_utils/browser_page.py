@@ -4,15 +4,15 @@ Covers: :class:`PageServer`, an HTTP server on ``127.0.0.1`` for one browser run
 of a model: one page per configuration (``/run/N/``: a provider, a thread count,
 cross-origin isolated or not), the course's harness script, the user's script,
 the model, the inputs, the pinned onnxruntime-web files, and ``POST /results``,
-where the page sends what it computed; :func:`parse_result` checks that body
-before anything of it is kept (JSON only, bounded size and depth, the fields and
-types of the harness's result, finite numbers, this run's token). The server's
+where the page sends what it computed: only JSON from this server's own pages,
+within a size and time limit, checked by ``browser_results.parse_result`` before
+anything of it is kept, one result per page. The server's
 rules are Netron's (``netron_page.py``): it answers only to ``Host:
 127.0.0.1:PORT`` or ``localhost:PORT`` (DNS rebinding), nothing is looked up on
 disk from a request (every path is matched against an allow-list), and every
 response carries a Content-Security-Policy that lets the page load and connect
-to this server only. Does not cover: opening a browser, waiting for it, or
-reading the results as arrays (``browser_run.py``).
+to this server only. Does not cover: opening a browser or waiting for it
+(``browser_run.py``), the result's fields (``browser_results.py``).
 
 Cross-origin isolation: several WebAssembly threads need ``SharedArrayBuffer``,
 which a browser grants only to a cross-origin isolated page. An isolated page is
@@ -28,18 +28,17 @@ import atexit
 import http.server
 import json
 import logging
-import math
 import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from .browser_results import BadResult, PageConfig, parse_result
 from .errors import InvalidArgumentError
 from .web_runtime import BUNDLES, FILES, WEB_RUNTIME_VERSION
 
-__all__ = ["PageConfig", "PageServer", "parse_result", "BadResult", "HARNESS"]
+__all__ = ["PageServer", "HARNESS", "CONTENT_SECURITY_POLICY"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,181 +56,10 @@ _MIME = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "applicat
          ".json": "application/json", ".html": "text/html; charset=utf-8"}
 _MAX_PATH_LENGTH = 512
 _RUN_PAGE = re.compile(r"/run/(\d{1,3})/(config\.json)?")
-
-#: Limits of a result body: bytes, nesting, items, numbers per item, strings.
+#: The largest result body taken, and the seconds a client may take to send it.
 MAX_RESULT_BYTES = 16 << 20
-_MAX_DEPTH = 3  # {"outputs": [[1.0, ...], ...]}
-_MAX_ROUNDS = 1000
-_MAX_TEXT = 2000
-_MAX_CONSOLE = 50
-_MAX_INFO = 32
 BODY_TIMEOUT_S = 10.0
 
-
-@dataclass(frozen=True)
-class PageConfig:
-    """One page of a run: which provider, how many WebAssembly threads, isolated or not.
-
-    Attributes:
-        provider: ``"wasm"`` or ``"webgpu"`` (onnxruntime-web's execution providers).
-        threads: WebAssembly threads (``ort.env.wasm.numThreads``); more than one needs
-            a cross-origin isolated page.
-        isolated: send the cross-origin isolation headers (None: when ``threads > 1``).
-    """
-
-    provider: str = "wasm"
-    threads: int = 1
-    isolated: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.provider not in BUNDLES:
-            raise InvalidArgumentError(f"provider must be one of {sorted(BUNDLES)}, got "
-                                       f"{self.provider!r}")
-        if not isinstance(self.threads, int) or not 1 <= self.threads <= 64:
-            raise InvalidArgumentError(f"threads must be an int from 1 to 64, got {self.threads!r}")
-
-    @property
-    def cross_origin_isolated(self) -> bool:
-        """Whether the page is sent the isolation headers."""
-        return self.threads > 1 if self.isolated is None else bool(self.isolated)
-
-    def describe(self) -> str:
-        """A row label, e.g. ``"wasm, 2 threads, isolated"``."""
-        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
-        return (f"{self.provider}, {threads}"
-                + (", isolated" if self.cross_origin_isolated else ""))
-
-
-class BadResult(Exception):
-    """A result body that is refused; ``status`` is the HTTP status the page gets."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _refuse_constant(name: str):
-    raise BadResult(422, f"the result holds {name}, which JSON does not allow; send finite numbers")
-
-
-def _depth(text: str) -> int:
-    """How deep arrays and objects nest (strings skipped), without parsing."""
-    depth = deepest = 0
-    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
-        mark = token.group()
-        if mark in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif mark in "]}":
-            depth -= 1
-    return deepest
-
-
-def _number(value, where: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise BadResult(422, f"{where} must be a finite number, got {type(value).__name__}")
-    return float(value)
-
-
-def _text(value, where: str) -> str:
-    if not isinstance(value, str):
-        raise BadResult(422, f"{where} must be a string, got {type(value).__name__}")
-    return value[:_MAX_TEXT]
-
-
-def parse_result(body: bytes, *, token: str, pages: int, max_items: int,
-                 max_values: int) -> dict:
-    """The result a page posted, checked field by field; anything else is refused.
-
-    The harness posts ``{"token", "index", "status", "error", "outputs",
-    "first_pass_ms", "load_ms", "round_ms", "clock_ms", "info", "console"}``; only
-    ``token``, ``index`` and ``status`` are required.
-
-    Args:
-        body: the request body (UTF-8 JSON).
-        token: this run's token (a page of another run is refused).
-        pages: how many pages the run has (``index`` is below it).
-        max_items: the most output rows (the number of inputs).
-        max_values: the most numbers in one output row.
-
-    Returns:
-        The result as a dict of plain values (``outputs`` a list of lists of floats).
-
-    Raises:
-        BadResult: with the HTTP status and what is wrong.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadResult(400, "the result is not UTF-8 text") from None
-    if _depth(text) > _MAX_DEPTH:
-        raise BadResult(422, f"the result nests deeper than {_MAX_DEPTH} levels")
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_int=float)
-    except (ValueError, RecursionError) as error:
-        if isinstance(error, BadResult):
-            raise
-        raise BadResult(400, f"the result is not JSON ({str(error)[:80]})") from None
-    if not isinstance(data, dict):
-        raise BadResult(422, f"the result must be a JSON object, got {type(data).__name__}")
-    allowed = {"token", "index", "status", "error", "outputs", "first_pass_ms", "load_ms",
-               "round_ms", "clock_ms", "info", "console"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise BadResult(422, f"unknown fields {[k[:40] for k in unknown[:5]]}")
-    if not isinstance(data.get("token"), str) or not secrets.compare_digest(
-            data["token"].encode(), token.encode()):
-        raise BadResult(403, "this result belongs to another run")
-    index = data.get("index")
-    if type(index) is not float or not index.is_integer() or not 0 <= index < pages:
-        raise BadResult(422, f"index must be a page of this run (0 to {pages - 1})")
-    if data.get("status") not in ("ok", "error", "skipped"):
-        raise BadResult(422, "status must be 'ok', 'error' or 'skipped'")
-    result = {"index": int(index), "status": data["status"]}
-    if "error" in data:
-        result["error"] = _text(data["error"], "error")
-    for key in ("first_pass_ms", "load_ms", "clock_ms"):
-        if key in data:
-            result[key] = _number(data[key], key)
-    if "round_ms" in data:
-        rounds = data["round_ms"]
-        if not isinstance(rounds, list) or len(rounds) > _MAX_ROUNDS:
-            raise BadResult(422, f"round_ms must be a list of at most {_MAX_ROUNDS} numbers")
-        result["round_ms"] = [_number(v, "round_ms[]") for v in rounds]
-    if "outputs" in data:
-        result["outputs"] = _outputs(data["outputs"], max_items, max_values)
-    if result["status"] == "ok" and len(result.get("outputs", ())) != max_items:
-        raise BadResult(422, f"a result with status 'ok' carries one output row per input "
-                             f"({max_items})")
-    info = data.get("info", {})
-    if not isinstance(info, dict) or len(info) > _MAX_INFO:
-        raise BadResult(422, f"info must be an object of at most {_MAX_INFO} entries")
-    result["info"] = {}
-    for key, value in info.items():
-        if value is not None and type(value) not in (str, bool, float):
-            raise BadResult(422, f"info[{key[:40]!r}] must be a string, number, bool or null")
-        result["info"][key[:80]] = value[:_MAX_TEXT] if isinstance(value, str) else value
-    lines = data.get("console", [])
-    if not isinstance(lines, list) or len(lines) > _MAX_CONSOLE:
-        raise BadResult(422, f"console must be a list of at most {_MAX_CONSOLE} strings")
-    result["console"] = [_text(line, "console[]") for line in lines]
-    return result
-
-
-def _outputs(rows, max_items: int, max_values: int) -> list[list[float]]:
-    if not isinstance(rows, list) or len(rows) > max_items:
-        raise BadResult(422, f"outputs must be a list of at most {max_items} rows (one per input)")
-    width = None
-    for i, row in enumerate(rows):
-        if not isinstance(row, list) or len(row) > max_values:
-            raise BadResult(422, f"outputs[{i}] must be a list of at most {max_values} numbers")
-        if width is not None and len(row) != width:
-            raise BadResult(422, f"outputs[{i}] has {len(row)} numbers, outputs[0] {width}")
-        width = len(row)
-        for value in row:
-            if type(value) is not float or not math.isfinite(value):
-                raise BadResult(422, f"outputs[{i}] holds {type(value).__name__}; numbers only")
-    return rows
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -2,8 +2,8 @@
 
 Covers: :func:`run_in_browser`, which serves one run (``browser_page.PageServer``),
 lets a browser go through its pages, waits for every page's result, stops the
-server and returns :class:`BrowserResults` (outputs as arrays, timings, what the
-page found); which browser runs it; the skip, with a one-line reason, where no
+server and returns ``browser_results.BrowserResults`` (outputs as arrays, timings,
+what the page found); which browser runs it; the skip, with a one-line reason, where no
 browser can be driven; and :func:`run_script_in_browser`, the grader's entry: a
 student's script given as a string, run headless under strict limits, answered
 as plain data. Does not cover: the server's rules (``browser_page.py``), getting
@@ -30,17 +30,15 @@ import html
 import logging
 import os
 import shutil
-import statistics
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .browser_page import PageConfig, PageServer
+from .browser_page import PageServer
+from .browser_results import BrowserResults, BrowserRun, PageConfig
 from .errors import CourseError, InvalidArgumentError, MissingDependencyError
-from .formatting import format_table
 from .web_runtime import find_web_runtime
 
 __all__ = ["run_in_browser", "run_script_in_browser", "BrowserResults", "BrowserRun",
@@ -68,95 +66,6 @@ class BrowserUnavailable(CourseError, RuntimeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass
-class BrowserRun:
-    """What one page of a run did.
-
-    Attributes:
-        config: the page's provider, threads and isolation.
-        status: ``"ok"``, ``"error"`` (the script, the model or an output failed) or
-            ``"skipped"`` (no browser, or no WebGPU adapter).
-        reason: the error or why it was skipped, in the browser's words where it gave some.
-        outputs: one row per input item, float32 (``None`` unless ``status == "ok"``).
-        load_ms: creating the session (reading the model, compiling its kernels).
-        first_pass_ms: the first pass over every item (warm-up; its outputs are kept).
-        round_ms: each timed pass over every item.
-        clock_ms: the smallest step of the page's clock (0.1 ms when not isolated).
-        info: the browser's user agent, whether the page was cross-origin isolated,
-            the threads onnxruntime-web could use, the WebGPU adapter.
-        console: what the page printed (onnxruntime-web's warnings, the script's logs).
-    """
-
-    config: PageConfig
-    status: str
-    reason: str = ""
-    outputs: np.ndarray | None = None
-    load_ms: float | None = None
-    first_pass_ms: float | None = None
-    round_ms: list = field(default_factory=list)
-    clock_ms: float | None = None
-    info: dict = field(default_factory=dict)
-    console: list = field(default_factory=list)
-
-    @property
-    def per_item_ms(self) -> float | None:
-        """The median timed pass divided by the number of items (None without timed passes)."""
-        if not self.round_ms or self.outputs is None or not len(self.outputs):
-            return None
-        return statistics.median(self.round_ms) / len(self.outputs)
-
-    @property
-    def threads_used(self) -> int | None:
-        """The WebAssembly threads onnxruntime-web could use (1 on a page that is not isolated)."""
-        value = self.info.get("threads_used")
-        return int(value) if isinstance(value, float) else None
-
-
-@dataclass
-class BrowserResults:
-    """Every page of one run; ``print()`` it for a table.
-
-    Attributes:
-        runs: one :class:`BrowserRun` per page, in order.
-        browser: which browser ran the pages.
-        blocked: the requests beyond 127.0.0.1 that were refused (headless Chromium
-            only; ``None`` where the student's browser ran the page).
-        skipped: why nothing ran (one line), else ``None``.
-        notes: what happened on the way (e.g. the frame was not loaded, headless instead).
-    """
-
-    runs: list
-    browser: str = ""
-    blocked: list | None = None
-    skipped: str | None = None
-    notes: list = field(default_factory=list)
-
-    def __getitem__(self, index: int) -> BrowserRun:
-        return self.runs[index]
-
-    def __len__(self) -> int:
-        return len(self.runs)
-
-    def __str__(self) -> str:
-        if self.skipped:
-            return f"browser run skipped: {self.skipped}"
-        rows = []
-        for run in self.runs:
-            per_item = run.per_item_ms
-            threads = run.threads_used if run.status == "ok" else None
-            rows.append([run.config.describe(), run.status,
-                         "-" if per_item is None else f"{per_item:.3f}",
-                         "-" if run.load_ms is None else f"{run.load_ms:.0f}",
-                         "-" if threads is None else str(threads),
-                         run.reason or str(run.info.get("adapter", ""))])
-        lines = [f"browser: {self.browser}"]
-        lines += format_table(["page", "status", "ms/item", "load ms", "threads", "note"], rows,
-                              align="<<>>><")
-        return "\n".join(lines + [f"note: {note}" for note in self.notes])
-
-    __repr__ = __str__
 
 
 def find_chromium() -> str | None:
@@ -271,17 +180,6 @@ def _as_inputs(inputs) -> np.ndarray:
                                    f"with at least one item, got {array.dtype} {array.shape}; "
                                    "e.g. x_test.numpy() or images.astype(np.uint8)")
     return array
-
-
-def _run_from(config: PageConfig, posted: dict | None, missing: str) -> BrowserRun:
-    if posted is None:
-        return BrowserRun(config, "error", missing)
-    outputs = posted.get("outputs")
-    return BrowserRun(
-        config, posted["status"], posted.get("error", ""),
-        None if outputs is None else np.array(outputs, dtype=np.float64).astype(np.float32),
-        posted.get("load_ms"), posted.get("first_pass_ms"), posted.get("round_ms", []),
-        posted.get("clock_ms"), posted.get("info", {}), posted.get("console", []))
 
 
 def _skipped(pages, reason: str, browser: str = "") -> BrowserResults:
@@ -409,7 +307,7 @@ def _run_pages(server: PageServer, choice: str, chromium, deadline: float, page_
     why = outcome.get("crash") or outcome.get("error") or (
         "the page sent no result in time (timeout_s); a script that never returns, or a "
         "browser that stopped the page")
-    runs = [_run_from(config, posted.get(i), why) for i, config in enumerate(server.pages)]
+    runs = [BrowserRun.from_posted(config, posted.get(i), why) for i, config in enumerate(server.pages)]
     return BrowserResults(runs, browser, blocked, None, notes)
 
 
