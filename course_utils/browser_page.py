@@ -206,7 +206,8 @@ class PageServer(http.server.ThreadingHTTPServer):
         inputs: the items' bytes, ``count`` items of ``item_shape`` in ``dtype``.
         runtime: the folder of the onnxruntime-web files (``web_runtime.find_web_runtime``).
         files: more files the page may fetch, under ``/files/NAME`` (e.g. external data).
-        rounds: timed rounds over every item after the first pass.
+        warmup: untimed passes over every item after the first (which keeps the outputs).
+        rounds: timed passes over every item after those.
         max_result_bytes: the largest result body taken.
     """
 
@@ -214,11 +215,11 @@ class PageServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, pages: list[PageConfig], *, script: str, model: bytes, inputs: bytes,
                  dtype: str, item_shape: tuple[int, ...], count: int, runtime: Path,
-                 files: dict[str, bytes] | None = None, rounds: int = 5,
+                 files: dict[str, bytes] | None = None, warmup: int = 2, rounds: int = 5,
                  max_values: int = 100_000, max_result_bytes: int = MAX_RESULT_BYTES) -> None:
         if not pages:
             raise InvalidArgumentError("a run needs at least one PageConfig")
-        self.pages, self.rounds, self.count = list(pages), rounds, count
+        self.pages, self.warmup, self.rounds, self.count = list(pages), warmup, rounds, count
         self.dtype, self.item_shape, self.max_values = dtype, tuple(item_shape), max_values
         self.max_result_bytes = max_result_bytes
         self.token = secrets.token_urlsafe(16)
@@ -255,7 +256,7 @@ class PageServer(http.server.ThreadingHTTPServer):
                 "provider": config.provider, "threads": config.threads,
                 "label": config.describe(), "version": WEB_RUNTIME_VERSION,
                 "count": self.count, "dtype": self.dtype, "item_shape": list(self.item_shape),
-                "rounds": self.rounds, "max_values": self.max_values,
+                "warmup": self.warmup, "rounds": self.rounds, "max_values": self.max_values,
                 "next": f"/run/{index + 1}/" if index + 1 < len(self.pages) else None}
 
     def page_html(self, index: int) -> bytes:

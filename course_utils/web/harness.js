@@ -3,15 +3,18 @@
 // A run's page loads onnxruntime-web's bundle, then this file, then the user's script
 // (/user.js), so this file keeps its own fetch, JSON and clock before that script runs.
 // Once the page has loaded, it:
-//   1. reads /run/N/config.json: provider, threads, the inputs' dtype, shape and count, rounds;
+//   1. reads /run/N/config.json: provider, threads, the inputs' dtype, shape and count, and how
+//      many warm-up and timed passes to make;
 //   2. sets ort.env.wasm (where the .wasm files are, how many threads) and creates the session
 //      with the user's createSession(modelUrl, options) if the script defines one, else with
 //      ort.InferenceSession.create(modelUrl, options);
 //   3. calls the user's predict(session, item) once per item, item = {data, dims, index}
 //      (data a Float32Array, or a Uint8ClampedArray for uint8 inputs), and keeps what it
 //      returns: an array (or typed array) of finite numbers, the same length for every item;
-//   4. times `rounds` more passes over every item, each pass as a whole: a page that is not
-//      cross-origin isolated gets a clock coarsened to 0.1 ms, longer than one small model run;
+//   4. makes `warmup` more passes untimed (V8 swaps optimised WebAssembly code in while the
+//      first passes run), then times `rounds` passes over every item, each pass as a whole: a
+//      page that is not cross-origin isolated gets a clock coarsened to 0.1 ms, longer than one
+//      small model run;
 //   5. POSTs the result to /results and opens the next page of the run, if any.
 // A failure (the script, the model, an output) is posted as the result's error, never thrown.
 'use strict';
@@ -135,6 +138,10 @@
     }
     result.first_pass_ms = clock() - start;
     result.outputs = outputs;
+    for (let pass = 0; pass < config.warmup; pass += 1) {
+      show(`${config.label}: warming up, pass ${pass + 1} of ${config.warmup}`);
+      for (const item of items) await predict(session, item);
+    }
     for (let round = 0; round < config.rounds; round += 1) {
       show(`${config.label}: timing, round ${round + 1} of ${config.rounds}`);
       start = clock();
