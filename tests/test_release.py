@@ -146,6 +146,10 @@ def _venv_reusing_this_one(release: Path) -> Path:
     script.write_text(f"#!{python}\nimport sys\nfrom jupyterlab.labapp import main\nsys.exit(main())\n")
     script.chmod(0o755)
     (venv / ".installed").touch()  # newer than pyproject.toml: make lab skips the install
+    web = Path(sys.prefix) / "share" / "onnx-course"
+    if web.is_dir():  # onnxruntime-web as make setup left it: make lab fetches nothing either
+        (venv / "share").mkdir(exist_ok=True)
+        (venv / "share" / "onnx-course").symlink_to(web)
     return python
 
 
