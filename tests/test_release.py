@@ -147,9 +147,12 @@ def _venv_reusing_this_one(release: Path) -> Path:
     script.chmod(0o755)
     (venv / ".installed").touch()  # newer than pyproject.toml: make lab skips the install
     web = Path(sys.prefix) / "share" / "onnx-course"
-    if web.is_dir():  # onnxruntime-web as make setup left it: make lab fetches nothing either
+    link = venv / "share" / "onnx-course"
+    # onnxruntime-web as make setup left it: make lab fetches nothing either (the release is
+    # shared by this module's tests, so the link may be there already)
+    if web.is_dir() and not link.is_symlink():
         (venv / "share").mkdir(exist_ok=True)
-        (venv / "share" / "onnx-course").symlink_to(web)
+        link.symlink_to(web)
     return python
 
 
