@@ -38,16 +38,18 @@ def test_canvas_csv_has_canvas_columns_and_lists_the_unmatched(roster):
     leave unsubmitted cells empty, and list (not drop) folders that match nobody?"""
     text, unmatched = canvas_csv(class_rows(), read_roster(roster), {"00-install-check": "Notebook 00 (4411)"})
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == [*CANVAS_COLUMNS, "Notebook 00 (4411)", "01-execution-providers", "02-export-and-verify"]
+    # Columns are the course notebooks the grader identified: eve's unreadable file makes none.
+    assert rows[0] == [*CANVAS_COLUMNS, "Notebook 00 (4411)", "01-execution-providers"]
     table = {r[3]: r for r in rows[1:]}
     assert sorted(table) == ["ann", "bbrown", "chris", "dan"]  # the 'Points Possible' row and test student dropped
     assert table["ann"][:5] == ["Andersen, Ann", "101", "S-101", "ann", "Section A"]
-    assert table["ann"][5:] == ["3", "4", ""] and table["dan"][5:] == ["0", "", ""]
-    assert table["bbrown"][5:] == ["", "", ""]  # folder 'ben' matches no login: nothing guessed
-    assert sorted((f, n) for f, n, _ in unmatched) == sorted(
+    assert table["ann"][5:] == ["3", "4"] and table["dan"][5:] == ["0", ""]
+    assert table["bbrown"][5:] == ["", ""]  # folder 'ben' matches no login: nothing guessed
+    assert sorted((f, n) for f, n, _, _ in unmatched) == sorted(
         [("ben", "00-install-check"), ("ben", "01-execution-providers"), ("cho", "00-install-check"),
          ("cho", "01-execution-providers"), (HOSTILE["attribute"], "01-execution-providers"),
-         ("eve", "02-export-and-verify")])
+         ("eve", "02-export-and-verify.ipynb")])
+    assert {why for *_, why in unmatched} == {"matches no roster student"}
 
 
 def test_a_folder_column_maps_folders_to_students(tmp_path):
@@ -58,7 +60,7 @@ def test_a_folder_column_maps_folders_to_students(tmp_path):
     text, unmatched = canvas_csv(class_rows(), read_roster(path))
     table = {r["SIS Login ID"]: r for r in csv.DictReader(io.StringIO(text))}
     assert table["bbrown"]["00-install-check"] == "0" and table["chris"]["01-execution-providers"] == "6"
-    assert {f for f, _, _ in unmatched} == {"ann", "dan", "eve", HOSTILE["attribute"]}
+    assert {f for f, _, _, _ in unmatched} == {"ann", "dan", "eve", HOSTILE["attribute"]}
 
 
 def test_roster_without_canvas_columns_is_refused(tmp_path):
@@ -76,7 +78,7 @@ def test_canvas_cli_writes_the_file_and_prints_the_unmatched(roster, tmp_path, c
     out = tmp_path / "canvas.csv"
     assert main(["gradebook", "canvas", str(grades), "--roster", str(roster), "--out", str(out)]) == 1
     printed = capsys.readouterr().out
-    assert "match no roster student" in printed and "  ben  00-install-check" in printed
+    assert "  ben  00-install-check  0 points: matches no roster student" in printed
     assert out.read_text().startswith("Student,ID,SIS User ID,SIS Login ID,Section,")
 
 
