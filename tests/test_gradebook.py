@@ -105,15 +105,17 @@ def test_gradescope_results_follow_the_specification():
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_run_autograder_writes_results_json(tmp_path):
     """Does the documented run_autograder script, run as Gradescope would (submission/ in, results/ out),
-    grade the submission and write a results.json that says what happened?"""
+    grade the whole upload as one student (loose and nested files alike) and write a results.json
+    that says what happened to each file?"""
     script = ROOT / "course_utils" / "grading" / "autograder" / "run_autograder"
     assert os.access(script, os.X_OK) and script.read_text().startswith("#!/usr/bin/env bash")
-    (tmp_path / "submission").mkdir()
-    shutil.copy(ROOT / "tests" / "files" / "not-a-notebook.ipynb", tmp_path / "submission" / "00-install-check.ipynb")
+    (tmp_path / "submission" / "nested").mkdir(parents=True)
+    for name in ("00-install-check.ipynb", "00-install-check (1).ipynb", "nested/00-again.ipynb"):
+        shutil.copy(ROOT / "tests" / "files" / "not-a-notebook.ipynb", tmp_path / "submission" / name)
     run = subprocess.run([str(script)], capture_output=True, text=True, timeout=240,
                          env={**os.environ, "AUTOGRADER_ROOT": str(tmp_path), "AUTOGRADER_SOURCE": str(ROOT),
                               "COURSE_PYTHON": sys.executable})
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert results["score"] == 0 and results["tests"] == []
-    assert "could not be graded: not a readable Jupyter notebook" in results["output"]
+    assert results["score"] == 0 and results["tests"] == []  # (three students' rows are refused)
+    assert results["output"].count("could not be graded: not a readable Jupyter notebook") == 3

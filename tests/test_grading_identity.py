@@ -56,16 +56,25 @@ def test_canvas_gives_the_classmate_their_grade_and_reports_a_folded_name(tmp_pa
         text, left_out = canvas_csv(rows, roster)
         assert list(csv.DictReader(io.StringIO(text)))[0][NB] == "5"
         assert [(f, why.split(" as ")[0]) for f, _, _, why in left_out] == [
-            ("\u212aelvin", "the same roster student and notebook")]
+            ("\u212aelvin", "the same roster student")]
 
 
 def test_canvas_writes_nothing_where_no_folder_is_named_exactly(tmp_path):
-    """With two folders that fold to one roster login and neither named exactly as it, is the cell
-    left empty and are both reported?"""
+    """With two folders that fold to one roster login, neither named exactly as it and each with
+    another notebook, are the cells left empty and both reported (nothing merged)?"""
     roster = _roster(tmp_path, ["Kay,1,S1,Kelvin,A"])
-    text, left_out = canvas_csv([_row("kelvin", 5), _row("KELVIN", 0)], roster)
-    assert list(csv.DictReader(io.StringIO(text)))[0][NB] == ""
+    rows = [_row("kelvin", 5), _row("KELVIN", 0, notebook="01-execution-providers")]
+    text, left_out = canvas_csv(rows, roster)
+    assert set(list(csv.DictReader(io.StringIO(text)))[0].values()) == {"Kay", "1", "S1", "Kelvin", "A", ""}
     assert sorted(f for f, *_ in left_out) == ["KELVIN", "kelvin"]
+
+
+def test_one_name_graded_twice_is_reported_not_summed(tmp_path):
+    """Is one name graded in two folders given (two graded rows of one notebook) left out, both listed?"""
+    roster = _roster(tmp_path, ["Ann,1,S1,ann,A"])
+    rows = [_row("ann", 5), {**_row("ann", 0), "path": "other/ann/00-install-check.ipynb"}]
+    text, left_out = canvas_csv(rows, roster)
+    assert list(csv.DictReader(io.StringIO(text)))[0][NB] == "" and len(left_out) == 2
 
 
 def test_duplicates_export_the_graded_copy(tmp_path):
@@ -115,7 +124,10 @@ def test_a_gradescope_upload_is_one_student():
         gradescope_results(flat)
     assert gradescope_results(flat, "00-a")["score"] == 5
     with pytest.raises(ValueError, match="graded 2 times"):
-        gradescope_results([_row("ann", 5), _row("Ann", 0)], "ann")
+        gradescope_results([_row("ann", 5), {**_row("ann", 0), "path": "other/ann/00-install-check.ipynb"}])
+    with pytest.raises(ValueError, match="differ only by letter case"):
+        gradescope_results([_row("ann", 5), _row("Ann", 0, notebook="01-execution-providers")], "ANN")
+    assert gradescope_results([_row("ann", 5), _row("Ann", 0)], "ann")["score"] == 5  # named exactly
 
 
 def test_feedback_folders_never_collide(tmp_path):

@@ -167,3 +167,27 @@ def test_a_long_tmpdir_still_grades(tmp_path):
     feedback = row["exercises"]["00.1"]["feedback"]
     assert not row["exercises"]["00.1"]["passed"] and "grader failed" not in feedback, feedback
     assert os.listdir(long_tmp) == []
+
+
+def test_hard_links_are_folded_into_one_record(tmp_path):
+    """Are 600 hard links of one notebook folded into the record of the name that is the course
+    notebook's (one note lists them), and a classmate's link to it one record with an error?
+    (The hostile batch grades such a folder and keeps the grader's peak under 400 MB.)"""
+    from course_utils.build import source_notebooks
+    from course_utils.grading.submissions import find_submissions, fold_hard_links
+
+    subs = tmp_path / "submissions"
+    (subs / "mallory").mkdir(parents=True)
+    (subs / "trent").mkdir()
+    original = subs / "mallory" / "00-copy-first.ipynb"
+    original.write_text("{}")
+    for index in range(600):
+        os.link(original, subs / "mallory" / f"00-copy-{index:03}.ipynb")
+    os.link(original, subs / "mallory" / "00-install-check.ipynb")
+    os.link(original, subs / "trent" / "00-install-check.ipynb")
+    found = fold_hard_links(find_submissions([subs]), {p.stem: p for p in source_notebooks()})
+    mallory, trent = found
+    assert (mallory.student, mallory.path.name, mallory.error) == ("mallory", "00-install-check.ipynb", None)
+    assert len(mallory.notes) == 1 and "601 other name(s) (hard links)" in mallory.notes[0]
+    assert "and 596 more" in mallory.notes[0] and len(mallory.notes[0]) < 400
+    assert "the same file as" in trent.error and "'mallory'" in trent.error

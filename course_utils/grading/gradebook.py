@@ -95,9 +95,9 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
     Who a row belongs to follows ``identity.py``, the grader's own rule: a folder matches the
     roster student whose ``folder`` (else SIS Login ID, SIS User ID or ID) is its name, with
     letter case and Unicode compatibility folded; duplicates give way to the graded copy; where
-    two folders reach one roster student for one notebook, the one named exactly as the roster
-    says wins, and without such a one neither is written. Nothing is merged or dropped silently:
-    every submission left out is listed with why.
+    two folders reach one roster student, the one named exactly as the roster says is theirs,
+    and without such a one none is written. Nothing is merged or dropped silently: every
+    submission left out is listed with why.
 
     Args:
         rows: the rows of a grades file.
@@ -113,13 +113,11 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
         >>> text, left_out = canvas_csv(read_grades("grades.json"), read_roster("canvas.csv"))  # doctest: +SKIP
     """
     found = graded_rows(rows)
-    candidates = found.rows + [row for _, group in found.collisions for row in group]
-    headers = _columns(candidates, columns or {})
+    headers = _columns(found.rows + [r for _, group in found.collisions for r in group], columns or {})
     by_key: dict[str, set[int]] = {}
     for index, student in enumerate(roster):
         for key in _roster_keys(student):
             by_key.setdefault(student_key(key), set()).add(index)
-    claims: dict[tuple[int, str], list[dict]] = {}
     left_out = []
 
     def leave_out(row, why):
@@ -127,7 +125,11 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
         left_out.append((str(row.get("student")), str(row.get("notebook") or Path(str(row.get("path", "?"))).name),
                          points, why))
 
-    for row in candidates:
+    for notebook, group in found.collisions:
+        for row in group:
+            leave_out(row, f"graded {len(group)} times for this name (two folders given hold it)")
+    claims: dict[int, dict[str, list[dict]]] = {}  # roster student -> folder name -> rows
+    for row in found.rows:
         indices = by_key.get(student_key(row.get("student")), set())
         if not indices:
             leave_out(row, "matches no roster student")
@@ -136,18 +138,22 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
         elif not row.get("notebook"):
             leave_out(row, "could not be graded as any course notebook")
         else:
-            claims.setdefault((next(iter(indices)), str(row["notebook"])), []).append(row)
+            claims.setdefault(next(iter(indices)), {}).setdefault(str(row.get("student")), []).append(row)
     scores: dict[int, dict[str, float]] = {}
-    for (index, notebook), claimed in claims.items():
-        exact = [r for r in claimed if str(r.get("student")) in _roster_keys(roster[index])]
-        chosen = claimed[0] if len(claimed) == 1 else exact[0] if len(exact) == 1 else None
-        for row in claimed:
-            if row is not chosen:
-                others = sorted({str(r.get("student")) for r in claimed if r is not row})
-                leave_out(row, "the same roster student and notebook as folder(s) "
-                               f"{', '.join(others)} (letter case, Unicode or two folders given)")
-        if chosen is not None:
-            scores.setdefault(index, {})[notebook] = as_number(chosen.get("points")) if not chosen.get("error") else 0
+    for index, by_name in claims.items():
+        # Folders whose names fold to one roster student: the one named exactly as the roster
+        # says is theirs; without such a one, none is.
+        exact = [name for name in by_name if name in _roster_keys(roster[index])]
+        chosen = next(iter(by_name)) if len(by_name) == 1 else exact[0] if len(exact) == 1 else None
+        for name, owned in by_name.items():
+            if name != chosen:
+                others = ", ".join(sorted(n for n in by_name if n != name))
+                for row in owned:
+                    leave_out(row, f"the same roster student as folder(s) {others} (letter case or Unicode)")
+                continue
+            for row in owned:
+                scores.setdefault(index, {})[str(row["notebook"])] = (
+                    as_number(row.get("points")) if not row.get("error") else 0)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([*CANVAS_COLUMNS, *(csv_cell(header, 200) for _, header in headers)])
@@ -171,21 +177,25 @@ def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
 
     Raises:
         InvalidArgumentError: no row of ``student``, rows of several students and no
-            ``student``, or one notebook graded twice for the student (folders whose names fold
-            together, or one name in two folders given).
+            ``student``, several names that fold to ``student``, or one notebook graded
+            twice for the student (one name in two folders given).
 
     Example:
         >>> gradescope_results(read_grades("grades.json"))["tests"][0]["max_score"]  # doctest: +SKIP
         1
     """
     if student is not None:
-        rows = [r for r in rows if student_key(r.get("student")) == student_key(student)]
+        exact = [r for r in rows if str(r.get("student")) == student]
+        rows = exact or [r for r in rows if student_key(r.get("student")) == student_key(student)]
         if not rows:
             raise InvalidArgumentError(f"the grades file has no notebook of student {clean_text(student, 80)!r}")
     names = sorted({str(r.get("student")) for r in rows})
     if len({student_key(n) for n in names}) > 1:
         raise InvalidArgumentError(f"the grades file holds {len(names)} students; a Gradescope result is "
                                    "one student's: give --student NAME")
+    if len(names) > 1:
+        raise InvalidArgumentError(f"folders {', '.join(clean_text(n, 80) for n in names)} differ only by "
+                                   "letter case or Unicode form; give the one name exactly")
     found = graded_rows(rows)
     if found.collisions:
         notebook, group = found.collisions[0]

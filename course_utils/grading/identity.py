@@ -20,6 +20,7 @@ feedback exports alike:
   record) gives way to the graded copy: only the graded copy is exported.
 - Two graded rows of one student and notebook (the same name in two folders given) are a
   collision too: reported, neither exported.
+- A file that the grader could not tell to be any course notebook is reported on its own.
 """
 from __future__ import annotations
 
@@ -49,21 +50,17 @@ def colliding_names(names) -> dict[str, list[str]]:
 class GradedRows:
     """The rows of a grades file that count: one per student and notebook.
 
-    ``rows``: the graded copy of each (student key, notebook), in the file's order, and each
-    file that could not be told to be any course notebook;
-    ``collisions``: (notebook, rows) of every student and notebook with two or more graded rows
-    (names that fold together, or one name in two folders given), none of them counted;
-    ``duplicates``: rows of files that gave way to a graded copy.
+    ``rows``: the graded copy of each (student, notebook), in the file's order, and each file
+    that could not be told to be any course notebook; ``collisions``: (notebook, rows) of each
+    student and notebook graded twice (one name in two folders given), none of them counted;
+    ``duplicates``: rows of files that gave way to a graded copy; ``folded``: key -> the
+    different names that fold to it (:func:`colliding_names`), which no export merges.
     """
 
     rows: list[dict] = field(default_factory=list)
     collisions: list[tuple[str, list[dict]]] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
-
-
-def _notebook(row: dict):
-    notebook = row.get("notebook")
-    return str(notebook) if notebook else None
+    folded: dict[str, list[str]] = field(default_factory=dict)
 
 
 def graded_rows(rows: list[dict]) -> GradedRows:
@@ -72,28 +69,25 @@ def graded_rows(rows: list[dict]) -> GradedRows:
     Example:
         >>> found = graded_rows([{"student": "ann", "notebook": "00-install-check"},
         ...                      {"student": "Ann", "notebook": "00-install-check"}])
-        >>> len(found.rows), [len(group) for _, group in found.collisions]
-        (0, [2])
+        >>> len(found.rows), found.folded
+        (2, {'ann': ['Ann', 'ann']})
     """
     found = GradedRows()
     groups: dict[tuple, list[dict]] = {}
-    order = []
-    for row in rows:
+    for index, row in enumerate(rows):
         if row.get("duplicate_of"):
             found.duplicates.append(row)
             continue
-        key = (student_key(row.get("student")), _notebook(row))
-        if key[1] is None:  # no course notebook could be told: each such file is reported on its own
-            key = (*key, len(order))
-        if key not in groups:
-            order.append(key)
+        notebook = str(row["notebook"]) if row.get("notebook") else None
+        # A file that is no course notebook cannot collide: each one is reported on its own.
+        key = (str(row.get("student")), notebook) if notebook else (index,)
         groups.setdefault(key, []).append(row)
-    for key in order:
-        group = groups[key]
+    for key, group in groups.items():  # (dicts keep the file's order)
         if len(group) == 1:
             found.rows.append(group[0])
         else:
-            found.collisions.append((key[1] or "?", group))
+            found.collisions.append((key[1], group))
+    found.folded = colliding_names(str(r.get("student")) for r in rows)
     return found
 
 

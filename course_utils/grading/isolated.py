@@ -45,11 +45,14 @@ def _preload() -> list[str]:
     return names
 
 
-def start_server():
+def start_server(checks: bool = True):
     """The fork server's context (started now, once per process).
 
-    The server and its children get a temporary folder of their own (what the
-    libraries write there on import goes with it when the grader ends).
+    ``checks=False`` starts it with the notebook parser only, for a process that never
+    checks an answer (``report``): the checks' libraries (torch among them) would cost it
+    seconds for nothing. A server already running is kept as it is; its children import
+    what they need. The server and its children get a temporary folder of their own (what
+    the libraries write there on import goes with it when the grader ends).
     """
     global _CONTEXT
     with _LOCK:
@@ -60,7 +63,9 @@ def start_server():
             from multiprocessing import forkserver
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_preload())
+            context.set_forkserver_preload(_preload() if checks else
+                                           ["nbformat", "course_utils.grading.submissions",
+                                            "course_utils.grading.isolated"])
             private = tempfile.mkdtemp(prefix="course-checks-")
             atexit.register(shutil.rmtree, private, ignore_errors=True)
             saved = os.environ.get("TMPDIR")
