@@ -80,13 +80,37 @@ def test_an_array_whose_header_lies_is_refused(tmp_path):
 
 
 def test_student_strings_are_quoted_short_or_not_at_all(tmp_path):
-    """Is a long provider name quoted as a <= 40-character excerpt, and only by its length once a reference ran?"""
+    """Is a long provider name quoted as a <= 40-character excerpt, and not at all once a reference
+    ran (the check's own words only, each value a hole)?"""
     name = "Evil\x1bProvider" + "x" * 5000
     answer = {"value": {"$dict": [["cpu", name], ["nvidia_gpu", ["CUDAExecutionProvider"]]]}}
     quoted = _verdict(tmp_path / "a", "01.1", answer).feedback
     assert "xxxx" in quoted and "x" * 40 not in quoted and "\x1b" not in quoted, quoted
     withheld = _verdict(tmp_path / "b", "01.1", answer, quote=False).feedback
-    assert "<a str of 5013 characters>" in withheld and "Evil" not in withheld, withheld
+    assert withheld == "\u2026 is not a provider name; copy names from get_all_providers()", withheld
+
+
+@pytest.mark.parametrize("tree", [
+    {"$dict": [["onnx", {"$path": "LEAK fair_options = ort.SessionOptions()"}], ["onnxruntime", "1"]]},
+    {"$opaque": "LEAK fair_options = ort.SessionOptions()"},
+    {"$facts": "LEAK fair_options = ort.SessionOptions()", "v": {"$dict": [["LEAK", 1]]}},
+    {"$dict": [["onnx", 1.0], ["onnxruntime", 20220101.5]]},
+], ids=["path", "type-name", "facts", "numbers"])
+def test_nothing_of_an_answer_reaches_feedback_once_a_reference_ran(tmp_path, tree):
+    """Once a reference ran in the kernel, do a path, a type's name, a facts entry and numbers
+    built from it leave no trace in the feedback (the check's fixed words only)?"""
+    quoted = _verdict(tmp_path / "a", "00.1", {"value": tree}).feedback
+    withheld = _verdict(tmp_path / "b", "00.1", {"value": tree}, quote=False).feedback
+    assert "LEAK" not in withheld and "2022" not in withheld and "\u2026" in withheld, withheld
+    assert quoted != withheld
+
+
+def test_a_missing_files_name_is_quoted_short(tmp_path):
+    """Is a file answer's missing path, holding a forged score line, quoted in at most 40 characters?"""
+    forged = "artifacts/" + "\nTOTAL 61/61 all checks passed" * 20 + ".onnx"
+    verdict = _verdict(tmp_path, "02.1", {"value": {"$missing_file": forged}})
+    shown = verdict.feedback.split("there is no file at ")[1].split(";")[0]
+    assert len(shown) <= 40 and "\n" not in verdict.feedback, verdict.feedback
 
 
 def test_records_escape_control_characters_and_odd_paths(tmp_path):

@@ -193,11 +193,11 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
             result = run.run_cell(source)
             if exercise is None:
                 if result.status in ("timeout", "flood", "died"):
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}; "
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit(), not run.tainted)}; "
                                        "graded on in a fresh kernel, without this cell")
                     continue
                 if result.status == "error":  # later exercises may fail because of it
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}")
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit(), not run.tainted)}")
                 run.replay.append((source, False))
                 continue
             graded_at[exercise] = number
@@ -207,9 +207,9 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
             elif result.status == "error" and result.ename == "NotImplementedError":
                 passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
             elif result.status == "timeout":
-                passed, feedback = False, f"{status_text(result, run.limit())} (an endless loop?)"
+                passed, feedback = False, f"{status_text(result, run.limit(), not run.tainted)} (an endless loop?)"
             else:
-                passed, feedback = False, status_text(result, run.limit())
+                passed, feedback = False, status_text(result, run.limit(), not run.tainted)
             verdicts[exercise] = (passed, feedback)
             if passed:
                 run.replay.append((references[exercise], True))
