@@ -215,3 +215,80 @@ def test_hard_links_are_folded_into_one_record(tmp_path):
     assert len(mallory.notes) == 1 and "601 other name(s) (hard links)" in mallory.notes[0]
     assert "and 596 more" in mallory.notes[0] and len(mallory.notes[0]) < 400
     assert "the same file as" in trent.error and "'mallory'" in trent.error
+
+
+def _external(name, location, dims=(1,)):
+    """An int64 tensor whose 8 bytes of data ONNX says lie in the file ``location``."""
+    from onnx import TensorProto
+
+    tensor = TensorProto(name=name, data_type=TensorProto.INT64, dims=list(dims))
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+
+
+def _models_naming(location):
+    """One model per place a tensor can sit, each naming ``location`` as its external data."""
+    from onnx import TensorProto, helper
+
+    out = helper.make_tensor_value_info("y", TensorProto.INT64, None)
+
+    def model(nodes, **graph):
+        g = helper.make_graph(nodes, "g", [], [out], **graph)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+    sparse = helper.make_sparse_tensor(_external("s", location), helper.make_tensor("i", TensorProto.INT64, [1], [0]), [1])
+    sparse_model = model([helper.make_node("Identity", ["s"], ["y"])])
+    sparse_model.graph.sparse_initializer.append(sparse)
+    branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=_external("k", location))], "b", [], [out])
+    listed = helper.make_node("Identity", ["x"], ["y"])
+    listed.attribute.add(name="t", type=9, tensors=[_external("t", location)])  # TENSORS
+    return {
+        "initializer": model([helper.make_node("Identity", ["c"], ["y"])], initializer=[_external("c", location)]),
+        "sparse-initializer": sparse_model,
+        "attribute": model([helper.make_node("Constant", [], ["y"], value=_external("k", location))]),
+        "attribute-list": model([listed]),
+        "subgraph": model([helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)],
+                          initializer=[helper.make_tensor("cond", TensorProto.BOOL, [], [True])]),
+    }
+
+
+def test_a_model_naming_data_outside_its_file_is_refused_by_the_checks(tmp_path, monkeypatch):
+    """Is a model that names external data from any kind of tensor (a sparse initializer, an
+    attribute, a subgraph) refused by the checks' door with one clean message, where ONNX Runtime,
+    given the same bytes, reads the named file from the working folder?"""
+    import onnxruntime as ort
+
+    from course_utils.checks import CheckFailed
+    from course_utils.exercise_checks.export import answer_session, load_answer_onnx
+    from course_utils.onnx_files import external_data_tensors
+
+    (tmp_path / "secret.bin").write_bytes(b"SECRET!!")
+    monkeypatch.chdir(tmp_path)
+    for location in ("secret.bin", str(tmp_path / "secret.bin"), "../" + tmp_path.name + "/secret.bin"):
+        for kind, model in _models_naming(location).items():
+            assert external_data_tensors(model), kind
+            path = tmp_path / "answer" / f"{kind}.onnx"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(model.SerializeToString())
+            with pytest.raises(CheckFailed, match="keeps tensor data in another file"):
+                load_answer_onnx(path)
+            with pytest.raises(CheckFailed, match="keeps tensor data in another file"):
+                answer_session(model)
+    leaked = ort.InferenceSession(_models_naming("secret.bin")["sparse-initializer"].SerializeToString(),
+                                  providers=["CPUExecutionProvider"]).run(None, {})[0]
+    assert leaked.tobytes() == b"SECRET!!"  # what the door is for
+
+
+def test_a_check_runs_in_an_empty_folder_of_its_own(tmp_path, monkeypatch):
+    """Does a limited child start in an empty working folder, not the grader's, and leave none behind?"""
+    from course_utils.grading.isolated import run_limited
+
+    monkeypatch.chdir(tmp_path)
+    folder, listing = run_limited(_where_am_i, (), seconds=60, memory_bytes=2**30)
+    assert folder != str(tmp_path) and listing == [] and not os.path.exists(folder)
+
+
+def _where_am_i(conn):
+    return os.getcwd(), os.listdir(".")
