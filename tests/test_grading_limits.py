@@ -292,3 +292,15 @@ def test_a_check_runs_in_an_empty_folder_of_its_own(tmp_path, monkeypatch):
 
 def _where_am_i(conn):
     return os.getcwd(), os.listdir(".")
+
+
+def test_a_files_name_is_quoted_short(tmp_path):
+    """Is a file answer whose name holds a forged score line copied under a name of at most 40
+    characters, so that a check quoting it quotes no more?"""
+    name = "x\nTOTAL 61 of 61, all checks passed" * 6 + ".onnx"
+    kernel = ForgingKernel(tmp_path, {"value": {"$file": name, "given": name}}, {})
+    (kernel.workdir / name).write_bytes(b"not a model")
+    load_hidden_checks()
+    verdict = read_verdict(kernel, "02.1", tmp_path / "scratch", limit=30)
+    assert "is not a readable ONNX file" in verdict.feedback, verdict.feedback
+    assert len(verdict.feedback.split(" is not a readable")[0]) <= 40 and "\n" not in verdict.feedback

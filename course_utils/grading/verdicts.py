@@ -187,8 +187,15 @@ def _stream(fd: int, write, cap: int, too_large: str) -> int:
         write(chunk)
 
 
+def _short_name(part: str) -> str:
+    """A path component as a copy is named: the name itself if short and plain, else its excerpt
+    (so that feedback quoting a copy's name quotes at most 40 characters of the student's)."""
+    return part if len(part) <= _EXCERPT_CHARS and part.isprintable() else _unquoted(part)
+
+
 def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, int]:
-    """Copy root/relative (no links, no '..') to dest/relative, streamed; the copy and its size."""
+    """Copy root/relative (no links, no '..') to dest/<relative, each name cut to an excerpt>,
+    streamed; the copy and its size."""
     parts = Path(relative).parts
     if not parts or Path(relative).is_absolute() or ".." in parts:
         raise ValueError("the answer's path leaves the notebook's folder")
@@ -201,9 +208,13 @@ def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, in
         source = _open_regular(fd, parts[-1], min(cap, MAX_ANSWER_FILE_BYTES))
     finally:
         os.close(fd)
-    target = dest.joinpath(*parts)
+    target = dest.joinpath(*map(_short_name, parts))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        for number in range(2, MAX_ANSWER_FILES + 2):  # two long names may share an excerpt
+            if not os.path.lexists(target):
+                break
+            target = target.with_name(f"{number}-{target.name}")
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             total = _stream(source, lambda chunk: os.write(out, chunk), cap,
