@@ -149,3 +149,23 @@ def test_student_names_stay_distinct_in_the_records():
     one, two = NotebookGrade("p", "eve\x1b"), NotebookGrade("p", "eve\\x1b")
     assert one.student != two.student and "\x1b" not in one.student
     assert json.loads(json.dumps(payload([one, two])))[0]["student"] == one.student
+
+
+def test_the_grader_notes_folded_names_and_duplicates_on_each_record():
+    """Does each of two folders whose names fold together get a note naming the other, and does the
+    graded copy of a notebook handed in twice name the copy that was not graded?"""
+    from pathlib import Path
+
+    from course_utils.grading.submissions import Submission, mark_collisions, mark_duplicates
+
+    def sub(student, name, mtime=0.0):
+        return Submission(Path(f"sub/{student}/{name}"), student, ("sub", student), notebook=NB, mtime=mtime)
+
+    subs = [sub("kelvin", f"{NB}.ipynb"), sub("\u212aelvin", f"{NB}.ipynb"), sub("ann", f"{NB}.ipynb"),
+            sub("ann", "00-copy.ipynb", 5.0)]
+    mark_duplicates(subs)
+    mark_collisions(subs)
+    kelvin, kelvin_sign, ann, copy = subs
+    assert "'\\u212aelvin'" in kelvin.notes[0] and "'kelvin'" in kelvin_sign.notes[0]
+    assert "no gradebook export merges them" in kelvin.notes[0]
+    assert copy.duplicate_of == str(ann.path) and "'00-copy.ipynb'" in ann.notes[0]

@@ -204,6 +204,11 @@ def mark_duplicates(subs: list[Submission]) -> None:
                             + _names([sub.path.name for sub in others]))
 
 
+def _ascii(name: str) -> str:
+    shown = ascii(str(name))
+    return shown if len(shown) <= 40 else shown[:39] + "\u2026"
+
+
 def _names(names: list[str]) -> str:
     shown = ", ".join(excerpt(name) for name in names[:_LISTED_NAMES])
     return shown + (f" and {len(names) - _LISTED_NAMES} more" if len(names) > _LISTED_NAMES else "")
@@ -254,10 +259,11 @@ def mark_collisions(subs: list[Submission]) -> None:
     for sub in subs:
         if sub.error is None:
             others = [n for n in folded.get(student_key(sub.student), []) if n != sub.student]
-            if others:
-                sub.notes.append(f"student {excerpt(sub.student)} and {_names(others)} differ only by "
-                                 "letter case or Unicode form: graded as different students, and no "
-                                 "gradebook export merges them (each lists them)")
+            if others:  # (in ASCII: the Kelvin sign and a K must not read the same here)
+                names = ", ".join(map(_ascii, others[:3]))
+                sub.notes.append(f"student {_ascii(sub.student)} and {names} differ only by letter case or "
+                                 "Unicode form: graded as different students, and no gradebook export "
+                                 "merges them (each lists them)")
 
 
 def find_submissions(paths) -> list[Submission]:
