@@ -169,3 +169,16 @@ def test_the_grader_notes_folded_names_and_duplicates_on_each_record():
     assert "'\\u212aelvin'" in kelvin.notes[0] and "'kelvin'" in kelvin_sign.notes[0]
     assert "no gradebook export merges them" in kelvin.notes[0]
     assert copy.duplicate_of == str(ann.path) and "'00-copy.ipynb'" in ann.notes[0]
+
+
+def test_the_report_counts_each_student_and_notebook_once():
+    """Is one name graded in two folders given left out of the report's figures (and listed), while a
+    duplicate stays a 'not graded' line and the graded copy counts once?"""
+    from course_utils.grading.report import class_statistics
+
+    graded = _row("ann", 5)
+    rows = [graded, _duplicate("ann", graded["path"]), _row("bob", 5),
+            {**_row("bob", 0), "path": "other/bob/00-install-check.ipynb"}]
+    exercises, (notebook,) = class_statistics(rows)
+    assert exercises[0].submissions == 1 and notebook.totals == [5]
+    assert sorted(student for student, _ in notebook.not_graded) == ["ann", "bob", "bob"]
