@@ -544,7 +544,7 @@ def decode(tree, load_array: Callable[[str], Any], file_path: Callable[[dict], A
             pair.same_object = bool(facts.get("same_object"))
             pair.modules = tuple(str(m) for m in facts.get("modules") or ())
             return pair
-        return cls(str(tree["$facts"]), facts)
+        return cls(str(tree["$facts"])[:40], facts)  # a kind is a short name (feedback may show it)
     if "$opaque" in tree:
         return _opaque(tree["$opaque"], tree.get("attrs") or ())
     if "$function" in tree:

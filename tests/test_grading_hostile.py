@@ -132,6 +132,11 @@ def batch(tmp_path_factory):
         handle.truncate(300 * 2**20)  # sparse: 300 MiB by size, nothing on disk
     before = _digests(submissions)
     tmp_before = set(os.listdir("/tmp"))
+    from course_utils.grading.limits import UID_FIRST, UID_LAST
+    from course_utils.grading.syscalls import uids_with_keys
+
+    sandbox_uids = set(range(UID_FIRST, UID_LAST + 1))
+    keys_before = uids_with_keys(sandbox_uids)  # (the kernel keeps a uid's keyrings once made)
     out_json, out_csv = base / "grades.json", base / "grades.csv"
     # The grader must be this checkout's (sandboxed) one, never another course_utils that
     # happens to be importable: the attacks below are real.
@@ -165,10 +170,7 @@ def batch(tmp_path_factory):
     rss_kb = int(next(line.split()[1] for line in done.stdout.splitlines()
                       if line.startswith("MAXRSS_KB")))
     session_key = next(line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("SESSION_KEY"))
-    from course_utils.grading.limits import UID_FIRST, UID_LAST
-    from course_utils.grading.syscalls import uids_with_keys
-
-    keys_left = uids_with_keys(set(range(UID_FIRST, UID_LAST + 1)))
+    keys_left = {uid: n for uid, n in uids_with_keys(sandbox_uids).items() if n > keys_before.get(uid, 0)}
     (base / "grader-peak-kb.txt").write_text(str(rss_kb))  # for whoever reads the numbers
     rows = json.loads(out_json.read_text())
     grades = {_student(Path(g["path"]).parent.name): g for g in rows if "hands-in-twice" not in g["path"]}
@@ -256,7 +258,7 @@ def test_checks_never_read_a_file_a_model_names(batch):
 def test_a_sandbox_shares_no_kernel_state(batch):
     """From a sandboxed kernel, do the grader's session key, a user keyring, inotify, ptrace and a
     user namespace all fail (ENOSYS or EPERM), is the grader's key untouched, and does no sandbox
-    uid own a key once the batch is over?"""
+    uid own a new key once the batch is over?"""
     feedback = batch["grades"][KERNEL_STATE]["exercises"]["04.1"]["feedback"]
     nosys, perm = errno.ENOSYS, errno.EPERM
     assert f"seccomp k{nosys} {nosys} {nosys} i{nosys} p{perm} u{perm}" in feedback, feedback

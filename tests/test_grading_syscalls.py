@@ -5,12 +5,14 @@ The filter is loaded into a plain child process here (no sandbox: a fraction of 
 hostile batch (test_grading_hostile.py) tries the same calls from a sandboxed kernel."""
 import errno
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from course_utils.grading.syscalls import REFUSED, _NUMBERS, _machine, seccomp_program
+from course_utils.grading.syscalls import (REFUSED, _NUMBERS, _machine, clear_user_keys, seccomp_program,
+                                           uids_with_keys)
 
 CHILD = r'''
 import ctypes, json, os, socket, subprocess, sys, tempfile, threading
@@ -98,3 +100,33 @@ def test_the_program_is_classic_bpf_for_both_architectures():
         named = sum(name in _NUMBERS[machine] for _, names in REFUSED.values() for name in names)
         assert named >= 40
     assert seccomp_program("mips") is None
+
+
+def _keyctl_as(uid, *args):
+    """Run one keyctl-family call as ``uid`` in a child (before it runs ``true``); raise if it fails."""
+    def call():
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        name, rest = args[0], args[1:]
+        result = libc.syscall(ctypes.c_long(_NUMBERS[_machine()][name]),
+                              *[ctypes.c_long(a) if isinstance(a, int) else a for a in rest])
+        if result < 0:
+            raise OSError(ctypes.get_errno(), name)
+
+    subprocess.run(["true"], user=uid, group=uid, extra_groups=[], preexec_fn=call, cwd="/",
+                   check=True, timeout=60)
+
+
+@needs_numbers
+@pytest.mark.skipif(os.geteuid() != 0, reason="clearing another uid's keyrings needs root")
+def test_a_uids_left_keys_are_cleared():
+    """Where a uid was left owning a key (no filter stopped it), is the key gone after clear_user_keys?
+    (A uid outside the sandboxes' range: the kernel keeps a uid's keyrings once made.)"""
+    uid = 60999
+    _keyctl_as(uid, "add_key", b"user", b"left-behind", b"x", 1, -4)  # into its user keyring
+    _keyctl_as(uid, "keyctl", 10, -4, b"user", b"left-behind", 0)  # KEYCTL_SEARCH finds it
+    clear_user_keys(uid)
+    with pytest.raises(subprocess.SubprocessError):  # ...and no longer
+        _keyctl_as(uid, "keyctl", 10, -4, b"user", b"left-behind", 0)

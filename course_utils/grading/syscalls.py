@@ -37,9 +37,9 @@ import ctypes
 import errno
 import os
 import platform
+import shutil
 import struct
 import subprocess
-import sys
 
 __all__ = ["seccomp_program", "REFUSED", "new_session_keyring", "clear_user_keys", "uids_with_keys"]
 
@@ -183,13 +183,17 @@ def clear_user_keys(uid: int) -> None:
     """Empty the user and user-session keyrings of ``uid`` (root only), where it owns keys.
 
     The filter keeps a sandbox from making any; this is for a kernel where it could not be
-    loaded, so that no key a sandbox left passes to the next one with its uid.
+    loaded, so that no key a sandbox left passes to the next one with its uid. The keyrings
+    are a uid's own: they are emptied from a child that has become ``uid`` (before it runs
+    ``true``), with no import, so nothing of the grader's need be readable by that uid.
     """
     if os.geteuid() != 0 or not uids_with_keys({uid}):
         return
-    code = (f"from course_utils.grading.syscalls import _keyctl\n"
-            f"_keyctl({_CLEAR}, {_USER_KEYRING}); _keyctl({_CLEAR}, {_USER_SESSION_KEYRING})\n")
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    subprocess.run([sys.executable, "-c", code], user=uid, group=uid, extra_groups=[],
-                   env={"PYTHONPATH": package_parent, "PATH": "/usr/bin:/bin"}, cwd="/",
-                   stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    subprocess.run([shutil.which("true") or "/bin/true"], user=uid, group=uid, extra_groups=[],
+                   preexec_fn=_clear_own_keyrings, cwd="/", env={}, stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=30)
+
+
+def _clear_own_keyrings() -> None:  # in the child, already running as the sandbox's uid
+    _keyctl(_CLEAR, _USER_KEYRING)
+    _keyctl(_CLEAR, _USER_SESSION_KEYRING)
