@@ -6,7 +6,8 @@ no FIFOs, nothing outside the notebook's folder, sizes, files and items capped i
 total) and runs the public and hidden checks on it, both in a limited child process
 (``isolated.py``: a student's model runs there, never in the grader); a function
 answer is called on the checks' own inputs (``answers.probe``), each call relayed to
-the kernel by the grader. The kernel never sees a check or a verdict. Every step
+the kernel by the grader, which also answers, call by call, the scripted work among
+those inputs (its script never enters the kernel). The kernel never sees a check or a verdict. Every step
 takes its time from the one limit the grader gives. A student's string reaches
 feedback only as a short escaped excerpt (at most 40 characters), or, once a
 reference solution has run in the kernel, only as its length.
