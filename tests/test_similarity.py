@@ -107,7 +107,7 @@ def test_unreadable_submissions_are_listed_not_compared(found):
     """Are a link, a 21 MB file, a broken file and a missing one skipped, each with its reason?"""
     reasons = {student: why for student, _, why in found.skipped}
     assert set(reasons) == {"linked", "huge", "garbage", "gone"}
-    assert "larger than 20 MiB" in reasons["huge"] and "not a readable notebook" in reasons["garbage"]
+    assert "larger than 20 MiB" in reasons["huge"] and "not a readable Jupyter notebook" in reasons["garbage"]
 
 
 def test_normalising_ignores_names_comments_layout_and_quotes_but_not_logic():

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, MissingFileError
-from .results import escape_invisible
+from .results import defuse_formula, escape_invisible
 
 __all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename",
            "html_page", "read_grades", "write_text", "MAX_TEXT", "CSP"]
@@ -95,8 +95,7 @@ def csv_cell(value, cap: int = MAX_TEXT):
     """A spreadsheet cell: numbers stay numbers; text is cleaned and cannot start a formula."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = clean_text(value, cap, newlines=False)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return defuse_formula(clean_text(value, cap, newlines=False))
 
 
 def safe_filename(name, used: set | None = None) -> str:

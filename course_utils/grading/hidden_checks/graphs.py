@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
+from ...exercise_checks.export import answer_session
 from ...exercise_checks.graphs import load_hand_model, load_optimized_model, read_traffic
 
 _RESNET18_FIRST_CONV = {"kernel_shape": [7, 7], "strides": [2, 2], "pads": [3, 3, 3, 3],
@@ -31,9 +32,8 @@ def _is_extended_not_all(optimized_path):
 @register("03.2", hidden=True)
 def _runs_with_batch_3(optimized_path):
     import numpy as np
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(str(optimized_path), providers=["CPUExecutionProvider"])
+    session = answer_session(load_optimized_model(optimized_path))
     first = session.get_inputs()[0]
     shape = [d if isinstance(d, int) else 3 for d in first.shape]
     if shape and shape[0] != 3:
@@ -60,7 +60,6 @@ def _removed_tensors_of_resnet18(traffic):
 @register("03.5", hidden=True)
 def _hand_model_computes_conv_bn_relu(answer):
     import numpy as np
-    import onnxruntime as ort
     import torch
     from onnx import numpy_helper
 
@@ -68,7 +67,7 @@ def _hand_model_computes_conv_bn_relu(answer):
     weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
                for t in hand_model.graph.initializer}
     conv, bn = hand_model.graph.node[0], hand_model.graph.node[1]
-    session = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = answer_session(hand_model)
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
     (actual,) = session.run(None, {session.get_inputs()[0].name: x})
     scale, shift, mean, var = (weights[name] for name in bn.input[1:5])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
+from ...exercise_checks.export import load_answer_onnx
 from ...exercise_checks.runtime import digits_accuracy
 
 
@@ -29,9 +30,7 @@ def _resnet18_flops(answer):
 
 @register("04.5", hidden=True)
 def _the_trained_digits_cnn(path):
-    import onnx
-
-    if digits_accuracy(onnx.load(str(path))) < 0.9:
+    if digits_accuracy(load_answer_onnx(path)) < 0.9:
         raise CheckFailed("quantise the trained digits CNN of this notebook: fewer than 90% of "
                           "the held-out digits are right")
 
