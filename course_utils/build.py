@@ -466,6 +466,8 @@ def _run_cli(args) -> int:
         print("exercises/ and solutions/ are up to date with notebooks/")
         return 0
     print(f"wrote {len(results)} notebooks")
+    print("check each one completely (ALT=1 adds its alternative answers, graded in the sandbox): " + "; ".join(
+        f"make check-notebook NB={number}" for number in sorted({Path(r).name[:2] for r in results})))
     return 0
 
 
