@@ -87,6 +87,7 @@ def test_student_strings_are_quoted_short_or_not_at_all(tmp_path):
     assert "xxxx" in quoted and "x" * 40 not in quoted and "\x1b" not in quoted, quoted
     withheld = _verdict(tmp_path / "b", "01.1", answer, quote=False).feedback
     assert "<a str of 5013 characters>" in withheld and "Evil" not in withheld, withheld
+    assert withheld.endswith("an earlier exercise's reference solution ran in this kernel)"), withheld
 
 
 def test_records_escape_control_characters_and_odd_paths(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -94,6 +95,11 @@ class _Withheld(str):
 
     def __format__(self, spec):
         return format(repr(self), spec)
+
+
+#: Added to feedback that shows a withheld string, so that a student knows why and what to do.
+WITHHELD_NOTE = " (strings shown by length only: an earlier exercise's reference solution ran in this kernel)"
+_WITHHELD = re.compile(r"<a str of \d+ characters>")
 
 
 def _wrap_strings(tree, wrap, budget: list, depth: int = 0):
@@ -317,6 +323,8 @@ def _check_in_child(conn, exercise_id: str, folder: str, workdir: str, dest: str
     feedback = verdict.feedback
     for prefix in (str(dest_path / "missing") + "/", str(dest_path) + "/"):
         feedback = feedback.replace(prefix, "")
+    if not quote and _WITHHELD.search(feedback):
+        feedback += WITHHELD_NOTE
     return verdict.passed, feedback
 
 
