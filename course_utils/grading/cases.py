@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Cases", "Right", "Wrong", "Built", "built", "Context", "context_item", "topic_cases",
+__all__ = ["Cases", "Right", "Wrong", "Built", "built", "resolve", "Context", "context_item", "topic_cases",
            "all_cases", "edited_onnx", "resnet18_model", "resnet18_onnx", "digits_cnn", "providers_used"]
 
 _EXERCISE = re.compile(r"^\d\d\.\d+$")
