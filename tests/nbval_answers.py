@@ -8,7 +8,9 @@ inputs) and runs the public and hidden checks on it; the cell fails if they
 do not pass. So one execution of each solutions notebook serves nbval and the
 grader's checks; the grader's sandbox is tested on graded submissions in
 ``test_grading.py``. At the end, every exercise of every solutions notebook
-collected whole must have been checked (a plugin that silently did nothing fails). ``tests/conftest.py`` registers the plugin.
+collected whole must have been checked (a plugin that silently did nothing fails). The
+repository's top-level ``conftest.py`` registers the plugin, so that a command line without
+``tests/`` (``pytest solutions/01-execution-providers.ipynb --nbval``) checks the answers too.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, declared_points
 
 HOSTILE = ROOT / "tests" / "files" / "hostile"
 MARKER = "course-hostile-7f3a"
@@ -199,16 +199,16 @@ def test_attack_gets_no_point_for_the_forged_exercise(batch, attack):
 
 
 def test_batch_finishes_and_the_honest_classmate_keeps_full_marks(batch):
-    """Does the batch end normally (exit 1 only for the huge file) with the classmate's 5/5 intact?"""
+    """Does the batch end normally (exit 1 only for the huge file) with the classmate's full marks intact?"""
     assert batch["code"] == 1  # one file could not be graded: the huge one
-    honest = batch["grades"]["honest"]
-    assert honest["error"] is None and honest["points"] == honest["max_points"] == 5, honest  # 00.1-00.3
+    honest, points = batch["grades"]["honest"], declared_points("00")
+    assert honest["error"] is None and honest["points"] == honest["max_points"] == sum(points.values()), honest
     from course_utils.grading.results import safe_text
 
     odd = batch["grades"][safe_text(ODD)]  # graded, and the CSV written despite the name
     assert odd["error"] is None and odd["exercises"]["00.1"]["points"] == 0
     assert len(batch["grades"]) == len(ATTACKS) + 3
-    assert batch["csv"].count(f"\n{_folder('honest')},") == 3  # one row per exercise
+    assert batch["csv"].count(f"\n{_folder('honest')},") == len(points)  # one row per exercise
     assert "\x1b" not in batch["csv"] and "\x1b" not in batch["log"]
 
 
