@@ -34,9 +34,11 @@ from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, p
 from .contenders import (CONTENDERS, compare_runtimes, compile_for_inference, fastest_row,
                          format_contenders)
 from .errors import InvalidArgumentError, MissingFileError
-from .export import check_output_path, export_model, load_model_spec
+from .export import ExampleInputError, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
+from .options import add_number
+from .paths import PathPlan, write_atomic
 from .profiling import count_flops, measure_gemm_rate
 from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
                            make_calibration_reader, recipe_kwargs, representative_images,
@@ -325,6 +327,10 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
                            peak_gflops=peak and peak["gflops"])
 
 
+#: The most intra-op threads a sweep may ask for: more only makes the threads wait for cores.
+_MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
 def _check_threads(threads) -> None:
     if threads is not None and int(threads) < 1:
         raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
@@ -360,12 +366,23 @@ def _others_share(before, after, cpus=None):
 
 def _prepare_model(name: str, folder: Path, sizes):
     """A seeded torchvision model (random weights, nothing downloads), exported once per size."""
-    model = load_model_spec(name if ":" in name else f"torchvision:{name}")
+    # A torchvision name has neither ':' nor '.' nor '/': anything else is a spec (or a file
+    # path, which load_model_spec names as such).
+    spec = name if any(c in name for c in ":./\\") else f"torchvision:{name}"
+    model = load_model_spec(spec)
     paths = {}
     for size in sorted(set(sizes)):
         log.info("exporting %s at %d px ...", name, size)
-        paths[size] = export_model(model, folder / f"{name.split(':')[-1]}-{size}.onnx",
-                                   input_shape=(3, size, size))
+        try:
+            paths[size] = export_model(model, folder / f"{name.split(':')[-1]}-{size}.onnx",
+                                       input_shape=(3, size, size))
+        except ExampleInputError as error:
+            raise InvalidArgumentError(
+                f"bench --model {name}: {error.cause}; bench times image models that take one "
+                f"(batch, 3, H, W) tensor, at {', '.join(map(str, sorted(set(sizes))))} px in "
+                "this preset (a torchvision classifier such as resnet18, or a factory of such a "
+                "model); time other models with `export` and a timer of your own "
+                "(notebook 04)") from None
     return model, paths
 
 
@@ -457,14 +474,13 @@ def _parse_runtimes(text):
 def _run_cli(args) -> int:
     import tempfile
 
-    _check_threads(args.threads)  # before minutes of exporting
+    # Every output is checked before minutes of exporting and timing.
+    plan = PathPlan()
     if args.json:
-        check_output_path(args.json)
-    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
-        raise InvalidArgumentError(f"--plots {args.plots} is a file; give a folder for the "
-                                   "two plots (it is created if missing)")
+        plan.output_file(args.json, "--json")
     if args.plots:
-        check_output_path(Path(args.plots) / "bench-latency.png")
+        plan.output_folder(args.plots, "--plots folder",
+                           files=["bench-latency.png", "bench-speedup.png"])
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
         raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
@@ -526,13 +542,16 @@ def _run_cli(args) -> int:
     if args.json:
         print(f"wrote {result.save_json(args.json)}")
     if args.plots:
+        import io
+
         import matplotlib
 
         matplotlib.use("Agg")
         folder = Path(args.plots)
-        folder.mkdir(parents=True, exist_ok=True)
         for stem, plot in (("latency", plot_latency), ("speedup", plot_speedup)):
-            plot(result).savefig(folder / f"bench-{stem}.png", dpi=120)
+            image = io.BytesIO()
+            plot(result).savefig(image, format="png", dpi=120)
+            write_atomic(folder / f"bench-{stem}.png", image.getvalue())
         print(f"wrote {folder}/bench-latency.png and bench-speedup.png")
     return 0
 
@@ -550,7 +569,9 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--plots", metavar="DIR", help="also write latency and speedup plots")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="cuda needs torch with CUDA and onnxruntime-gpu (default: cpu)")
-    parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+    add_number(parser, "--threads", low=1, high=_MAX_THREADS,
+               note="4 per logical CPU of this machine",
+               help="intra-op threads (default: physical cores)")
     parser.add_argument("--model", default="resnet18",
                         help="a torchvision model name or a spec such as package.module:factory")
     parser.add_argument("--compile", action="store_true",

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .build import ROOT, parse_exercises, read_source_notebook, source_notebooks
 from .errors import InvalidArgumentError
-from .export import check_output_path
+from .paths import PathPlan
+from .release import SHIPPED
 
 __all__ = ["export_nbgrader", "nbgrader_notebook"]
 
@@ -114,11 +115,20 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
     """
     import nbformat
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    out, root = Path(out), Path(root)
+    if os.path.isfile(out):
         raise InvalidArgumentError(f"{out} already exists and is not an empty folder; give a new "
                                    "folder (nothing is overwritten)")
-    check_output_path(out / "nbgrader_config.py")  # a file where a folder must go, or no permission
+    plan = PathPlan()
+    plan.keep_out_of(root / "notebooks", "the folder of source notebooks this command reads")
+    for name in SHIPPED:  # the nbgrader course holds every solution
+        if (root / name).is_dir():
+            plan.keep_out_of(root / name, "which `release` ships to students (the nbgrader "
+                                          "course holds every solution)")
+    out = plan.output_folder(out, "nbgrader course folder")
+    if out.exists() and any(out.iterdir()):
+        raise InvalidArgumentError(f"{out} already exists and is not an empty folder; give a new "
+                                   "folder (nothing is overwritten)")
     sources = source_notebooks(Path(root), only)
     converted = [(path, nbgrader_notebook(read_source_notebook(path), path.stem))
                  for path in sources]  # everything is checked before anything is written

@@ -9,18 +9,15 @@ people (``inspection.py``) or changing it (``graph_opt.py``, ``export.py``).
 """
 from __future__ import annotations
 
-import stat
+import os
 from collections import Counter
 from pathlib import Path
 
 from .errors import CourseError, MissingFileError
+from .paths import FolderGivenError, input_file, read_bytes
 
 __all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
            "list_external_data", "external_data_paths", "FolderGivenError", "OnnxFileError"]
-
-
-class FolderGivenError(CourseError, IsADirectoryError):
-    """A folder was given where a model file was expected."""
 
 
 class OnnxFileError(CourseError, ValueError):
@@ -107,41 +104,56 @@ MAX_ONNX_BYTES = 2**31
 
 
 def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file of at most MAX_ONNX_BYTES; devices, pipes, folders refused."""
+    """The bytes of a regular file of at most MAX_ONNX_BYTES (``paths.py`` checks what it is)."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
-        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
+        path = input_file(path, "ONNX model", missing_hint="check the path, or create the model "
+                          f"first, e.g. {_EXPORT_HINT}")
+    except MissingFileError as error:
+        if os.path.islink(path):  # a dangling link: the door's words say so
+            raise
+        folder = Path(path).parent
+        nearby = sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
+        also = f" (.onnx files in that folder: {', '.join(nearby[:10])})" if nearby else ""
         raise MissingFileError(f"no file at {path}{also}; check the path, or create the "
-                                f"model first, e.g. {_EXPORT_HINT}") from None
-    except OSError as error:  # a name too long, a link loop, no permission on a folder
-        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check the path") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
-                                "pass the path of the model file inside it")
-    if not stat.S_ISREG(info.st_mode):
-        raise OnnxFileError(f"{path} is not a regular file (a device, a pipe or a socket); "
-                            "pass the path of an .onnx file")
-    if info.st_size > MAX_ONNX_BYTES:
-        raise OnnxFileError(f"{path.name} has {info.st_size:,} bytes, more than the 2 GiB a "
+                               f"model first, e.g. {_EXPORT_HINT}") from None
+    size = path.stat().st_size
+    if size > MAX_ONNX_BYTES:
+        raise OnnxFileError(f"{path.name} has {size:,} bytes, more than the 2 GiB a "
                             "single ONNX file can hold; such models keep their weights in "
                             "external data (export with external_data=True)")
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_ONNX_BYTES + 1)
-    except OSError as error:
-        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check its permissions") from None
+    return read_bytes(path, "ONNX model", max_bytes=MAX_ONNX_BYTES, checked=True)
+
+
+def _all_tensors(model):
+    """Every TensorProto of a model: initializers and tensor attributes, in subgraphs too
+    (the branches of If, the bodies of Loop and Scan), sparse ones included."""
+    graphs, tensors = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        tensors += list(graph.initializer)
+        for sparse in graph.sparse_initializer:
+            tensors += [sparse.values, sparse.indices]
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    tensors.append(attribute.t)
+                tensors += list(attribute.tensors)
+                if attribute.HasField("sparse_tensor"):
+                    tensors += [attribute.sparse_tensor.values, attribute.sparse_tensor.indices]
+                for sparse in attribute.sparse_tensors:
+                    tensors += [sparse.values, sparse.indices]
+                if attribute.HasField("g"):
+                    graphs.append(attribute.g)
+                graphs += list(attribute.graphs)
+    return tensors
 
 
 def list_external_data(model) -> list[str]:
     """File names of the external weights files the model refers to."""
     from onnx.external_data_helper import uses_external_data
 
-    tensors = list(model.graph.initializer) + [
-        a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]
     locations = []
-    for tensor in tensors:
+    for tensor in _all_tensors(model):
         if uses_external_data(tensor):
             location = next((e.value for e in tensor.external_data if e.key == "location"), "")
             if location not in locations:
@@ -167,12 +179,17 @@ def external_data_paths(model, path: Path) -> dict[str, Path]:
                 "its folder; ONNX external data must sit beside the model: re-export it, or "
                 "save it with onnx.save(..., location='<name>.data')")
         target = folder / relative
-        if not target.exists():
+        try:
+            exists = target.exists()
+            inside = exists and target.is_file() and folder.resolve() in target.resolve().parents
+        except (OSError, RuntimeError):  # a name too long, a link loop
+            exists = inside = False
+        if not exists and not os.path.islink(target):
             raise MissingFileError(
                 f"{Path(path).name} keeps its weights in a separate file {location!r}, which is not "
                 f"beside it in {folder.name or '.'}/; copy {location} next to {Path(path).name}, "
                 "or re-export with external_data=False to get a single file")
-        if not target.is_file() or folder.resolve() not in target.resolve().parents:
+        if not inside:
             raise OnnxFileError(f"{Path(path).name}'s external weights {location!r} are not a "
                                 f"regular file inside {folder.name or '.'}/; re-export the model")
         found[location] = target
