@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from ..options import add_number
+from ..paths import PathPlan, write_atomic
 from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, write_text
 from .plots import plot_pass_rates, plot_totals
 from .similarity import METHOD, THRESHOLD, Similarity, find_similar
@@ -257,9 +259,8 @@ def write_report(rows: list[dict], folder, *, similarity: bool = True, base: Pat
     exercises, notebooks = class_statistics(rows)
     found = find_similar(rows, base=base, threshold=threshold) if similarity else None
     pass_png, totals_png = plot_pass_rates(exercises), plot_totals(notebooks)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pass-rates.png").write_bytes(pass_png)
-    (folder / "totals.png").write_bytes(totals_png)
+    write_atomic(folder / "pass-rates.png", pass_png, mode=0o644)
+    write_atomic(folder / "totals.png", totals_png, mode=0o644)
     write_text(folder / "exercises.csv", _csv(_EXERCISE_HEADER, _exercise_rows(exercises)))
     totals = [[n.notebook, total, count] for n in notebooks for total, count in n.distribution().items()]
     write_text(folder / "totals.csv", _csv(["notebook", "total", "students"], totals))
@@ -285,7 +286,20 @@ def after_grading(rows: list[dict], feedback=None, report=None) -> list[str]:
     return lines
 
 
+#: The files ``write_report`` writes into its folder.
+REPORT_FILES = ["report.html", "pass-rates.png", "totals.png", "exercises.csv", "totals.csv",
+                "similar.csv"]
+
+
 def _run_cli(args) -> int:
+    plan = PathPlan()  # every path, before the work: the grades file, the submissions, the outputs
+    plan.input_file(args.grades, "grades file", missing_hint="write it with `python -m "
+                    "course_utils grade SUBMISSIONS/ --json grades.json`")
+    if args.submissions_base:
+        plan.input_folder(args.submissions_base, "--submissions-base folder")
+    plan.output_folder(args.out, "--out folder", files=REPORT_FILES)
+    if args.feedback:
+        plan.output_folder(args.feedback, "--feedback folder")
     rows = read_grades(args.grades)
     for line in after_grading(rows, args.feedback, None):
         print(line)
@@ -302,8 +316,8 @@ def add_cli(subparsers) -> None:
     parser.add_argument("grades", help="the JSON file of grade --json (or grade --merge)")
     parser.add_argument("--out", required=True, metavar="DIR", help="where report.html and its files go")
     parser.add_argument("--feedback", metavar="DIR", help="also write each student's feedback pages here")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD, metavar="S",
-                        help=f"similarity score from which a pair is listed ({THRESHOLD})")
+    add_number(parser, "--threshold", kind=float, low=0, high=1, default=THRESHOLD, metavar="S",
+               help="similarity score from which a pair is listed")
     parser.add_argument("--submissions-base", metavar="DIR",
                         help="folder the grades file's relative submission paths start from (the current one)")
     parser.add_argument("--no-similarity", action="store_true", help="do not compare the submissions")
