@@ -26,11 +26,12 @@ class OptionError(CourseError):
 def range_words(kind: type, low, high) -> str:
     """``"a whole number from 1 to 86400"``, ``"a finite number >= 0"``..."""
     noun = "a whole number" if kind is int else "a finite number"
+    low, high = (None if v is None else f"{v:,}" if kind is int else f"{v:g}" for v in (low, high))
     if low is not None and high is not None:
-        return f"{noun} from {low:g} to {high:g}"
+        return f"{noun} from {low} to {high}"
     if low is not None:
-        return f"{noun} >= {low:g}"
-    return f"{noun} <= {high:g}" if high is not None else noun
+        return f"{noun} >= {low}"
+    return f"{noun} <= {high}" if high is not None else noun
 
 
 def _convert(text: str, kind: type):

@@ -70,6 +70,7 @@ def _npy(array) -> bytes:
 
 
 NPY = {"content-type": "application/octet-stream"}
+JSON = {"content-type": "application/json"}
 ONE = [[0.5] * 8] * 8  # one valid (8, 8) item
 
 
@@ -89,9 +90,9 @@ def _zip_body() -> bytes:
 
 # (endpoint, request, status, words the detail must hold)
 BAD_BODIES = [
-    ("json", dict(content=b"[" * 1000 + b"]" * 1000), 422, "levels deep"),
-    ("json", dict(content=b'{"pixels": ' + b"[" * 100000), 422, "levels deep"),
-    ("json", dict(content=b'{"pixels": "' + b"[" * 5000 + b'"}'), 422, "holds strings"),
+    ("json", dict(content=b"[" * 1000 + b"]" * 1000, headers=JSON), 422, "levels deep"),
+    ("json", dict(content=b'{"pixels": ' + b"[" * 100000, headers=JSON), 422, "levels deep"),
+    ("json", dict(content=b'{"pixels": "' + b"[" * 5000 + b'"}', headers=JSON), 422, "holds strings"),
     ("json", dict(json={"pixels": [[[None] * 8] * 8]}), 422, "holds null (first at pixels[0][0][0])"),
     ("json", dict(json={"pixels": [[[True] * 8] * 8]}), 422, "holds booleans"),
     ("json", dict(json={"pixels": [[[{"a": 1}] * 8] * 8]}), 422, "holds JSON objects"),
@@ -99,19 +100,19 @@ BAD_BODIES = [
      "ragged (rows of different lengths: pixels[0][0] has 8 entries, pixels[0][7] has 7)"),
     ("json", dict(json={"pixels": [[[0.5] * 8] * 7 + [0.5]]}), 422, "ragged: pixels[0][7] is a single value"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e30" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "values must lie in [0, 1]"),
+                  + b"]]}", headers=JSON), 422, "values must lie in [0, 1]"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e39" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "too large for float32"),
+                  + b"]]}", headers=JSON), 422, "too large for float32"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[" + b"9" * 5000 + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "NaN or infinity"),
+                  + b"]]}", headers=JSON), 422, "NaN or infinity"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e400" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "NaN or infinity"),
+                  + b"]]}", headers=JSON), 422, "NaN or infinity"),
     ("json", dict(json={"pixels": [ONE] * 65}), 422, "1 to 64 items, got 65"),
     ("json", dict(json={"pixels": [[[0.5] * 8] * 7]}), 422, "got shape (1, 7, 8)"),
     ("json", dict(json={"pixels": [[ONE]]}), 422, "got shape (1, 1, 8, 8)"),
     ("json", dict(json={"pixels": 0.5}), 422, "got shape ()"),
-    ("json", dict(content=_zip_body()), 400, "not valid JSON"),
-    ("json", dict(content=b"\xff\xfe{}"), 400, "not valid JSON"),
+    ("json", dict(content=_zip_body(), headers=JSON), 400, "not valid JSON"),
+    ("json", dict(content=b"\xff\xfe{}", headers=JSON), 400, "not valid JSON"),
     ("npy", dict(content=_npy_header("(1000000000000,)"), headers=NPY), 400,
      "header says shape (1000000000000,)"),
     ("npy", dict(content=_npy_header("(1, 8, 8)") + b"\0" * 100, headers=NPY), 400,
@@ -148,7 +149,7 @@ def _chunked_post(url: str, path: str, chunk: bytes, total: int, pause: float = 
     """Send a chunked body of up to ``total`` bytes; return the status line the server answers."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as client:
-        client.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        client.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n".encode())
         sent = 0
         try:
@@ -194,7 +195,7 @@ def _random_body(rng: random.Random) -> tuple[str, dict]:
     text = list(text)
     for _ in range(rng.randint(0, 6)):
         text.insert(rng.randrange(len(text) + 1), rng.choice(pieces))
-    return name, dict(content="".join(text).encode())
+    return name, dict(content="".join(text).encode(), headers=JSON)
 
 
 def test_fuzz_no_5xx_and_bounded_memory(child):
@@ -225,7 +226,8 @@ def test_a_body_within_the_limit_but_slow_and_chunked_still_works():
         yield b"0.5]]}"
 
     with serve_app(make_app([endpoint])) as server:
-        response = httpx.post(f"{server.url}/models/m/predict", content=chunks(), timeout=10)
+        response = httpx.post(f"{server.url}/models/m/predict", content=chunks(), headers=JSON,
+                              timeout=10)
     assert response.status_code == 200 and response.json()["labels"] == [1]
 
 
