@@ -25,6 +25,7 @@ import argparse
 import copy
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, p
 from .contenders import (CONTENDERS, compare_runtimes, compile_for_inference, fastest_row,
                          format_contenders)
 from .errors import InvalidArgumentError, MissingFileError
-from .export import ExampleInputError, export_model, load_model_spec
+from .export import ExampleInputError, ExportError, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
 from .options import add_number
@@ -383,6 +384,13 @@ def _prepare_model(name: str, folder: Path, sizes):
                 "this preset (a torchvision classifier such as resnet18, or a factory of such a "
                 "model); time other models with `export` and a timer of your own "
                 "(notebook 04)") from None
+        except ExportError as error:
+            # The export's own options (--torchscript, --static-batch...) are not bench's: say
+            # what failed, and let `export` offer them.
+            text = re.sub(r"\s*\((?:CLI|opset=)[^)]*\)", "", str(error).split("\n  options:")[0])
+            raise ExportError(f"bench --model {name} cannot be timed: {' '.join(text.split())}; "
+                              f"`python -m course_utils export {spec} model.onnx` shows the "
+                              "export's options") from None
     return model, paths
 
 

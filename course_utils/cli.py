@@ -1,12 +1,15 @@
 """The command line: ``python -m course_utils doctor|providers|build|export|...``.
 
-Covers: argument parsing, and the two kinds of failure: an expected one (a
-:class:`~course_utils.errors.CourseError`: a missing file, a bad argument, a
-tool that is not installed) prints one ``error: ...`` line and exits 1; any
-other exception is a bug in the course package and is shown with its
-traceback (exit 1 too), so that it can be reported. Does not cover: the work
-itself; each subcommand lives in the
-module that owns its concern and registers itself through ``add_cli``.
+Covers: argument parsing, and the kinds of failure: an expected one (a
+:class:`~course_utils.errors.CourseError`: a missing file, a bad argument, an
+option's value out of its range (``options.py``), a tool that is not installed)
+prints one ``error: ...`` line and exits 1; argparse's own refusals (an unknown
+option) end with one ``error:`` line too and exit 2; a ``SystemExit`` raised by
+code a command ran (a model's factory or forward) is one ``error:`` line and exit 1,
+never a silent exit; any other exception is a bug in the course package and is
+shown with its traceback (exit 1 too), so that it can be reported. Does not
+cover: the work itself; each subcommand lives in the module that owns its concern
+and registers itself through ``add_cli``.
 """
 from __future__ import annotations
 
@@ -54,7 +57,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (each module's ``add_cli``), as ``main`` uses it."""
     parser = _Parser(
         prog="python -m course_utils",
         description="Helpers for the ONNX model-packaging course.",
@@ -82,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status."""
-    parser = _parser()
+    parser = build_parser()
     try:  # an option's type refuses a value with a CourseError (options.py)
         args, extra = parser.parse_known_args(argv)
     except CourseError as error:

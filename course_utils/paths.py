@@ -60,8 +60,12 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
-def check_name(path) -> Path:
+def check_name(path, verb: str = "use") -> Path:
     """Refuse a path whose name the system or the course's files cannot carry.
+
+    Args:
+        path: the path.
+        verb: what the command would do with it ("read", "write"), for messages.
 
     Raises:
         BadPathError: a NUL character, a name of more than 255 bytes, a path of
@@ -72,11 +76,11 @@ def check_name(path) -> Path:
         raise BadPathError(f"the path {shown(path)} holds a NUL character, which no file name "
                            "can; check the path")
     if len(raw) > MAX_PATH_BYTES:
-        raise BadPathError(f"cannot read {shown(path)}: the path has {len(raw):,} bytes, more "
+        raise BadPathError(f"cannot {verb} {shown(path)}: the path has {len(raw):,} bytes, more "
                            f"than the {MAX_PATH_BYTES:,} the system accepts; use a shorter path")
     for part in raw.split(b"/"):
         if len(part) > MAX_NAME_BYTES:
-            raise BadPathError(f"cannot read {shown(path)}: the name {shown(os.fsdecode(part))} "
+            raise BadPathError(f"cannot {verb} {shown(path)}: the name {shown(os.fsdecode(part))} "
                                f"has {len(part)} bytes, more than the {MAX_NAME_BYTES} a file "
                                "name may have; check the path")
     try:
@@ -139,7 +143,7 @@ def input_file(path, what: str = "file", *, max_bytes: int | None = None,
         BadPathError: a name the system cannot carry, a link loop, a FIFO, a
             device or a socket, no permission, or a file over ``max_bytes``.
     """
-    path = check_name(path)
+    path = check_name(path, "read")
     info = _stat(path, "read", what, missing_hint)
     if stat.S_ISDIR(info.st_mode):
         raise FolderGivenError(f"no {what} at {shown(path)}: it is a folder; give the path of "
@@ -204,7 +208,7 @@ def input_folder(path, what: str = "folder", *, missing_hint: str = "check the p
         BadPathError: a file or anything else that is not a folder, a name the
             system cannot carry, a link loop, or no permission to list it.
     """
-    path = check_name(path)
+    path = check_name(path, "read")
     info = _stat(path, "read", what, missing_hint)
     if not stat.S_ISDIR(info.st_mode):
         kind = "a file" if stat.S_ISREG(info.st_mode) else _kind(info.st_mode)
@@ -265,7 +269,7 @@ def output_file(path, what: str = "output file") -> Path:
             dangling link or link loop there; a file where one of its folders
             should be; a folder that cannot be written.
     """
-    path = check_name(path)
+    path = check_name(path, "write")
     where = shown(path)
     try:
         info = os.stat(path)
@@ -298,7 +302,7 @@ def output_folder(path, what: str = "output folder") -> Path:
             that is not a folder there, a dangling link, a folder that cannot be
             written.
     """
-    path = check_name(path)
+    path = check_name(path, "write")
     where = shown(path)
     try:
         info = os.stat(path)

@@ -339,6 +339,11 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
                 f"the PyTorch model fails on the file's inputs ({shapes}): "
                 f"{_first_line(error)}; is it the model {onnx_path} was exported from? Give the same spec as to "
                 "`export`") from None
+        if not any(isinstance(value, torch.Tensor) for value in expected):
+            raise InvalidArgumentError(
+                f"the PyTorch model's forward returned {'None' if expected == [None] else 'no tensor'}"
+                f", so there is nothing to compare with the file's outputs "
+                f"({', '.join(out_names)}); make forward return the tensor(s) the model computes")
         if "onnxruntime" in runtimes:
             report += compare_outputs(expected, _run(session, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="onnxruntime", batch=batch)

@@ -395,7 +395,7 @@ def _check_paths(args, csv_path) -> None:
         plan.input_file(part, "--merge part", missing_hint="give the JSON files that "
                         "grade --shard K/N --json wrote")
     for raw in args.paths:
-        path = check_name(raw)
+        path = check_name(raw, "read")
         if os.path.isdir(path) and not os.path.islink(path):
             plan.input_folder(path, "submissions folder")
         elif os.path.lexists(path):  # a link, a pipe...: the grader reports it, never opens it
