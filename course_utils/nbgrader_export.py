@@ -152,7 +152,7 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
 
 
 def _run_cli(args) -> int:
-    written = export_nbgrader(args.out, only=args.only)
+    written = export_nbgrader(args.out, root=ROOT, only=args.only)
     print(f"wrote {len(written)} nbgrader assignments to {args.out}/source/; then, in "
           f"{args.out}: nbgrader generate_assignment NN-topic, and nbgrader autograde NN-topic "
           "on the submissions")

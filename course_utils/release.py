@@ -139,6 +139,11 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:
         raise InvalidArgumentError(f"{out} is inside the course repository; write the release elsewhere")
+    missing = [name for name in ("README.md", "Makefile", "pyproject.toml")
+               if not (root / name).is_file()]
+    if missing:
+        raise MissingFileError(f"{root} lacks {', '.join(missing)}: it is not the course "
+                               "repository (run release from a checkout of it)")
     if not sorted((root / "exercises").glob("*.ipynb")):
         raise MissingFileError(f"{root / 'exercises'} holds no notebooks; run "
                                 "`python -m course_utils build` first")
@@ -167,7 +172,7 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
 
 
 def _run_cli(args) -> int:
-    out = write_release(args.out)
+    out = write_release(args.out, root=ROOT)
     files = sum(1 for p in out.rglob("*") if p.is_file())
     print(f"wrote the student release to {out} ({files} files): exercises/, course_utils/ "
           "without the grader and its hidden checks, README, Makefile, pyproject.toml, "
