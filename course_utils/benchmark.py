@@ -38,7 +38,7 @@ from .errors import InvalidArgumentError, MissingFileError
 from .export import ExampleInputError, ExportError, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
-from .options import add_number
+from .options import add_number, path_arg
 from .paths import PathPlan, write_atomic
 from .profiling import count_flops, measure_gemm_rate
 from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
@@ -573,8 +573,8 @@ def add_cli(subparsers) -> None:
                     "levels, with matched threads.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="quick: what notebook 04 runs (< 1 min); full: the whole sweep")
-    parser.add_argument("--json", metavar="PATH", help="also write every result as JSON")
-    parser.add_argument("--plots", metavar="DIR", help="also write latency and speedup plots")
+    parser.add_argument("--json", type=path_arg("--json"), metavar="PATH", help="also write every result as JSON")
+    parser.add_argument("--plots", type=path_arg("--plots"), metavar="DIR", help="also write latency and speedup plots")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="cuda needs torch with CUDA and onnxruntime-gpu (default: cpu)")
     add_number(parser, "--threads", low=1, high=_MAX_THREADS,

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from .errors import CourseError, InvalidArgumentError, MissingDependencyError
 from .inspection import summarize_model
 from .onnx_files import load_onnx_file
-from .options import add_number, number_list
+from .options import add_number, number_list, path_arg
 from .paths import PathPlan, output_file
 
 __all__ = ["export_model", "load_model_spec", "explain_export_errors", "ExportError", "ModelSpecError"]
@@ -614,7 +614,7 @@ def add_cli(subparsers) -> None:
                     f"spec get random weights seeded with {SPEC_SEED}, so `verify` with the "
                     "same spec compares the same weights.")
     parser.add_argument("spec", help="torchvision:<name> or package.module:factory")
-    parser.add_argument("out", help="path of the .onnx file to write")
+    parser.add_argument("out", type=path_arg("OUT"), help="path of the .onnx file to write")
     parser.add_argument("--input-shape", type=number_list("--input-shape", 1, _MAX_DIMENSION,
                                                           example="3,224,224"),
                         help="one sample's shape without batch, e.g. 3,224,224, each size from 1 "

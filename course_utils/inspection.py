@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .formatting import format_size
 from .onnx_files import count_ops, list_external_data, load_onnx_file, model_size_bytes
+from .options import path_arg
 
 __all__ = ["summarize_model", "ModelSummary", "TensorInfo", "element_type_name"]
 
@@ -226,5 +227,5 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "inspect", help="summarize an ONNX file (I/O, opset, ops, parameters, checker)",
         description="Print a summary of an ONNX model; exit 1 if the ONNX checker rejects it.")
-    parser.add_argument("model", help="path of the .onnx file")
+    parser.add_argument("model", type=path_arg("MODEL"), help="path of the .onnx file")
     parser.set_defaults(func=_cli_inspect)

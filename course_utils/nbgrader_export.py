@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .build import ROOT, parse_exercises, read_source_notebook, source_notebooks
 from .errors import InvalidArgumentError
+from .options import path_arg
 from .paths import PathPlan
 from .release import SHIPPED
 
@@ -163,6 +164,6 @@ def add_cli(subparsers) -> None:
     """Register ``export-nbgrader``."""
     parser = subparsers.add_parser(
         "export-nbgrader", help="write the course as an nbgrader course folder (source/ assignments)")
-    parser.add_argument("out", help="a new or empty folder for the nbgrader course")
+    parser.add_argument("out", type=path_arg("OUT"), help="a new or empty folder for the nbgrader course")
     parser.add_argument("--only", nargs="+", metavar="NN", help="only notebooks starting with NN")
     parser.set_defaults(func=_run_cli)

@@ -37,9 +37,9 @@ from pathlib import Path
 
 from . import install
 from .errors import CourseError, InvalidArgumentError
-from .options import add_number
-from .paths import input_file
 from .netron_page import HOST, ModelServer, find_netron_ui
+from .options import add_number, path_arg
+from .paths import input_file
 
 __all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer", "NetronError"]
 
@@ -315,7 +315,7 @@ def add_cli(subparsers) -> None:
     """Register ``netron``."""
     parser = subparsers.add_parser(
         "netron", help="view a model in Netron (served on 127.0.0.1 until Ctrl+C)")
-    parser.add_argument("model", help="the model file, e.g. artifacts/resnet18.onnx")
+    parser.add_argument("model", type=path_arg("MODEL"), help="the model file, e.g. artifacts/resnet18.onnx")
     add_number(parser, "--port", low=1, high=65535,
                help="port to serve on (default: a free one; a busy one is replaced)")
     parser.add_argument("--browse", action="store_true",

@@ -78,8 +78,8 @@ def load_onnx_file(path, *, load_weights: bool = True):
     import onnx
     from google.protobuf.message import DecodeError
 
+    data = _read_regular_file(path)  # the path as given: "" is refused, not read as "."
     path = Path(path)
-    data = _read_regular_file(path)
     if not data:
         raise OnnxFileError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
                          "failed or was interrupted; export the model again")
@@ -103,7 +103,7 @@ def load_onnx_file(path, *, load_weights: bool = True):
 MAX_ONNX_BYTES = 2**31
 
 
-def _read_regular_file(path: Path) -> bytes:
+def _read_regular_file(path) -> bytes:
     """The bytes of a regular file of at most MAX_ONNX_BYTES (``paths.py`` checks what it is)."""
     try:
         path = input_file(path, "ONNX model", missing_hint="check the path, or create the model "

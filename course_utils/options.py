@@ -3,7 +3,8 @@
 Covers: :func:`add_number`, which adds a numeric option whose argparse type refuses
 what is not a finite number within the option's range (stated in ``--help``), and
 :func:`number_list`, the type of an option that takes a comma list of them (a shape,
-batch sizes). A refusal is an :class:`OptionError`: a
+batch sizes), and :func:`path_arg`, the type of every path argument (an empty
+one is refused; ``paths.py`` checks the rest). A refusal is an :class:`OptionError`: a
 :class:`~course_utils.errors.CourseError` that is deliberately not a ``ValueError``,
 so that argparse lets it through instead of printing its own message, and the CLI
 prints it as its one ``error:`` line (exit 1) like every other refusal. Standard
@@ -16,7 +17,7 @@ import math
 
 from .errors import CourseError
 
-__all__ = ["OptionError", "add_number", "number", "number_list", "range_words"]
+__all__ = ["OptionError", "add_number", "number", "number_list", "range_words", "path_arg"]
 
 
 class OptionError(CourseError):
@@ -110,4 +111,16 @@ def number_list(option: str, low: int, high: int, *, example: str, hint: str = "
         return tuple(values)
 
     parse.__name__ = "list"
+    return parse
+
+
+def path_arg(name: str):
+    """The argparse type of a path argument: refuses an empty one (which would mean the current
+    folder to most functions); what the path names is checked by ``paths.py`` when it is used."""
+    def parse(text: str) -> str:
+        if not str(text).strip():
+            raise OptionError(f"{name} is empty; give the path of a file or folder")
+        return text
+
+    parse.__name__ = "path"
     return parse

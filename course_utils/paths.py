@@ -72,6 +72,8 @@ def check_name(path, verb: str = "use") -> Path:
             more than 4095 bytes, or a name that is not valid UTF-8 text.
     """
     raw = os.fsencode(os.fspath(path))
+    if not raw:
+        raise BadPathError(f"cannot {verb} an empty path; give the path of a file or folder")
     if b"\0" in raw:
         raise BadPathError(f"the path {shown(path)} holds a NUL character, which no file name "
                            "can; check the path")
@@ -324,20 +326,28 @@ def output_folder(path, what: str = "output folder") -> Path:
     return path
 
 
-def write_atomic(path, data: bytes | str, *, mode: int = 0o666) -> Path:
+def write_atomic(path, data: bytes | str, *, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` in one step: a reader sees the old file or the new one.
 
     The bytes go to a new file beside ``path`` (created exclusively, never
     through a link), which then replaces ``path``; missing folders are created.
-    The new file gets ``mode`` less the process's umask, as any new file does.
+
+    Args:
+        path: the file to write.
+        data: bytes, or text (written as UTF-8).
+        mode: the new file's permissions exactly (e.g. 0o600 for grades); None
+            gives what any new file gets (0o666 less the process's umask).
     """
     path = Path(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name[:200]}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o666 if mode is None else 0o600)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

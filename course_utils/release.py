@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .build import ROOT
 from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .options import path_arg
 from .paths import output_folder
 
 __all__ = ["write_release", "FolderNotEmptyError", "SHIPPED"]
@@ -184,5 +185,5 @@ def add_cli(subparsers) -> None:
     """Register ``release``."""
     parser = subparsers.add_parser(
         "release", help="write the student copy (no notebooks/, solutions/ or hidden checks)")
-    parser.add_argument("out", help="a new or empty folder to write the student copy into")
+    parser.add_argument("out", type=path_arg("OUT"), help="a new or empty folder to write the student copy into")
     parser.set_defaults(func=_run_cli)

@@ -16,7 +16,7 @@ import math
 from .errors import CourseError, InvalidArgumentError
 from .export import load_model_spec
 from .onnx_files import load_onnx_file
-from .options import add_number, number_list
+from .options import add_number, number_list, path_arg
 from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
                      check_tolerances, compare_outputs, convert_to_numpy)
 from .providers import make_session
@@ -372,7 +372,7 @@ def add_cli(subparsers) -> None:
         description="Run the PyTorch model named by SPEC (seeded weights, as `export` uses) and "
                     "the ONNX file on random inputs of several batch sizes; print max abs/rel "
                     "errors and the worst element per output; exit 0 within tolerance, else 1.")
-    parser.add_argument("model", help="path of the .onnx file")
+    parser.add_argument("model", type=path_arg("MODEL"), help="path of the .onnx file")
     parser.add_argument("spec", help="torchvision:<name> or package.module:factory")
     add_number(parser, "--rtol", kind=float, low=0, default=DEFAULT_RTOL, help="relative tolerance")
     add_number(parser, "--atol", kind=float, low=0, default=DEFAULT_ATOL, help="absolute tolerance")

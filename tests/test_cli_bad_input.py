@@ -376,6 +376,8 @@ def door(scratch):
 
 def _bad_path(scratch: Path, kind: str, suffix: str) -> str:
     """A path of ``kind`` in ``scratch`` whose name ends with ``suffix``."""
+    if kind == "empty":
+        return ""
     if kind == "long-name":
         return str(scratch / ("n" * 300 + suffix))
     if kind == "not-utf8":
@@ -407,6 +409,7 @@ BAD_INPUTS = [
     ("long-name", "more than the 255"), ("not-utf8", "is not valid UTF-8"),
     ("folder", "is a folder"), ("fifo", "is a named pipe (FIFO), not a regular file"),
     ("device", "is a character device, not a regular file"), ("unreadable", "permission denied"),
+    ("empty", "is empty; give the path of a file or folder"),
 ]
 # (command line with {p} for the path it reads, the path's suffix)
 READERS = {
@@ -439,7 +442,7 @@ BAD_OUTPUTS = [
     ("fifo", "named pipe (FIFO)"), ("dangling", "dangling link"), ("loop", "symbolic link loop"),
     ("long-name", "more than the 255"), ("not-utf8", "is not valid UTF-8"),
     ("read-only", "is not writable"), ("under-a-file", "is a file, not a folder"),
-    ("device", "is a character device"),
+    ("device", "is a character device"), ("empty", "is empty; give the path of a file or folder"),
 ]
 # (command line with {o} for what it writes, whether {o} is a folder)
 WRITERS = {
@@ -464,6 +467,8 @@ def _bad_output(scratch: Path, kind: str) -> str:
         return str(scratch / "a-file" / "out")
     if kind == "device":
         return "/dev/null"
+    if kind == "empty":
+        return ""
     if kind == "not-utf8":
         return os.fsdecode(os.fsencode(scratch) + b"/out-\xff")
     return _bad_path(scratch, kind, ".out")
@@ -572,7 +577,8 @@ def test_every_numeric_option_goes_through_the_door_and_states_its_range():
     for command, subparser in sub.choices.items():
         for action in subparser._actions:
             assert action.type not in (int, float), f"{command} {action.option_strings}: bare {action.type}"
-            if getattr(action.type, "__module__", "") == "course_utils.options":
+            if getattr(action.type, "__module__", "") == "course_utils.options" and \
+                    action.type.__name__ != "path":
                 checked += 1
                 assert re.search(r"from \S+ to \S+|>= \S+", action.help or ""), \
                     f"{command} {action.option_strings}: no range in its help"

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
 from ..errors import CourseError, InvalidArgumentError, MissingFileError
-from ..options import add_number
 from ..formatting import format_table
+from ..options import add_number, path_arg
 from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
 from .submissions import Submission, find_submissions, parse_notebook, prepare_submission, read_submission
@@ -479,9 +479,9 @@ def _shard(text: str) -> str:
 def add_cli(subparsers) -> None:
     """Register ``grade``."""
     parser = subparsers.add_parser("grade", help="grade student notebooks, each in a sandbox")
-    parser.add_argument("paths", nargs="*", help="notebook files or folders of them")
-    parser.add_argument("--json", metavar="OUT", help="write every exercise's result as JSON")
-    parser.add_argument("--csv", metavar="OUT", help="write one row per student and exercise "
+    parser.add_argument("paths", type=path_arg("PATHS"), nargs="*", help="notebook files or folders of them")
+    parser.add_argument("--json", type=path_arg("--json"), metavar="OUT", help="write every exercise's result as JSON")
+    parser.add_argument("--csv", type=path_arg("--csv"), metavar="OUT", help="write one row per student and exercise "
                         "(default grades.csv when a folder is given)")
     add_number(parser, "--timeout", low=1, high=86400, default=120, metavar="S",
                help="seconds one cell may run")
@@ -496,11 +496,11 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--shard", metavar="K/N", type=_shard,
                         help="grade only the K-th of N shares of the submissions (with --json; "
                              "combine the parts with --merge); 1 <= K <= N <= 10000")
-    parser.add_argument("--merge", nargs="+", metavar="PART",
+    parser.add_argument("--merge", type=path_arg("--merge"), nargs="+", metavar="PART",
                         help="combine the JSON parts of --shard runs into --json/--csv")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
-    parser.add_argument("--feedback", metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
-    parser.add_argument("--report", metavar="DIR", help="write the class report (report.html, plots, CSV)")
+    parser.add_argument("--feedback", type=path_arg("--feedback"), metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
+    parser.add_argument("--report", type=path_arg("--report"), metavar="DIR", help="write the class report (report.html, plots, CSV)")
     parser.set_defaults(func=_run_cli)

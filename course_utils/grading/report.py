@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from ..options import add_number
+from ..options import add_number, path_arg
 from ..paths import PathPlan, write_atomic
 from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, write_text
 from .plots import plot_pass_rates, plot_totals
@@ -259,8 +259,8 @@ def write_report(rows: list[dict], folder, *, similarity: bool = True, base: Pat
     exercises, notebooks = class_statistics(rows)
     found = find_similar(rows, base=base, threshold=threshold) if similarity else None
     pass_png, totals_png = plot_pass_rates(exercises), plot_totals(notebooks)
-    write_atomic(folder / "pass-rates.png", pass_png, mode=0o644)
-    write_atomic(folder / "totals.png", totals_png, mode=0o644)
+    write_atomic(folder / "pass-rates.png", pass_png)
+    write_atomic(folder / "totals.png", totals_png)
     write_text(folder / "exercises.csv", _csv(_EXERCISE_HEADER, _exercise_rows(exercises)))
     totals = [[n.notebook, total, count] for n in notebooks for total, count in n.distribution().items()]
     write_text(folder / "totals.csv", _csv(["notebook", "total", "students"], totals))
@@ -313,12 +313,12 @@ def _run_cli(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``report``."""
     parser = subparsers.add_parser("report", help="class report (and feedback pages) from a grades JSON file")
-    parser.add_argument("grades", help="the JSON file of grade --json (or grade --merge)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where report.html and its files go")
-    parser.add_argument("--feedback", metavar="DIR", help="also write each student's feedback pages here")
+    parser.add_argument("grades", type=path_arg("GRADES"), help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", type=path_arg("--out"), required=True, metavar="DIR", help="where report.html and its files go")
+    parser.add_argument("--feedback", type=path_arg("--feedback"), metavar="DIR", help="also write each student's feedback pages here")
     add_number(parser, "--threshold", kind=float, low=0, high=1, default=THRESHOLD, metavar="S",
                help="similarity score from which a pair is listed")
-    parser.add_argument("--submissions-base", metavar="DIR",
+    parser.add_argument("--submissions-base", type=path_arg("--submissions-base"), metavar="DIR",
                         help="folder the grades file's relative submission paths start from (the current one)")
     parser.add_argument("--no-similarity", action="store_true", help="do not compare the submissions")
     parser.set_defaults(func=_run_cli)
