@@ -34,7 +34,7 @@ from pathlib import Path
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
 from .contenders import (CONTENDERS, compare_runtimes, compile_for_inference, fastest_row,
                          format_contenders)
-from .errors import InvalidArgumentError, MissingFileError
+from .errors import CourseError, InvalidArgumentError, MissingFileError
 from .export import ExampleInputError, ExportError, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
@@ -51,6 +51,14 @@ from .timing import summarize_times, take_turns
 __all__ = ["benchmark", "BenchmarkResult", "PRESETS", "BACKENDS", "plot_latency", "plot_speedup"]
 
 log = logging.getLogger(__name__)
+
+class BenchmarkError(CourseError, RuntimeError):
+    """A backend that could not be measured in its own process (a crash, an error in it)."""
+
+
+class IsolationError(CourseError, TypeError):
+    """A model that cannot be sent to another process for ``isolate=True``."""
+
 
 BACKENDS = ("torch-eager", "torch-compile") + tuple(f"ort-{level}" for level in OPTIMIZATION_LEVELS)
 
@@ -198,26 +206,28 @@ def _measure_isolated(backends, model, onnx_path, shapes, cfg, report):
         try:
             process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as error:
-            raise TypeError(f"isolate=True sends the model to a new process, but it cannot be "
-                            f"pickled ({error}); define its class in an importable module, or "
-                            "use isolate=False") from None
+            raise IsolationError(f"isolate=True sends the model to a new process, but it cannot "
+                                 f"be pickled ({error}); define its class in an importable "
+                                 "module, or use isolate=False (CLI: --no-isolate)") from None
         while True:
             try:
                 item = queue.get(timeout=1.0)
             except queue_module.Empty:
                 if not process.is_alive():
-                    raise RuntimeError(f"the {backend} process ended without its results "
-                                       f"(exit code {process.exitcode}); a script that calls "
-                                       "benchmark(isolate=True) needs an `if __name__ == "
-                                       "'__main__':` guard; isolate=False shows other errors"
-                                       ) from None
+                    raise BenchmarkError(f"the {backend} process ended without its results "
+                                         f"(exit code {process.exitcode}); a script that calls "
+                                         "benchmark(isolate=True) needs an `if __name__ == "
+                                         "'__main__':` guard; isolate=False (CLI: --no-isolate) "
+                                         "shows other errors") from None
                 continue
             if isinstance(item, dict):
                 report(item)
             elif item[0] == "done":
                 break
             else:
-                raise RuntimeError(f"{backend} failed in its own process: {item[1]}")
+                raise BenchmarkError(f"{backend} failed in its own process: {item[1]}; "
+                                     "isolate=False (CLI: --no-isolate) runs it here, with its "
+                                     "traceback")
         process.join()
 
 
