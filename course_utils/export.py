@@ -128,6 +128,10 @@ def _refuse_file_path(spec: str) -> None:
         source, name = name, ""  # bench's --model NAME becomes torchvision:NAME
     if "/" not in source and "\\" not in source and not source.endswith(
             (".py", *(_MODEL_FILE_SUFFIXES if not name else ()))):
+        if source.startswith(".") and name:
+            raise ModelSpecError(f"{spec!r} names a module relative to no package; a spec names "
+                                 "a module by its full import name, e.g. mypackage.models:Net "
+                                 "(run the command from the folder that holds mypackage/)")
         return
     if source.endswith(_MODEL_FILE_SUFFIXES):
         raise ModelSpecError(
@@ -136,7 +140,8 @@ def _refuse_file_path(spec: str) -> None:
             "a checkpoint is loaded inside such a factory, and an .onnx file is what export "
             "writes, not what it reads")
     module = PurePosixPath(source.replace("\\", "/"))
-    parts = [p for p in module.with_suffix("").parts if p not in ("", ".", "..", "/") and not p.endswith(":")]
+    module = module.with_suffix("") if module.name else module
+    parts = [p for p in module.parts if p.strip("/.") and not p.endswith(":")]
     dotted = ".".join(parts) or "module"
     holder = (parts[0] + ("/" if len(parts) > 1 else ".py")) if parts else "the file"
     raise ModelSpecError(
