@@ -6,9 +6,10 @@ package, its ``index.html`` naming this server's model, its ``browser.js`` with
 the cookie question and the usage reporting switched off, the model and the
 external-data files it names under ``/data/`` (nothing else from its folder),
 answers only to ``Host: 127.0.0.1:PORT`` or ``localhost:PORT`` (so a page
-elsewhere cannot read the model through DNS rebinding), and a
-Content-Security-Policy on every response that lets the page connect to this
-server only. Does not cover: starting, stopping and showing
+elsewhere cannot read the model through DNS rebinding), every method but GET and
+HEAD answered with 405 (after the Host check), and a Content-Security-Policy on
+every response, http.server's own refusals included, that lets the page connect
+to this server only. Does not cover: starting, stopping and showing
 servers (``netron_view.py``).
 
 Why not ``netron.serve``: it keeps the served model on its request handler
