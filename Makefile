@@ -15,6 +15,9 @@ ORT_OTHER := $(if $(filter gpu,$(ORT)),onnxruntime,onnxruntime-gpu)
 # One stamp per build, so that switching ORT reinstalls.
 STAMP  := $(VENV)/.installed$(if $(filter gpu,$(ORT)),-gpu,)
 OTHER_STAMP := $(VENV)/.installed$(if $(filter gpu,$(ORT)),,-gpu)
+# onnxruntime-web for the browser lesson, kept in the environment by `course_utils web-runtime`
+# (its manifest is written last); fetched with npm's own client, checked against the pinned hash.
+WEB_RUNTIME := $(VENV)/share/onnx-course/onnxruntime-web/manifest.json
 PORT   ?= 8888
 LAB_ARGS ?=
 LAB_DIR ?= exercises
@@ -25,7 +28,7 @@ ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test setup build check-build bench doctor clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_RUNTIME)
 
 # Re-installs whenever pyproject.toml changes (new pins).
 $(STAMP): pyproject.toml
@@ -42,10 +45,16 @@ $(STAMP): pyproject.toml
 	@rm -f $(OTHER_STAMP)
 	@touch $(STAMP)
 
+# Fetched once, again when the pin changes or the files are gone. Without npm it prints one
+# line and goes on (each `make lab` repeats it until npm is installed); a tarball that is not
+# the pinned one stops the setup. Once set up, nothing here reads the network.
+$(WEB_RUNTIME): $(wildcard course_utils/web_runtime.py) | $(STAMP)
+	$(PY) -m course_utils web-runtime --fetch
+
 # lab-settings/overrides.json: defaults for this course's JupyterLab only (no news
 # pop-up, nothing fetched from jupyter.org, long lines wrap); your own settings
 # still win. Kernel traffic is encrypted (CurveZMQ) where pyzmq supports it.
-lab: $(STAMP)
+lab: $(STAMP) $(WEB_RUNTIME)
 	$(PY) -m course_utils doctor --no-smoke-test || true
 	$(PY) -m jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.root_dir=$(LAB_DIR) --LabApp.app_settings_dir=$(CURDIR)/lab-settings \
@@ -54,8 +63,8 @@ lab: $(STAMP)
 # Two workers (pytest-xdist); tests/conftest.py keeps each file, and the sandboxed grading
 # batches together, on one worker. PyTorch's OpenMP threads sleep while they wait instead of
 # spinning: with both cores busy, a spinning thread takes the CPU the other worker needs.
-test: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest tests solutions --nbval -n 2 \
+test: $(STAMP) $(WEB_RUNTIME)
+	OMP_WAIT_POLICY=PASSIVE ONNX_COURSE_BROWSER=headless $(PY) -m pytest tests solutions --nbval -n 2 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 --durations=25
 

@@ -17,6 +17,7 @@ _EXPORTS = {
     "check_install": "install",
     "list_providers": "providers",
     "make_session": "providers",
+    "register_openvino": "devices",
     "export_model": "export",
     "compare_outputs": "parity",
     "summarize_model": "inspection",
@@ -24,6 +25,7 @@ _EXPORTS = {
     "show_netron": "netron_view",
     "save_optimized_model": "graph_opt",
     "serve_app": "serving",
+    "run_in_browser": "browser_run",
     "run_load_test": "loadtest",
     "measure_footprint": "footprint",
     "run_benchmark": "benchmark:benchmark",  # the module is named benchmark too

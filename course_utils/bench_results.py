@@ -2,10 +2,10 @@
 
 Covers: :class:`BenchmarkResult` (what ``benchmark`` returns and ``bench --json``
 writes, with the ``"headline"`` object), the derived figures of each record
-(GFLOP/s, share of the theoretical peak and of the measured GEMM rate of the
-library that ran it, speedup over eager PyTorch with its bootstrap interval),
-the int8 verdict of ``bench --int8``, and the two matplotlib plots. Does not
-cover: taking the measurements (``benchmark.py``).
+(GFLOP/s; its share of the fp32 ceiling measured on this machine, of the nominal
+peak and of one library's matrix product; speedup over eager PyTorch with its
+bootstrap interval), the int8 verdict of ``bench --int8``, and the two matplotlib
+plots. Does not cover: taking the measurements (``benchmark.py``, ``roofline.py``).
 """
 from __future__ import annotations
 
@@ -24,14 +24,28 @@ from .timing import MIN_INTERVAL_SAMPLES, ratio_interval
 __all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
 
 
-def add_derived_figures(records, flops, peak, gemm=None):
-    """Add work per second, shares of the peaks and the speedup over eager PyTorch.
+def add_derived_figures(records, flops, peak, gemm=None, ceiling=None):
+    """Add work per second, its shares of the ceilings and the speedup over eager PyTorch.
+
+    Per record: ``gflops_per_s`` (FLOPs over the median), ``ceiling_share`` (of the
+    fp32 ceiling measured on this machine), ``peak_share`` (of the nominal peak, a
+    figure computed from an assumed clock and FMA count: above 1 it shows that an
+    assumption is wrong), ``gemm_share`` (of the best matrix product measured for
+    the library, ``torch.mm`` for PyTorch's rows, MLAS's MatMul for ONNX Runtime's:
+    a yardstick of that library, not of the kernels that ran the row; PyTorch's
+    convolutions run in oneDNN, not in the BLAS behind ``torch.mm``).
 
     Args:
         records: the benchmark's records (dicts), changed in place.
         flops: ``{(batch, size): FLOPs or None}``.
-        peak: the theoretical fp32 peak in GFLOP/s, or None.
-        gemm: ``{library: measure_gemm_rate record}`` (optional).
+        peak: the nominal fp32 peak in GFLOP/s, or None.
+        gemm: ``{library: {"best_gflops": ...}}`` (optional).
+        ceiling: a :class:`course_utils.roofline.Ceiling` (optional).
+
+    Returns:
+        The ceiling the shares are of: ``ceiling``, raised to the best record's
+        rate where a record beat it (:meth:`~course_utils.roofline.Ceiling.at_least`),
+        so that no share of it exceeds 1; None without a ceiling.
     """
     gemm = gemm or {}
     eager = {(r["batch"], r["size"]): r for r in records if r["backend"] == "torch-eager"}
@@ -39,6 +53,14 @@ def add_derived_figures(records, flops, peak, gemm=None):
         work = flops.get((r["batch"], r["size"]))
         r["flops"] = work
         r["gflops_per_s"] = work / 1e9 / (r["median_ms"] / 1e3) if work else None
+    rated = [r for r in records if r["gflops_per_s"]]
+    if ceiling is not None and rated:
+        best = max(rated, key=lambda r: r["gflops_per_s"])
+        ceiling = ceiling.at_least(best["gflops_per_s"], f"{best['backend']} at batch "
+                                   f"{best['batch']}, {best['size']} px")
+    for r in records:
+        work = r["flops"]
+        r["ceiling_share"] = ceiling.share(r["gflops_per_s"]) if work and ceiling else None
         r["peak_share"] = r["gflops_per_s"] / peak if work and peak else None
         library = gemm.get("torch" if r["backend"].startswith("torch") else "onnxruntime")
         r["gemm_share"] = (r["gflops_per_s"] / library["best_gflops"]
@@ -56,6 +78,7 @@ def add_derived_figures(records, flops, peak, gemm=None):
         else:  # records without samples: pair opposite quartiles (a cautious band)
             r["speedup_low"] = base["q1_ms"] / r["q3_ms"]
             r["speedup_high"] = base["q3_ms"] / r["q1_ms"]
+    return ceiling
 
 
 # ---------------------------------------------------------------- results
@@ -68,9 +91,11 @@ class BenchmarkResult:
     records: list
     hardware: dict
     settings: dict
-    peak_gflops: float | None = None  # the theoretical fp32 peak (see ``peak``)
+    peak_gflops: float | None = None  # the nominal fp32 peak (see ``peak``)
     peak: dict | None = None  # hardware.theoretical_peak: formula and assumptions
-    gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: measure_gemm_rate
+    gemm: dict | None = None  # {"torch": ..., "onnxruntime": ...}: each library's best GEMM
+    ceiling: dict | None = None  # roofline.Ceiling.to_dict(): the measured fp32 ceiling
+    nominal: dict | None = None  # roofline.compare_with_nominal: ratio, implied clock, sentences
     int8: dict | None = None  # bench --int8: rows, the winning recipe and sentences
     contenders: list | None = None  # bench --runtimes: contenders.compare_runtimes rows
     fastest: dict | None = None  # contenders.fastest_row of those rows
@@ -113,16 +138,18 @@ class BenchmarkResult:
                 "speedup": torch_ms / ort_ms if torch_ms and ort_ms else None,
                 "speedup_low": record.get("speedup_low"),
                 "speedup_high": record.get("speedup_high"),
-                "interval": ("95% bootstrap of the ratio of medians"
+                "interval": ("95% bootstrap of the ratio of medians: this run's noise "
+                             "only, not how far another run would land"
                              if record.get("speedup_low") is not None else
                              f"none: fewer than {MIN_INTERVAL_SAMPLES} samples per side"),
                 "n": {"torch": torch_n, "ort": record.get("n")}}
 
     def to_dict(self) -> dict:
-        """Headline, hardware, settings, matmul peak and every record, ready for JSON."""
+        """Headline, hardware, settings, the ceilings and every record, ready for JSON."""
         return {"schema": "course_utils.bench/1", "model": self.model, "device": self.device,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "headline": self.headline,
                 "hardware": self.hardware, "settings": self.settings,
+                "ceiling": self.ceiling, "nominal": self.nominal,
                 "peak_gflops": self.peak_gflops, "peak": self.peak, "gemm": self.gemm,
                 "int8": self.int8, "contenders": self.contenders, "fastest": self.fastest,
                 "results": self.records}
@@ -134,9 +161,10 @@ class BenchmarkResult:
     def format_table(self) -> str:
         """The records as fixed-width text, one line per (shape, backend).
 
-        ``% peak``: share of the theoretical fp32 peak; ``% GEMM``: share of the
-        measured matrix-multiply rate of the library that ran the row; ``95% CI``:
-        the bootstrap interval of the speedup over eager PyTorch.
+        ``% ceil``: share of the fp32 ceiling measured on this machine (the nominal
+        peak and each library's GEMM share are in the records and the JSON);
+        ``95% CI``: the bootstrap interval of the speedup over eager PyTorch, which
+        holds this run's noise only.
         """
         def num(value, spec, scale=1):
             return "-" if value is None else format(scale * value, spec)
@@ -147,14 +175,13 @@ class BenchmarkResult:
                     if r.get("speedup_low") is not None else "n too small")
             rows.append([r["backend"], r["batch"], r["size"], f"{r['median_ms']:.2f}",
                          f"{r['iqr_ms']:.2f}", f"{r['p90_ms']:.2f}", r["n"],
-                         num(r["gflops_per_s"], ".1f"), num(r["peak_share"], ".1f", 100),
-                         num(r.get("gemm_share"), ".1f", 100),
+                         num(r["gflops_per_s"], ".1f"), num(r.get("ceiling_share"), ".1f", 100),
                          num(r["speedup"], ".2f") + "x" if r["speedup"] else "-", band,
                          num(r["setup_ms"], ".0f")])
         return "\n".join(format_table(
             ["backend", "batch", "size", "median ms", "IQR ms", "p90 ms", "n", "GFLOP/s",
-             "% peak", "% GEMM", "vs torch", "95% CI", "setup ms"], rows,
-            align="<" + ">" * 12, widths=[13, 5, 5, 10, 8, 8, 4, 8, 7, 7, 8, 11, 9], rule="-"))
+             "% ceil", "vs torch", "95% CI", "setup ms"], rows,
+            align="<" + ">" * 11, widths=[13, 5, 5, 10, 8, 8, 4, 8, 7, 8, 11, 9], rule="-"))
 
 
 def plot_latency(result: BenchmarkResult):
@@ -233,8 +260,8 @@ def plot_speedup(result: BenchmarkResult):
     ax.set_xticks(np.arange(len(shapes)) + width * (len(others) - 1) / 2,
                   [f"batch {b}\n{s} px" for b, s in shapes])
     ax.set(ylabel="speedup over eager PyTorch (x)",
-           title="> 1: faster than eager PyTorch (error bars: 95% bootstrap interval, "
-                 "where enough samples)")
+           title="> 1: faster than eager PyTorch (error bars: 95% bootstrap interval of "
+                 "this run's noise, where enough samples)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars
     fig.tight_layout()
     return fig

@@ -6,7 +6,8 @@ in one process or one process per backend, and the ``bench`` subcommand (with
 ``--int8``: the quantisation recipes of ``quantization.py`` on the same model).
 Does not cover: the timing primitives (``timing.py``), the matched session
 settings and the device choice (``sessions.py``), the hardware record and the
-peak (``hardware.py``), counting FLOPs and the GEMM rate (``profiling.py``),
+nominal peak (``hardware.py``), the measured ceiling (``roofline.py``), counting
+FLOPs and the GPU's GEMM rate (``profiling.py``),
 the results' table, JSON and plots (``bench_results.py``), nor the recipes
 themselves (``quantization.py``).
 
@@ -16,8 +17,11 @@ every configuration is warmed up first, session creation and compilation are
 recorded apart from the steady-state latency, and in one process the backends
 take turns in short rounds (a few runs each) so that a change in machine load
 hits all of them alike (``isolate=True`` instead gives each backend its own
-process). The headline shape (batch 1, 224 px) gets enough samples for a
-stable median, and every speedup comes with a bootstrap interval.
+process). The headline shape (batch 1, 224 px) gets at least 60 samples per
+backend, and every speedup comes with a bootstrap interval of that run's noise
+(another run can land outside it: see :func:`course_utils.timing.ratio_interval`).
+Each GFLOP/s is set against the fp32 ceiling measured on this machine before and
+after the sweep (``roofline.py``), with the nominal peak and its assumptions beside it.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from .onnx_files import load_onnx_file
 from .options import add_number, path_arg
 from .paths import PathPlan, write_atomic
 from .profiling import count_flops, measure_gemm_rate
+from .roofline import ceiling_summary, compare_with_nominal, measure_fp32_ceiling
 from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
                            make_calibration_reader, recipe_kwargs, representative_images,
                            summarize_int8)
@@ -256,9 +261,11 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
         name: the model's name in the results (default: its class name).
 
     Returns:
-        A :class:`BenchmarkResult` with one record per (backend, shape), the
-        theoretical fp32 peak (``peak``) and the measured GEMM rates of PyTorch
-        and ONNX Runtime (``gemm``).
+        A :class:`BenchmarkResult` with one record per (backend, shape), the fp32
+        ceiling measured on the CPU before and after the sweep (``ceiling``), the
+        nominal peak with its assumptions (``peak``) and what the ceiling says of
+        them (``nominal``), and each library's best GEMM among the ceiling's probes
+        (``gemm``; on a GPU, ``torch.mm`` there and no ceiling).
 
     Example:
         >>> result = benchmark(model, "artifacts/resnet18.onnx", preset="quick")  # doctest: +SKIP
@@ -297,13 +304,13 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
            "max_repeats": max_repeats or chosen.max_repeats,
            "budget_s": budget_s or chosen.budget_s}
     before = _cpu_snapshot()  # busy neighbours skew timings: measure how busy they were
-    libraries = ("torch", "onnxruntime") if device == "cpu" else ("torch",)
 
-    def gemm_rates():
-        return {lib: measure_gemm_rate(lib, threads=cfg["threads"], device=device)
-                for lib in libraries}
+    def measure_ceiling():  # other load can only slow a probe: two measurements, every round kept
+        if device != "cpu":
+            return None
+        return measure_fp32_ceiling(cfg["threads"])
 
-    gemm = gemm_rates()
+    ceiling = measure_ceiling()
     records = []
     with tqdm(total=len(shapes) * len(backends), desc="benchmark", unit="config",
               disable=not progress, file=sys.stderr) as bar:
@@ -314,9 +321,12 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
 
         run = _measure_isolated if isolate else _measure
         run(backends, model, onnx_path, shapes, cfg, report)
-    # the best of two measurements: other load can only make a GEMM rate look lower
-    gemm = {lib: max(rate, again, key=lambda r: r["best_gflops"])
-            for (lib, rate), again in zip(gemm.items(), gemm_rates().values())}
+    if ceiling is not None:
+        ceiling = ceiling.merge(measure_ceiling())
+        gemm = ceiling.gemm_rates()
+    else:  # the GPU: PyTorch's matrix product there, the best of two
+        gemm = {"torch": max((measure_gemm_rate("torch", threads=cfg["threads"], device=device)
+                              for _ in range(2)), key=lambda r: r["best_gflops"])}
     hardware = describe_hardware(device)
     peak = theoretical_peak(hardware, cfg["threads"]) if device == "cpu" else None
     flops = {}
@@ -329,9 +339,12 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
             flops[batch, size] = None
     order = {b: i for i, b in enumerate(backends)}
     records.sort(key=lambda r: (shapes.index((r["batch"], r["size"])), order[r["backend"]]))
-    add_derived_figures(records, flops, peak and peak["gflops"], gemm)
+    ceiling = add_derived_figures(records, flops, peak and peak["gflops"], gemm, ceiling)
     return BenchmarkResult(model=name or type(model).__name__.lower(), device=device,
                            records=records, hardware=hardware, peak=peak, gemm=gemm,
+                           ceiling=ceiling and ceiling.to_dict(),
+                           nominal=compare_with_nominal(ceiling, peak) if ceiling and peak
+                           else None,
                            settings={**cfg, "isolate": isolate, "preset": preset,
                                      "timer": "time.perf_counter", "statistic": "median",
                                      "others_cpu_share": _others_share(before, _cpu_snapshot())},
@@ -430,7 +443,9 @@ def _int8_sweep(onnx_path, size: int, folder: Path, threads: int, hardware: dict
 
 
 def _quantise_u8s8(prepared_from, out, calibration, input_name, batch_size):
-    """Static QDQ U8S8 per-channel int8, the course's recipe, as ``bench --runtimes`` uses it."""
+    """Static QDQ U8S8 per-channel int8 (exercise 04.5's recipe) for ``bench --runtimes``:
+    a CPU recipe (uint8 activations; GPUs and TensorRT take S8S8 only), what the int8
+    rows of ONNX Runtime and OpenVINO on x86 are timed with."""
     from onnxruntime.quantization import quant_pre_process, quantize_static
 
     prepared = out.with_name(out.stem + "-prep.onnx")
@@ -524,10 +539,11 @@ def _run_cli(args) -> int:
     hw, head = result.hardware, result.headline
     print(f"{hw.get('gpu') or hw['cpu']} | {result.settings['threads']} threads | "
           f"torch {hw['torch']} | onnxruntime {hw['onnxruntime']}")
-    if result.peak:
-        print(f"theoretical fp32 peak {result.peak['gflops']:.0f} GFLOP/s = "
-              f"{result.peak['formula']}; assumed: {'; '.join(result.peak['assumptions'])}")
-    print("measured GEMM (best): " + ", ".join(
+    if result.ceiling:
+        print(ceiling_summary(result.ceiling))
+    if result.nominal:
+        print("\n".join(result.nominal["sentences"]))
+    print("best GEMM measured: " + ", ".join(
         f"{lib} {rate['best_gflops']:.0f} GFLOP/s at {rate['size']}^3"
         for lib, rate in (result.gemm or {}).items()))
     print(result.format_table())
@@ -538,10 +554,6 @@ def _run_cli(args) -> int:
           f"eager PyTorch {head['torch_ms']:.2f} ms, ONNX Runtime ({head['ort_backend']}) "
           f"{head['ort_ms']:.2f} ms -> ONNX Runtime is {head['speedup']:.2f}x ({verdict} than "
           f"eager PyTorch; {interval}, n={head['n']['torch']}/{head['n']['ort']})")
-    over = [r for r in result.records if (r["peak_share"] or 0) > 1]
-    if over:
-        print(f"measurement error: {len(over)} row(s) exceed the theoretical peak; the clock "
-              "or the FMA units assumed are too low for this CPU")
     if result.contenders:
         print(format_contenders(result.contenders))
         best = result.fastest

@@ -2,8 +2,12 @@
 
 Covers: parsing nbgrader's solution markers and the exercise headers, writing
 the student build (regions replaced by ``raise NotImplementedError``, outputs
-cleared) and the instructor build (markers removed, executed, outputs stored),
-and ``--check`` for stale builds. Does not cover: grading (``grading/``).
+cleared) and the instructor build (markers removed, executed, outputs stored,
+with each cell's run time and the machine recorded in its metadata), the derived
+parts of the sources and the README (each notebook's time line, from
+``sittings.py``; the README's tables, from ``readme_tables.py``), and ``--check``
+for stale builds. Files are written with the modes the umask gives. Does not
+cover: grading (``grading/``).
 
 An exercise cell looks like::
 
@@ -16,8 +20,10 @@ An exercise cell looks like::
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,9 +32,12 @@ from pathlib import Path
 from .datafiles import read_notebook
 from .exercise_headers import exercise_header, exercise_in, headers_in
 from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .readme_tables import NotebookEntry, fill_regions, notebook_table, points_table, what_you_do
+from .sittings import MAX_SITTING_MINUTES, check_sittings, set_time_lines, sitting_times
 
 __all__ = ["build_notebooks", "parse_exercises", "read_source_notebook", "solution_code", "Exercise",
-           "MarkerError", "SourceNotebookError", "NotebookExecutionError"]
+           "recorded_run", "build_machines", "new_file_modes", "MarkerError", "SourceNotebookError",
+           "NotebookExecutionError"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -216,8 +225,13 @@ def _mark_notebook(nb, name: str) -> None:
     nb.metadata["course_utils"] = {"notebook": name}
 
 
-def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook"):
+def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook", record: bool = False):
     """Execute ``nb`` in place with a fresh kernel whose working directory is ``cwd``.
+
+    Args:
+        record: store the run in ``nb.metadata["course_utils"]["run"]``: the machine
+            (``hardware.machine_record``) and each cell's run time in seconds
+            (``cell_seconds``, None for markdown cells), which the time rule reads.
 
     Raises:
         NotebookExecutionError: a cell raised, timed out or killed the kernel; the
@@ -227,9 +241,19 @@ def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook"):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellControlSignal, CellExecutionError, DeadKernelError
 
+    seconds: list = [None] * len(nb.cells)
+    started: dict = {}
+
+    def on_start(cell, cell_index):
+        started[cell_index] = time.perf_counter()
+
+    def on_executed(cell, cell_index, execute_reply):
+        seconds[cell_index] = round(time.perf_counter() - started.pop(cell_index), 2)
+
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(cwd)}}).execute()
+                       resources={"metadata": {"path": str(cwd)}}, on_cell_start=on_start,
+                       on_cell_executed=on_executed).execute()
     except NoSuchKernel:
         raise NotebookExecutionError(
             f"{name}: no 'python3' Jupyter kernel to execute it with; install one in this "
@@ -246,7 +270,20 @@ def execute_notebook(nb, cwd: Path, timeout: int = 600, name: str = "notebook"):
             f"{name}, cell {_failed_cell(nb)}: {what}. The notebook's own code failed while "
             f"its solutions were executed (nothing was written for {name}): fix that cell in "
             f"notebooks/{name}.ipynb and build again") from None
+    if record:
+        from .hardware import machine_record
+
+        nb.metadata.setdefault("course_utils", {})["run"] = {"machine": machine_record(),
+                                                            "cell_seconds": seconds}
     return nb
+
+
+def recorded_run(nb) -> dict | None:
+    """The run an executed ``solutions/`` notebook records (``machine``, ``cell_seconds``), or None."""
+    run = (nb.metadata.get("course_utils") or {}).get("run") if nb is not None else None
+    if not isinstance(run, dict) or not isinstance(run.get("cell_seconds"), list):
+        return None
+    return run
 
 
 def _failed_cell(nb) -> str:
@@ -334,24 +371,47 @@ def _comparable(nb, keep_outputs: bool) -> str:
     build decides (cells, sources, course metadata); the kernel adds its own
     metadata and outputs on execution.
     """
-    import json
-
     import nbformat
 
     if keep_outputs:
         return nbformat.writes(nb)
     cells = [(c.cell_type, c.source, c.metadata.get("course_utils")) for c in nb.cells]
-    return json.dumps([cells, nb.metadata.get("course_utils")])
+    decided = {k: v for k, v in (nb.metadata.get("course_utils") or {}).items() if k != "run"}
+    return json.dumps([cells, decided])
 
 
-def _write_atomic(nb, path: Path) -> None:
+def new_file_modes() -> tuple[int, int]:
+    """The modes this process's umask gives new files and folders: (0o666 & ~umask, 0o777 & ~umask).
+
+    Example:
+        >>> file_mode, folder_mode = new_file_modes()  # 0o644, 0o755 with the usual umask 022
+    """
+    mask = None
+    try:  # Linux says it without changing it (os.umask would, for a moment, in every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                mask = int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        mask = None
+    if mask is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask, 0o777 & ~mask
+
+
+def _write_atomic(content, path: Path, mode: int | None = None) -> None:
+    """Write a notebook (or text) to ``path`` atomically, with ``mode`` (default: the umask's)."""
     import nbformat
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".ipynb")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     try:
+        os.fchmod(fd, new_file_modes()[0] if mode is None else mode)  # mkstemp makes it 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            nbformat.write(nb, handle)
+            if isinstance(content, str):
+                handle.write(content)
+            else:
+                nbformat.write(content, handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -374,54 +434,140 @@ def source_notebooks(root: Path = ROOT, only: list[str] | None = None) -> list[P
 
 def build_notebooks(root: Path = ROOT, only: list[str] | None = None, check: bool = False,
                     execute: bool = True) -> list[str]:
-    """Build (or with ``check=True`` compare) exercises/ and solutions/.
+    """Build (or with ``check=True`` compare) exercises/ and solutions/, the time lines, the README.
+
+    Executing the solutions records each cell's run time and the machine in the
+    solutions notebook's metadata; from them and the student notebook, each
+    notebook's time (``sittings.py``) is written into its source's time lines and
+    into the README's tables (``readme_tables.py``), which are rewritten from
+    every notebook on each build.
 
     Returns:
-        With ``check=True``, the relative paths of stale or missing builds;
-        otherwise the paths written.
+        With ``check=True``, the relative paths of stale or missing files (builds,
+        sources whose time line is stale, ``README.md``); otherwise the paths written.
+
+    Raises:
+        SittingTooLongError: a part of a notebook takes more than a sitting (90 minutes)
+            and the notebook is not in ``sittings.NOT_YET_CUT``.
 
     Example:
         >>> stale = build_notebooks(check=True)  # doctest: +SKIP
     """
-    import nbformat
-
     results = []
     sources = source_notebooks(root, only)
-    read = {}
-    for path in sources:  # validate every source before writing anything
-        read[path] = read_source_notebook(path)
-        _check_exercise_set(root, path, parse_exercises(read[path], path.stem))
+    every = source_notebooks(root)
+    readme_path = root / "README.md"
+    readme = readme_path.read_text(encoding="utf-8") if readme_path.is_file() else None
+    read, seconds = {}, {}
+    for path in every:  # validate every source before writing anything
+        if path in sources or readme is not None:
+            read[path] = read_source_notebook(path)
+            exercises = parse_exercises(read[path], path.stem)
+            seconds[path] = _recorded_seconds(root / "solutions" / path.name)
+        if path in sources:
+            _check_exercise_set(root, path, exercises)
+            check_sittings(_times(read[path], path.stem, seconds[path]), path.stem)
+    entries = {}
+    if readme is not None:  # the README's sources, checked before anything runs
+        entries = {p.stem: NotebookEntry(p.stem, what_you_do(read[p], p.stem),
+                                         _times(read[p], p.stem, seconds[p]),
+                                         parse_exercises(read[p], p.stem)) for p in every}
+        fill_regions(readme, {"notebook-table": "", "points-table": ""})
     for path in sources:
-        source_nb = read[path]
-        exercise_nb = make_exercise_notebook(source_nb, path.stem)
-        solution_nb = make_solution_notebook(source_nb, path.stem)
-        targets = {"exercises": (exercise_nb, True), "solutions": (solution_nb, False)}
+        source_nb, name = read[path], path.stem
+        solution_nb = make_solution_notebook(source_nb, name)
+        if execute and not check:  # first, so that a failing cell leaves both builds as they were
+            _execute_solutions(solution_nb, root, path)
+            seconds[path] = recorded_run(solution_nb)["cell_seconds"]
+        times = _times(source_nb, name, seconds[path])
+        _say_long(check_sittings(times, name), name, quiet=check)
+        updated = copy.deepcopy(source_nb)
+        source_changed = set_time_lines(updated, times, name)
+        exercise_nb = make_exercise_notebook(updated, name)
+        if readme is not None:
+            entries[name].times = times
         if check:
-            for folder, (expected, keep_outputs) in targets.items():
-                relative = f"{folder}/{path.name}"
-                current = _read_build(root / folder / path.name)
-                if current is None or (_comparable(current, keep_outputs)
-                                       != _comparable(expected, keep_outputs)):
-                    results.append(relative)
-                elif folder == "solutions" and _unexecuted(current):
-                    results.append(relative)
+            expected = {"exercises": (exercise_nb, True),
+                        "solutions": (make_solution_notebook(updated, name), False)}
+            results += [f"notebooks/{path.name}"] if source_changed else []
+            results += _stale_builds(root, path, expected)
             continue
-        if execute:  # first, so that a failing cell leaves both builds of this notebook as they were
-            folder = root / "solutions"
-            created = not folder.exists()
-            folder.mkdir(parents=True, exist_ok=True)  # the kernel's working directory
-            started = time.perf_counter()
-            try:
-                execute_notebook(solution_nb, folder, name=path.stem)
-            except CourseError:
-                if created and not any(folder.iterdir()):
-                    folder.rmdir()
-                raise
-            print(f"executed solutions/{path.name} in {time.perf_counter() - started:.1f} s")
-        for folder, (expected, _) in targets.items():
-            _write_atomic(expected, root / folder / path.name)
+        set_time_lines(solution_nb, times, name)
+        if source_changed:
+            _write_atomic(updated, path, mode=stat.S_IMODE(path.stat().st_mode))
+            results.append(f"notebooks/{path.name}")
+        for folder, nb in (("exercises", exercise_nb), ("solutions", solution_nb)):
+            _write_atomic(nb, root / folder / path.name)
             results.append(f"{folder}/{path.name}")
+    if readme is not None:
+        ordered = [entries[p.stem] for p in every]
+        derived = fill_regions(readme, {"notebook-table": notebook_table(ordered),
+                                        "points-table": points_table(ordered)})
+        if derived != readme:
+            if not check:
+                _write_atomic(derived, readme_path, mode=stat.S_IMODE(readme_path.stat().st_mode))
+            results.append("README.md")
     return results
+
+
+def _times(source_nb, name: str, cell_seconds):
+    return sitting_times(source_nb, make_exercise_notebook(source_nb, name),
+                         parse_exercises(source_nb, name), cell_seconds, name)
+
+
+def _recorded_seconds(path: Path):
+    run = recorded_run(_read_build(path))
+    return run["cell_seconds"] if run else None
+
+
+def _execute_solutions(solution_nb, root: Path, path: Path) -> None:
+    folder = root / "solutions"
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)  # the kernel's working directory
+    started = time.perf_counter()
+    try:
+        execute_notebook(solution_nb, folder, name=path.stem, record=True)
+    except CourseError:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    print(f"executed solutions/{path.name} in {time.perf_counter() - started:.1f} s")
+
+
+def _say_long(long, name: str, quiet: bool) -> None:
+    if long and not quiet:
+        print(f"{name} takes more than one sitting of {MAX_SITTING_MINUTES} minutes ("
+              + ", ".join(f"part {t.part.number}: about {t.stated}" for t in long)
+              + "); sittings.NOT_YET_CUT lets it pass until it is cut into parts")
+
+
+def _stale_builds(root: Path, path: Path, expected: dict) -> list[str]:
+    stale = []
+    for folder, (nb, keep_outputs) in expected.items():
+        current = _read_build(root / folder / path.name)
+        if current is None or _comparable(current, keep_outputs) != _comparable(nb, keep_outputs):
+            stale.append(f"{folder}/{path.name}")
+        elif folder == "solutions" and (_unexecuted(current) or recorded_run(current) is None):
+            stale.append(f"{folder}/{path.name}")
+    return stale
+
+
+def build_machines(root: Path = ROOT) -> dict[str, list[str]]:
+    """Which machine executed each notebook in ``solutions/``: its description -> notebook names.
+
+    A notebook without a recorded run is listed under ``"no recorded run"``. One key
+    means one machine built them all, as a release needs (the stored outputs then
+    speak of one CPU).
+    """
+    from .hardware import format_machine
+
+    machines: dict[str, list[str]] = {}
+    for path in sorted((root / "solutions").glob("[0-9][0-9]-*.ipynb")):
+        run = recorded_run(_read_build(path))
+        machine = run.get("machine") if run else None
+        key = format_machine(machine) if isinstance(machine, dict) else "no recorded run"
+        machines.setdefault(key, []).append(path.stem)
+    return machines
 
 
 def _read_build(target: Path):
@@ -445,9 +591,14 @@ def _run_cli(args) -> int:
         if results:
             print("stale builds (run `python -m course_utils build`): " + ", ".join(results))
             return 1
-        print("exercises/ and solutions/ are up to date with notebooks/")
+        print("exercises/, solutions/, the time lines and the README are up to date with notebooks/")
         return 0
-    print(f"wrote {len(results)} notebooks")
+    print(f"wrote {len(results)} files")
+    machines = build_machines(ROOT)
+    if len(machines) > 1:
+        print(f"note: solutions/ now holds notebooks executed on {len(machines)} machines ("
+              + "; ".join(f"{', '.join(names)}: {key.splitlines()[0]}" for key, names in machines.items())
+              + "); before a release, rebuild all of them in one run: python -m course_utils build")
     return 0
 
 

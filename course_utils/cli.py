@@ -30,6 +30,7 @@ _COMMAND_MODULES = [
     ("verify", "verify"),
     ("inspection", "inspect"),
     ("netron_view", "netron"),
+    ("web_runtime", "web-runtime"),
     ("benchmark", "bench"),
     ("selfcheck", "selfcheck"),
     ("grading", "grade"),

@@ -3,9 +3,10 @@
 Covers: what each contender is (:data:`CONTENDERS`: eager PyTorch in NCHW and
 channels_last, ``torch.compile`` with inductor, bf16 autocast, ONNX Runtime fp32
 and static int8, OpenVINO reading the same ``.onnx`` files with its precision
-pinned), whether it can run here (:func:`why_unavailable`: a package not
-installed, no C++ compiler, no bf16 instructions: a skipped row with the reason,
-never a failure), timing them in alternating rounds with matched threads
+pinned, directly and as ONNX Runtime's execution provider), whether it can run
+here (:func:`why_unavailable`: a package not installed, no C++ compiler, no bf16
+instructions, a plugin without a device: a skipped row with the reason, never a
+failure), timing them in alternating rounds with matched threads
 (:func:`compare_runtimes`), the digits accuracy of every row that is not fp32, and
 the fastest row. Does not cover: the sweep over shapes and optimisation levels
 (``benchmark.py``), the timing primitives (``timing.py``), quantising
@@ -13,20 +14,32 @@ the fastest row. Does not cover: the sweep over shapes and optimisation levels
 
 Precision is part of each row's name because runtimes choose it silently:
 OpenVINO runs bf16 by default on a CPU with AVX512-BF16 or AMX, so its fp32 row
-pins ``INFERENCE_PRECISION_HINT`` to f32 and reads back what it got. ONNX
-Runtime's own OpenVINO execution provider is a separate package
-(``onnxruntime-openvino``) that *replaces* ``onnxruntime``; the course installs the
-``openvino`` package beside it instead and never that provider.
+pins ``INFERENCE_PRECISION_HINT`` to f32 and reads back what it got. The
+``ort-openvino`` rows run the same files through ONNX Runtime with OpenVINO as its
+execution provider (the plugin package ``onnxruntime-ep-openvino``, beside the
+course's ``onnxruntime``; never ``onnxruntime-openvino``, which replaces it), the
+precision pinned the same way through the provider's ``load_config``. ONNX Runtime
+cannot read the hint back, so the row records the precision of every kernel OpenVINO
+ran in one profiled run before the timed ones (resnet18: 25 kernels, all f32; bf16
+where the pin is left out), and how many nodes each provider took. Where the plugin
+offers no device (no wheel, or a CPU that is not Intel's), the rows are skipped with
+the reason.
 """
 from __future__ import annotations
 
 import copy
+import json
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from .devices import OPENVINO, register_openvino
 from .formatting import format_table
+from .placement import RECORD_ASSIGNMENT, assigned_nodes, kernel_precisions
+from .providers import make_session
 from .sessions import fair_session_options
 from .timing import MIN_INTERVAL_SAMPLES, ratio_interval, summarize_times, take_turns
 
@@ -44,6 +57,9 @@ CONTENDERS = {
     "openvino": ("OpenVINO, same .onnx, precision hint f32", "fp32"),
     "openvino-bf16": ("OpenVINO, same .onnx, precision hint bf16", "bf16"),
     "openvino-int8": ("OpenVINO, the QDQ U8S8 file, hint f32", "int8 (QDQ U8S8)"),
+    "ort-openvino": ("ONNX Runtime, OpenVINO provider (plugin), hint f32", "fp32"),
+    "ort-openvino-int8": ("ONNX Runtime, OpenVINO provider, the QDQ U8S8 file, hint f32",
+                          "int8 (QDQ U8S8)"),
 }
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
@@ -56,6 +72,10 @@ def why_unavailable(runtime: str, hardware: dict, *, int8_path=None) -> str | No
         raise KeyError(f"unknown runtime {runtime!r}; choose from {list(CONTENDERS)}")
     if runtime.startswith("openvino") and importlib.util.find_spec("openvino") is None:
         return "the openvino package is not installed (pip install openvino)"
+    if runtime.startswith("ort-openvino"):
+        status = register_openvino()
+        if not status.usable:
+            return status.reason
     if runtime == "torch-compile" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
         return "torch.compile's inductor needs a C++ compiler on the CPU, and none is on PATH"
     if runtime.endswith("bf16"):
@@ -93,6 +113,25 @@ def _openvino_model(path, threads: int, precision: str):
     return compiled, used.get_type_name() if hasattr(used, "get_type_name") else str(used)
 
 
+def _openvino_provider_session(path, threads: int, array):
+    """(session, facts): OpenVINO first, precision pinned to f32, after one profiled run.
+
+    The facts are the nodes each provider took and the precision of each kernel OpenVINO
+    ran (ONNX Runtime cannot read back the hint; the profile shows what ran). Profiling ends
+    before the timed runs.
+    """
+    options = fair_session_options(threads, "all")
+    options.add_session_config_entry(RECORD_ASSIGNMENT, "1")
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="contender-profile-") as folder:
+        options.profile_file_prefix = str(Path(folder) / "profile")
+        session = make_session(path, prefer=[OPENVINO], options=options)
+        session.run(None, {session.get_inputs()[0].name: array})
+        events = json.loads(Path(session.end_profiling()).read_text())
+    return session, {"nodes_per_provider": {p: len(n) for p, n in assigned_nodes(session).items()},
+                     "kernel_precisions": kernel_precisions(events)}
+
+
 def _prepare(runtime, model, onnx_path, int8_path, x, threads):
     """(fn, settings) of one contender, already past any compilation."""
     import torch
@@ -121,6 +160,11 @@ def _prepare(runtime, model, onnx_path, int8_path, x, threads):
     path = int8_path if runtime.endswith("int8") else onnx_path
     array = x.numpy()
     start = time.perf_counter()
+    if runtime.startswith("ort-openvino"):
+        session, facts = _openvino_provider_session(path, threads, array)
+        name = session.get_inputs()[0].name
+        settings.update(setup_ms=(time.perf_counter() - start) * 1e3, **facts)
+        return (lambda: session.run(None, {name: array})), settings
     if runtime.startswith("ort"):
         import onnxruntime as ort
 
@@ -148,6 +192,9 @@ def _digits_accuracy(runtime, digits) -> float | None:
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(digits["int8"]), providers=["CPUExecutionProvider"])
+        logits = session.run(None, {session.get_inputs()[0].name: x})[0]
+    elif runtime == "ort-openvino-int8":
+        session, _ = _openvino_provider_session(digits["int8"], 1, x[:1])
         logits = session.run(None, {session.get_inputs()[0].name: x})[0]
     elif runtime in ("openvino-bf16", "openvino-int8"):
         path = digits["int8"] if runtime == "openvino-int8" else digits["fp32"]

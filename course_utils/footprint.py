@@ -4,13 +4,19 @@ Covers: starting from a few top-level distributions (``"onnxruntime"``,
 ``"fastapi"``...), following their ``Requires-Dist`` metadata transitively (the
 runtime dependencies: optional extras are skipped unless a requirement asks for
 them, environment markers are evaluated for this machine), and adding up the
-files each distribution's ``RECORD`` lists. This makes a container-size
-comparison measurable without Docker. Does not cover: the operating system
-layer of a container image, nor files that packages write after installation.
+files each distribution's ``RECORD`` lists; optionally the Python layer beneath
+them (:func:`measure_python_base`: the interpreter and its standard library, as a
+``python:slim`` image keeps them). This makes a container-size comparison
+measurable without Docker. Does not cover: the operating system's own files, nor
+files that packages write after installation.
 
-Sizes are in MB = 10**6 bytes and describe the wheels installed *here* (for
-example PyTorch from PyPI on Linux brings its CUDA libraries as ``nvidia-*``
-wheels; a CPU-only build would be smaller).
+Sizes are in MB = 10**6 bytes and describe the wheels installed *here*. Compare
+like with like: PyTorch from PyPI on Linux brings its CUDA libraries as
+``nvidia-*`` wheels even without a GPU, while the CPU build of ONNX Runtime has
+none; on a GPU build, ``onnxruntime-gpu`` gets its CUDA libraries from the extras
+it declares (:func:`onnxruntime_requirement` names them) or from the system.
+Without the Python layer, every ratio between two environments is larger than
+the ratio between the images they would make.
 """
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from dataclasses import dataclass, field
 from .formatting import format_table
 
 __all__ = ["DistributionSize", "Footprint", "measure_footprint", "onnxruntime_distribution",
-           "format_footprints", "plot_footprints", "GPU_WHEEL_PREFIXES"]
+           "onnxruntime_requirement", "measure_python_base", "format_footprints",
+           "plot_footprints", "GPU_WHEEL_PREFIXES"]
 
 #: Distributions that install the ``onnxruntime`` module: the CPU build and the GPU build.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
@@ -58,16 +65,20 @@ class Footprint:
         distributions: every distribution found, each counted once.
         missing: required distributions that are not installed here, with the
             one that requires them, e.g. ``"nvidia-foo (required by torch)"``.
+        base: the Python layer beneath them (:func:`measure_python_base`), or None
+            when it was not asked for; counted in ``total_bytes``.
     """
 
     roots: list[str]
     distributions: list[DistributionSize]
     missing: list[str] = field(default_factory=list)
+    base: DistributionSize | None = None
 
     @property
     def total_bytes(self) -> int:
-        """The bytes of all distributions together."""
-        return sum(d.size_bytes for d in self.distributions)
+        """The bytes of all distributions together, and of the Python layer if measured."""
+        return sum(d.size_bytes for d in self.distributions) + (
+            self.base.size_bytes if self.base else 0)
 
     @property
     def total_mb(self) -> float:
@@ -138,12 +149,70 @@ def onnxruntime_distribution() -> str:
     return installed[0]
 
 
-def measure_footprint(*requirements: str) -> Footprint:
+def onnxruntime_requirement() -> str:
+    """The installed ONNX Runtime as a requirement that brings what it runs with.
+
+    ``"onnxruntime"`` for the CPU build; for ``onnxruntime-gpu``, its name with the
+    extras it declares for NVIDIA's CUDA and cuDNN wheels (``"onnxruntime-gpu[cuda,
+    cudnn]"`` for 1.31), so that a GPU environment counts its CUDA libraries as
+    PyTorch's does (those not installed as wheels are listed as missing: they come
+    from the system then).
+    """
+    import importlib.metadata as metadata
+
+    name = onnxruntime_distribution()
+    if name == "onnxruntime":
+        return name
+    extras = set(metadata.metadata(name).get_all("Provides-Extra") or [])
+    cuda = sorted(extras & {"cuda", "cudnn"})
+    return f"{name}[{','.join(cuda)}]" if cuda else name
+
+
+def measure_python_base() -> DistributionSize:
+    """The Python layer of a serving image: the interpreter, its shared library and the
+    standard library, without test suites, ``.pyc`` files and ``site-packages`` (what
+    the official ``python:slim`` images leave out). The operating system is not counted.
+    """
+    import os
+    import platform
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip_dirs = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+    total, files = 0, 0
+    for folder, dirs, names in os.walk(stdlib):
+        dirs[:] = [d for d in dirs if d not in skip_dirs]
+        for name in names:
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            try:
+                total += (Path(folder) / name).stat().st_size
+                files += 1
+            except OSError:
+                pass
+    extras = {Path(os.path.realpath(sys.executable))}
+    library = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    if library and sysconfig.get_config_var("LIBDIR"):
+        extras.add(Path(sysconfig.get_config_var("LIBDIR")) / library)
+    for path in extras:
+        if path.is_file():
+            total += path.stat().st_size
+            files += 1
+    return DistributionSize("python (interpreter and standard library)",
+                            platform.python_version(), total, files, None)
+
+
+def measure_footprint(*requirements: str, base: bool = False) -> Footprint:
     """Measure the installed size of ``requirements`` and all their runtime dependencies.
 
     Args:
         *requirements: top-level requirements, e.g. ``"onnxruntime"``,
             ``"fastapi"``; extras may be named (``"uvicorn[standard]"``).
+        base: also count the Python layer beneath them (:func:`measure_python_base`),
+            the same for every environment: a ratio of two footprints with it is the
+            ratio of the images they would make, without the operating system.
 
     Returns:
         A :class:`Footprint`; ``footprint.total_mb`` is the headline figure.
@@ -212,13 +281,15 @@ def measure_footprint(*requirements: str) -> Footprint:
     ordered = sorted(found.values(),
                      key=lambda d: (_canonical(d.name) not in roots, -d.size_bytes))
     return Footprint(list(requirements), ordered,
-                     [f"{name} (required by {parent})" for name, parent in sorted(missing.items())])
+                     [f"{name} (required by {parent})" for name, parent in sorted(missing.items())],
+                     measure_python_base() if base else None)
 
 
 def format_footprints(footprints: dict[str, Footprint], top: int = 3) -> str:
     """Return a text table: per environment, distributions, total MB and the largest ones."""
     rows = [[label, len(fp.distributions), f"{fp.total_mb:.1f}",
-             "  " + ", ".join(f"{d.name} {d.size_mb:.0f}" for d in fp.largest(top))]
+             "  " + ", ".join(f"{d.name} {d.size_mb:.0f}" for d in fp.largest(top))
+             + (f"; python {fp.base.size_mb:.0f}" if fp.base else "")]
             for label, fp in footprints.items()]
     lines = format_table(["environment", "distributions", "total MB", "  largest"], rows,
                          align="<>><", widths=[22, 13, 10, 0])
@@ -234,12 +305,13 @@ def plot_footprints(footprints: dict[str, Footprint]):
     """Draw one stacked bar per environment and return the figure.
 
     Each bar splits into the named packages themselves, GPU-library wheels
-    (``nvidia-*``, ``cuda-*``, ``triton``) and every other dependency.
+    (``nvidia-*``, ``cuda-*``, ``triton``), every other dependency and, where it
+    was measured, the Python layer.
     """
     import matplotlib.pyplot as plt
 
     parts = {"the named packages": "tab:blue", "GPU-library wheels": "tab:red",
-             "other dependencies": "tab:gray"}
+             "other dependencies": "tab:gray", "Python itself": "tab:olive"}
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.7 * len(footprints)))
     largest = max(fp.total_mb for fp in footprints.values())
     for row, (label, fp) in enumerate(footprints.items()):
@@ -252,8 +324,11 @@ def plot_footprints(footprints: dict[str, Footprint]):
                 sizes["GPU-library wheels"] += dist.size_mb
             else:
                 sizes["other dependencies"] += dist.size_mb
+        sizes["Python itself"] = fp.base.size_mb if fp.base else 0.0
         left = 0.0
         for part, colour in parts.items():
+            if part == "Python itself" and not any(f.base for f in footprints.values()):
+                continue  # no segment, and no legend entry, when no footprint counted it
             ax.barh(row, sizes[part], left=left, color=colour, label=part if row == 0 else None)
             left += sizes[part]
         ax.text(left + 0.01 * largest, row, f"{fp.total_mb:,.0f} MB", va="center")

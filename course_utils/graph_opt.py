@@ -9,13 +9,18 @@ timing the graphs (``benchmark.py``).
 
 The levels, as ONNX Runtime names them:
 
-* ``basic``: graph-preserving rewrites any provider can run (constant folding,
-  removing redundant nodes, some fusions into standard ONNX ops);
+* ``basic``: graph-preserving rewrites run before the graph is split between
+  providers, so they apply to all of them (constant folding, removing redundant
+  nodes, some fusions into standard ONNX ops);
 * ``extended``: fusions into ONNX Runtime's own ops (``com.microsoft`` domain,
-  e.g. ``FusedConv``), still portable between CPUs;
-* ``all``: adds layout changes for this CPU (``com.microsoft.nchwc`` ops whose
-  block size depends on the CPU's vector width). A model saved at this level is
-  tied to the CPU it was saved on; save at ``extended`` to ship a file.
+  e.g. ``FusedConv``), run after the split and only on nodes assigned to the
+  providers that have such kernels (the CPU one here; CUDA and ROCm have theirs).
+  A saved file holds kernels of the providers it was optimised for, runs only in
+  ONNX Runtime, and the same way on every CPU;
+* ``all``: adds layout changes for the CPU provider (``com.microsoft.nchwc`` ops
+  whose channel blocks are MLAS's vector width: 8 floats on x86-64, 16 with
+  AVX-512F). A model saved at this level is tied to the CPU it was saved on;
+  ship the exported file (or one saved at ``extended``, for ONNX Runtime only).
 """
 from __future__ import annotations
 
@@ -102,8 +107,9 @@ def uses_nchwc_layout(*, disabled_optimizers=()) -> bool:
 
     Measured, not guessed from the CPU's name: a one-Conv model is optimised at
     "all" and the saved graph is searched for ``com.microsoft.nchwc`` ops. True on
-    x86-64 CPUs with AVX2 or AVX-512; False where the build has no NCHWc kernels
-    for the CPU (ONNX Runtime's ARM builds by default).
+    every x86-64 CPU (MLAS has NCHWc kernels for SSE, AVX, AVX2 and AVX-512, with
+    blocks of 8 floats, 16 with AVX-512F); False where the build has none for the
+    CPU (ONNX Runtime's ARM builds by default).
 
     Args:
         disabled_optimizers: as for :func:`save_optimized_model`.

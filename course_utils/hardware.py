@@ -2,10 +2,13 @@
 
 Covers: reading ``/proc/cpuinfo`` (:func:`read_cpuinfo`, :func:`read_cpu_name`,
 :func:`read_cpu_flags`), the hardware record kept with every benchmark
-(:func:`describe_hardware`), the int8 dot-product flags (``INT8_DOT_FLAGS``) and
-the theoretical fp32 peak from cores, clock and vector width
-(:func:`theoretical_peak`). Does not cover: measuring anything (the GEMM rate
-and FLOP counts are in ``profiling.py``, latencies in ``benchmark.py``).
+(:func:`describe_hardware`), the machine a notebook ran on, printed by each
+notebook's first code cell and recorded by the build (:func:`machine_record`,
+:func:`format_machine`, :func:`print_machine`), the int8 dot-product flags
+(``INT8_DOT_FLAGS``) and the nominal fp32 peak from cores, clock and vector width,
+with what it assumes (:func:`theoretical_peak`). Does not cover: measuring anything
+(the measured fp32 ceiling is in ``roofline.py``, FLOP counts in ``profiling.py``,
+latencies in ``benchmark.py``).
 Only the standard library at import time: the install check uses it too.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from .sessions import default_threads
 
 __all__ = ["read_cpuinfo", "read_cpu_name", "read_cpu_flags", "describe_hardware",
+           "machine_record", "format_machine", "print_machine",
            "theoretical_peak", "INT8_DOT_FLAGS", "ASSUMED_CLOCK_GHZ", "ASSUMED_FMA_UNITS"]
 
 _FLAGS = ("sse2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
@@ -90,6 +94,82 @@ def describe_hardware(device: str = "cpu") -> dict:
     return info
 
 
+#: The instruction sets the course's lessons depend on, as a reader names them, with the
+#: /proc/cpuinfo flags that show each: fp32 vectors and FMA (peak, GEMM rate, NCHWc block
+#: size), int8 dot products (quantisation: VNNI, AMX), bf16 (the bf16 contenders).
+_X86_LESSON_FLAGS = (("AVX2", ("avx2",)), ("FMA", ("fma",)), ("AVX-512", ("avx512f",)),
+                     ("AVX-512 VNNI", ("avx512_vnni",)), ("AVX-VNNI", ("avx_vnni",)),
+                     ("AVX-512 bf16", ("avx512_bf16",)), ("AMX", ("amx_tile",)))
+_ARM_LESSON_FLAGS = (("NEON", ("asimd",)), ("dot product", ("asimddp",)), ("i8mm", ("i8mm",)),
+                     ("bf16", ("bf16",)), ("SVE", ("sve",)))
+#: The packages whose versions a notebook's numbers depend on (either ONNX Runtime build).
+_MACHINE_PACKAGES = ("torch", "onnxruntime", "onnxruntime-gpu")
+
+
+def machine_record(cpuinfo: str | None = None) -> dict:
+    """The machine a notebook runs on: CPU model, the instruction sets the lessons use, cores,
+    and the versions of PyTorch and ONNX Runtime.
+
+    Only the standard library (and psutil, where installed): it works before torch imports.
+    The build stores it in each executed ``solutions/`` notebook, and every one of them must
+    carry the same record (one machine per build).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (default: read it now).
+
+    Returns:
+        ``{"cpu", "machine", "logical_cores", "physical_cores", "flags", "packages"}``;
+        ``flags`` maps each instruction set's name to whether this CPU has it, and is
+        None where the flags cannot be read (not Linux).
+
+    Example:
+        >>> record = machine_record()
+        >>> sorted(record)
+        ['cpu', 'flags', 'logical_cores', 'machine', 'packages', 'physical_cores']
+    """
+    from importlib import metadata
+
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    flags = read_cpu_flags(text)
+    arm = bool(flags & {"asimd", "fp"}) and not flags & {"sse2"}
+    names = _ARM_LESSON_FLAGS if arm else _X86_LESSON_FLAGS
+    packages = {}
+    for name in _MACHINE_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"cpu": read_cpu_name(text), "machine": platform.machine(),
+            "logical_cores": os.cpu_count(), "physical_cores": default_threads(),
+            "flags": {label: any(f in flags for f in keys) for label, keys in names} if flags else None,
+            "packages": packages}
+
+
+def format_machine(record: dict) -> str:
+    """The lines :func:`print_machine` prints for a :func:`machine_record`."""
+    flags = record.get("flags")
+    shown = (", ".join(f"{name} {'yes' if has else 'no'}" for name, has in flags.items())
+             if flags else "not readable on this system")
+    packages = ", ".join(f"{name} {version}" for name, version in record.get("packages", {}).items())
+    return "\n".join([
+        f"CPU: {record.get('cpu')} ({record.get('machine')}), {record.get('logical_cores')} logical "
+        f"cores, {record.get('physical_cores')} physical",
+        f"instruction sets: {shown}",
+        f"packages: {packages or 'neither torch nor onnxruntime is installed'}"])
+
+
+def print_machine() -> None:
+    """Print the machine this kernel runs on: what "this CPU" means in the sentences below.
+
+    Example:
+        >>> print_machine()  # doctest: +SKIP
+        CPU: AMD EPYC 7B13 (x86_64), 2 logical cores, 1 physical
+        instruction sets: AVX2 yes, FMA yes, AVX-512 no, AVX-512 VNNI no, AVX-VNNI no, AVX-512 bf16 no, AMX no
+        packages: torch 2.14.1, onnxruntime 1.31.1
+    """
+    print(format_machine(machine_record()))
+
+
 def _cpu_clock(text: str | None):
     """(GHz, where it came from) of this CPU's clock, from cpufreq or the text of
     /proc/cpuinfo (None where unreadable); (None, reason) when nothing says."""
@@ -112,13 +192,24 @@ def _cpu_clock(text: str | None):
 
 #: Clock used when the machine does not say; the result says it was assumed.
 ASSUMED_CLOCK_GHZ = 3.0
-#: FMA units per core assumed: two on every x86 core since Haswell / Zen 2 and on big Arm cores.
+#: FMA units per core assumed, as the flags cannot show them: two on most x86 cores since
+#: Haswell and Zen 2 and on big Arm cores, but one 512-bit unit on Intel's AVX-512 Xeon
+#: Bronze and Silver and most Gold 5100/5200 parts. The measured ceiling
+#: (``roofline.measure_fp32_ceiling``) is what decides.
 ASSUMED_FMA_UNITS = 2
 
 
 def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=None,
                      fma_units: int = ASSUMED_FMA_UNITS) -> dict:
-    """The fp32 peak this CPU could reach if every FMA unit did an FMA every cycle.
+    """The nominal fp32 peak: what this CPU would do if every FMA unit did an FMA every cycle.
+
+    A figure computed from assumptions, not a measurement: a program can read
+    neither the clock the cores really run at (a virtual machine's
+    ``/proc/cpuinfo`` shows the nominal clock; cores boost above it, and slow
+    down with every core busy) nor the number of FMA units. A rate measured above
+    it means an assumption is wrong; :func:`course_utils.roofline.measure_fp32_ceiling`
+    measures what the machine does, and ``compare_with_nominal`` says which clock
+    a measured rate implies.
 
     peak = cores x clock x FLOP per cycle, where FLOP per cycle = fp32 lanes of the
     widest vector the flags show (512 bits with ``avx512f``, 256 with ``avx``,
@@ -148,7 +239,8 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
         192.0
     """
     flags = {name for name, has in hardware.get("flags", {}).items() if has}
-    assumptions = [f"{fma_units} FMA units per core, assumed (the flags do not show how many)"]
+    assumptions = [f"{fma_units} FMA unit(s) per core, assumed: the flags do not show how many "
+                   "(two on most x86 cores since Haswell and Zen 2)"]
     vendor, family = hardware.get("vendor"), hardware.get("family")
     if "avx512f" in flags and vendor == "AuthenticAMD" and family == 25:
         bits = 256  # Zen 4: 256-bit FMA units; a 512-bit FMA takes two of their cycles
@@ -160,7 +252,9 @@ def theoretical_peak(hardware: dict, threads: int | None = None, *, clock_ghz=No
         who = (f"{vendor} family {family}" if vendor and family is not None
                else "vendor and family unknown")
         assumptions.append(f"512-bit FMAs at full rate ({who}); a CPU that splits them in two "
-                           "256-bit halves (AMD Zen 4, some Zen 5 laptops) reaches half this")
+                           "256-bit halves (AMD Zen 4, some Zen 5 laptops) or has one 512-bit "
+                           "FMA unit (Intel Xeon Bronze, Silver, most Gold 5100/5200) reaches "
+                           "half this")
     elif "avx" in flags:
         bits = 256
     elif flags & {"sse2", "asimd"} or hardware.get("machine") in ("x86_64", "AMD64", "aarch64"):

@@ -2,7 +2,8 @@
 
 Covers: the environment report (Python, OS, CPU and cores, CUDA GPU if any),
 each course package marked ok / missing / too old with the command that fixes
-it, the known ``onnxruntime`` + ``onnxruntime-gpu`` conflict, the Netron build
+it, the known ``onnxruntime`` + ``onnxruntime-gpu`` conflict, whether ONNX
+Runtime has a second real provider here (and why not), the Netron build
 age, and a smoke test (a tiny model exported and run by ONNX Runtime). Does
 not cover: provider details (``providers.py``).
 
@@ -66,8 +67,9 @@ class InstallReport:
             status = p.status + (" (instructors only)" if p.optional and p.status != "ok" else "")
             fix = f"   fix: {p.fix}" if p.fix else ""
             rows.append([p.name, p.required, p.found or "-", status + fix])
+        width = max([14] + [len(p.name) for p in self.packages])
         lines += format_table(["package", "course pin", "installed", "status"], rows,
-                              align="<<<<", widths=[14, 12, 12, 0])
+                              align="<<<<", widths=[width, 12, 12, 0])
         lines.append("")
         for warning in self.warnings:
             lines.append(f"warning: {warning}")
@@ -93,10 +95,24 @@ def _course_requirements() -> list[tuple[str, str, bool]]:
         name, _, version = spec.strip().partition("==")
         if name == "onnxruntime-gpu":
             continue  # the "gpu" build meets the onnxruntime row (see _installed_version)
+        if marker.strip() and "extra" not in marker and not _marker_holds(marker):
+            continue  # a package for other platforms (the OpenVINO plugin's wheels)
         # The "cpu" and "gpu" extras choose ONNX Runtime's build: one of them is required.
         build = re.search(r"extra\s*==\s*['\"](cpu|gpu)['\"]", marker)
         result.append((name, version, "extra" in marker and not build))
     return result
+
+
+def _marker_holds(marker: str) -> bool:
+    """Does an environment marker (``sys_platform == 'linux' and ...``) hold here?"""
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # without packaging, list the package: a missing row names its fix
+        return True
+    try:
+        return Marker(marker.strip()).evaluate()
+    except Exception:  # a marker packaging cannot read: list the package
+        return True
 
 
 def read_pyproject(path: Path = _PYPROJECT) -> dict:
@@ -224,6 +240,16 @@ def _gpu_description() -> str:
         return f"unknown (torch failed to import: {type(error).__name__})"
 
 
+def _second_provider_line() -> str:
+    """Whether ONNX Runtime has a real provider besides the CPU here (and why not)."""
+    try:
+        from .devices import describe_second_provider
+
+        return f"a second one besides the CPU? {describe_second_provider()}"
+    except Exception as error:  # onnxruntime broken: the package table says why
+        return f"unknown (onnxruntime failed: {type(error).__name__})"
+
+
 def netron_build_date() -> _dt.date | None:
     """The build date of the installed Netron UI, read from its index.html, or None."""
     try:
@@ -294,6 +320,9 @@ def check_install(run_smoke_test: bool = True, today: _dt.date | None = None) ->
             "onnxruntime and onnxruntime-gpu are both installed and overwrite each other's files; "
             "keep one: pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
             "(NVIDIA GPU) or ... && pip install onnxruntime (CPU)")
+    ort_row = next((p for p in report.packages if p.name == "onnxruntime"), None)
+    system["providers"] = (_second_provider_line() if ort_row and ort_row.status in ("ok", "newer")
+                           else "unknown: onnxruntime is missing or broken (see the table)")
     built = netron_build_date()
     if built is not None:
         age = ((today or _dt.date.today()) - built).days

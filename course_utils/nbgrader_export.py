@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .build import ROOT, parse_exercises, read_source_notebook, source_notebooks
+from .build import ROOT, new_file_modes, parse_exercises, read_source_notebook, source_notebooks
 from .errors import InvalidArgumentError
 from .options import path_arg
 from .paths import PathPlan
@@ -143,6 +143,7 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
             target.parent.mkdir(parents=True)
             nbformat.write(nb, target)
             written.append(out / target.relative_to(staging))
+        os.chmod(staging, new_file_modes()[1])  # mkdtemp made it 0700; the umask decides
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(staging, out)

@@ -2,10 +2,11 @@
 
 Covers: turning ONNX Runtime's profiler output (``SessionOptions.enable_profiling``)
 into a per-operator-type time table, counting a model's floating-point work from
-its ONNX graph, and the roofline's measured ceiling (the matrix-multiply rate of
-PyTorch and of ONNX Runtime). Does not cover: the hardware record and the
-theoretical fp32 peak (``hardware.py``), nor timing backends against each other
-(``benchmark.py``).
+its ONNX graph, and one library's matrix-multiply rate at one size
+(:func:`measure_gemm_rate`, also on a GPU). Does not cover: the machine's fp32
+ceiling, the best rate over several kernels and libraries (``roofline.py``), the
+hardware record and the nominal peak (``hardware.py``), nor timing backends
+against each other (``benchmark.py``).
 
 FLOPs follow the usual convention of two per multiply-add, counted for Conv,
 ConvTranspose, Gemm and MatMul (and their int8 forms); element-wise operators,
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .onnx_files import load_onnx_file
+from .roofline import matmul_model
 from .sessions import default_threads, fair_session_options
 from .formatting import format_table
 
@@ -115,22 +117,6 @@ def count_flops(model, input_shapes, op_types=None) -> int:
     return int(total)
 
 
-def _one_matmul_model(size: int, weights):
-    """An ONNX model with one MatMul node, ``a (size, size) @ b``, where ``b`` is a constant.
-
-    A constant right-hand side is what a model's layers have (their weights), and
-    ONNX Runtime packs it into its kernel's layout once, when the session is made,
-    as it does for every Conv and MatMul weight of a real model.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])]
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "gemm", inputs,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
-                              initializer=[numpy_helper.from_array(weights, "b")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
-
-
 def measure_gemm_rate(library: str = "torch", *, threads: int | None = None, device: str = "cpu",
                       size: int | None = None, repeats: int = 10) -> dict:
     """Measured float32 matrix-multiply rate of PyTorch (``torch.mm``) or ONNX Runtime (MatMul).
@@ -144,6 +130,11 @@ def measure_gemm_rate(library: str = "torch", *, threads: int | None = None, dev
     run is packed at every run, which understates the kernel and would let a
     model's convolutions look faster than "the" GEMM rate). PyTorch's ``torch.mm``
     packs nothing ahead and writes into one preallocated output.
+
+    One size of one library's product is a yardstick of that library, not the
+    machine's ceiling: a model's convolutions run other kernels (ONNX Runtime's
+    MLAS convolutions, PyTorch's oneDNN ones), which can beat it.
+    :func:`course_utils.roofline.measure_fp32_ceiling` takes the best over several.
 
     Args:
         library: ``"torch"`` or ``"onnxruntime"``.
@@ -186,7 +177,7 @@ def measure_gemm_rate(library: str = "torch", *, threads: int | None = None, dev
 
         rng = np.random.default_rng(0)
         weights = rng.random((size, size), dtype=np.float32)
-        session = ort.InferenceSession(_one_matmul_model(size, weights).SerializeToString(),
+        session = ort.InferenceSession(matmul_model(size, weights).SerializeToString(),
                                        fair_session_options(threads or default_threads()),
                                        providers=["CPUExecutionProvider"])
         feed = {"a": rng.random((size, size), dtype=np.float32)}

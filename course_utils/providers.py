@@ -3,44 +3,58 @@
 Covers: a table of every provider ONNX Runtime knows with the hardware it
 targets, and :func:`make_session`, which creates an ``InferenceSession`` from an
 explicit priority list, warns visibly when a requested provider is absent and
-falls back to CPU, and refuses misspelt names with the valid ones listed.
+falls back to CPU, and refuses misspelt names with the valid ones listed. A
+plugin provider (OpenVINO, registered by ``devices.py``) goes into the session
+through the device API, with its precision pinned. ``providers`` prints the table
+and whether this machine has a second provider; ``providers --placement MODEL``
+prints where each node runs (``placement.py``).
 Does not cover: choosing between providers by speed (see ``benchmark.py``).
 """
 from __future__ import annotations
 
 import difflib
+import json
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from .devices import OPENVINO, describe_second_provider, openvino_options, register_openvino
 from .errors import InvalidArgumentError, MissingFileError
 from .formatting import format_table
+from .placement import (RECORD_ASSIGNMENT, assigned_nodes, format_placement,
+                        placement_from_profile, placement_table)
 
-__all__ = ["list_providers", "make_session", "ProviderInfo", "PROVIDER_TARGETS"]
+__all__ = ["list_providers", "make_session", "known_providers", "measure_placement", "ProviderInfo",
+           "PROVIDER_TARGETS"]
 
 #: What each provider targets (hardware / vendor). Providers unknown to this table
 #: (newer ONNX Runtime releases add some) are listed as "see the ONNX Runtime docs".
 PROVIDER_TARGETS = {
-    "CPUExecutionProvider": "any CPU (default, always built in)",
-    "CUDAExecutionProvider": "NVIDIA GPU via CUDA/cuDNN (package onnxruntime-gpu)",
-    "TensorrtExecutionProvider": "NVIDIA GPU via TensorRT (onnxruntime-gpu + TensorRT)",
-    "NvTensorRTRTXExecutionProvider": "NVIDIA RTX GPU via TensorRT for RTX",
+    "CPUExecutionProvider": "any CPU (always built in; ONNX Runtime appends it to a session's "
+                            "list when missing)",
+    "CUDAExecutionProvider": "NVIDIA GPUs only, via CUDA and cuDNN (package onnxruntime-gpu)",
+    "TensorrtExecutionProvider": "NVIDIA GPUs only, via TensorRT (onnxruntime-gpu, with CUDA, "
+                                 "cuDNN and TensorRT)",
+    "NvTensorRTRTXExecutionProvider": "NVIDIA GPUs only (RTX), via TensorRT for RTX",
     "MIGraphXExecutionProvider": "AMD GPU via MIGraphX (ROCm)",
     "ROCMExecutionProvider": "AMD GPU via ROCm",
     "OpenVINOExecutionProvider": "Intel CPU, GPU and NPU via OpenVINO",
-    "DnnlExecutionProvider": "Intel CPU via oneDNN",
+    "DnnlExecutionProvider": "x86-64 CPUs (tuned for Intel's) and Arm64 CPUs via oneDNN; "
+                             "Intel GPUs in builds with its GPU runtime",
     "VitisAIExecutionProvider": "AMD/Xilinx FPGA and Ryzen AI NPU via Vitis AI",
     "QNNExecutionProvider": "Qualcomm Snapdragon CPU/GPU/NPU via QNN",
     "NnapiExecutionProvider": "Android phones via NNAPI",
     "VSINPUExecutionProvider": "VeriSilicon NPUs",
-    "JsExecutionProvider": "web browsers (onnxruntime-web, JavaScript)",
+    "JsExecutionProvider": "GPUs in web browsers via WebGPU, kernels in JavaScript "
+                           "(onnxruntime-web's JSEP)",
     "CoreMLExecutionProvider": "Apple CPU/GPU/Neural Engine via Core ML",
     "ACLExecutionProvider": "Arm CPUs via the Arm Compute Library",
     "ArmNNExecutionProvider": "Arm CPUs and GPUs via Arm NN",
-    "DmlExecutionProvider": "any DirectX 12 GPU on Windows via DirectML",
+    "DmlExecutionProvider": "any DirectX 12 GPU on Windows, of any vendor, via DirectML",
     "RknpuExecutionProvider": "Rockchip NPUs",
     "WebNNExecutionProvider": "browser WebNN API",
-    "WebGpuExecutionProvider": "GPUs through WebGPU",
+    "WebGpuExecutionProvider": "GPUs of any vendor through WebGPU (browsers and native)",
     "XnnpackExecutionProvider": "Arm/x86 CPUs on mobile and web via XNNPACK",
     "CANNExecutionProvider": "Huawei Ascend NPUs via CANN",
     "AzureExecutionProvider": "remote inference on Azure endpoints (no local hardware)",
@@ -58,7 +72,8 @@ class ProviderInfo:
 
 
 def list_providers() -> list[ProviderInfo]:
-    """Every provider this ONNX Runtime build knows, with its target and availability.
+    """Every provider this ONNX Runtime build knows (and registered plugins), with its target
+    and availability.
 
     Example:
         >>> rows = list_providers()
@@ -68,9 +83,13 @@ def list_providers() -> list[ProviderInfo]:
     import onnxruntime as ort
 
     available = set(ort.get_available_providers())
-    return [ProviderInfo(name, PROVIDER_TARGETS.get(name, "see the ONNX Runtime docs"),
-                         name in available)
-            for name in ort.get_all_providers()]
+    return [ProviderInfo(name, _target(name), name in available) for name in known_providers()]
+
+
+def _target(name: str) -> str:
+    base, _, device = name.partition(".")  # a plugin's extra factory, e.g. OpenVINO's AUTO
+    target = PROVIDER_TARGETS.get(base, "see the ONNX Runtime docs")
+    return f"{target}, {device} device selection" if device else target
 
 
 def format_providers(rows: list[ProviderInfo]) -> str:
@@ -83,7 +102,24 @@ def format_providers(rows: list[ProviderInfo]) -> str:
     return "\n".join(lines)
 
 
-def make_session(path, prefer: list[str] | None = None, options=None):
+def known_providers() -> list[str]:
+    """Every provider name ONNX Runtime knows, and those of registered plugin providers."""
+    import onnxruntime as ort
+
+    known = list(ort.get_all_providers())
+    return known + sorted({d.ep_name for d in ort.get_ep_devices()} - set(known))
+
+
+def _names_to_accept(prefer: list[str]) -> list[str]:
+    """The known names, and OpenVINO's AUTO when asked for where the plugin offers no device
+    (a missing provider then, not a misspelt one)."""
+    known = known_providers()
+    auto = f"{OPENVINO}.AUTO"
+    return known + [auto] * (auto in prefer and auto not in known)
+
+
+def make_session(path, prefer: list[str] | None = None, options=None, *,
+                 provider_options: dict | None = None):
     """Create an ``onnxruntime.InferenceSession`` with an explicit provider priority list.
 
     Args:
@@ -91,10 +127,15 @@ def make_session(path, prefer: list[str] | None = None, options=None):
         prefer: provider names, most preferred first (default: CPU only).
             ``CPUExecutionProvider`` is appended when absent, so work that a
             preferred provider cannot run still has somewhere to go.
-        options: an optional ``onnxruntime.SessionOptions``.
+        options: an optional ``onnxruntime.SessionOptions`` (a plugin provider is
+            added to it).
+        provider_options: ``{provider: {option: value}}``. OpenVINO's default pins
+            its precision to f32 and its threads to ``options.intra_op_num_threads``
+            (or the physical cores): :func:`course_utils.devices.openvino_options`.
 
     Returns:
-        The session. ``session.get_providers()`` tells which providers it really uses.
+        The session. ``session.get_providers()`` lists the providers it registered;
+        which nodes each one runs is in the profile (``placement.py``).
 
     Raises:
         ValueError: a name that is no provider at all (the valid names are listed).
@@ -109,7 +150,8 @@ def make_session(path, prefer: list[str] | None = None, options=None):
     import onnxruntime as ort
 
     prefer = list(prefer or ["CPUExecutionProvider"])
-    known, available = ort.get_all_providers(), ort.get_available_providers()
+    plugin = register_openvino() if any(n.startswith(OPENVINO) for n in prefer) else None
+    known, available = _names_to_accept(prefer), ort.get_available_providers()
     for name in prefer:
         if name not in known:
             by_lower = {k.lower(): k for k in known}  # "CudaExecutionProvider" -> CUDA's
@@ -117,14 +159,18 @@ def make_session(path, prefer: list[str] | None = None, options=None):
             hint = f"did you mean {by_lower[close[0]]!r}? " if close else ""
             raise InvalidArgumentError(f"{name!r} is not an ONNX Runtime execution provider; {hint}"
                              f"valid names: {', '.join(known)}")
-    chosen = [name for name in prefer if name in available]
+    chosen = list(dict.fromkeys(name for name in prefer if name in available))
     missing = [name for name in prefer if name not in available]
     if missing:
+        hints = []
+        if any("TensorRT" in n or n.startswith("CUDA") for n in missing):
+            hints.append("For NVIDIA GPUs install onnxruntime-gpu instead of onnxruntime.")
+        if plugin and not plugin.usable and any(n.startswith(OPENVINO) for n in missing):
+            hints.append(f"{OPENVINO}: {plugin.reason}.")
         warnings.warn(
             f"{', '.join(missing)} not available in this onnxruntime build "
-            f"(available: {available}); falling back to {chosen or ['CPUExecutionProvider']}. "
-            "For NVIDIA GPUs install onnxruntime-gpu instead of onnxruntime.",
-            UserWarning, stacklevel=2)
+            f"(available: {available}); falling back to {chosen or ['CPUExecutionProvider']}."
+            + "".join(f" {hint}" for hint in hints), UserWarning, stacklevel=2)
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     if isinstance(path, (str, Path)):
@@ -133,15 +179,131 @@ def make_session(path, prefer: list[str] | None = None, options=None):
             raise MissingFileError(f"no ONNX model at {path}; export one first "
                                     "(python -m course_utils export torchvision:resnet18 model.onnx)")
         path = str(path)
+    if any(name.startswith(OPENVINO) for name in chosen):
+        # The name list does not reach a plugin provider: the device API does.
+        options = options if options is not None else ort.SessionOptions()
+        _add_by_device(options, chosen, dict(provider_options or {}))
+        return ort.InferenceSession(path, sess_options=options)
+    if provider_options:
+        chosen = [(name, provider_options.get(name, {})) for name in chosen]
     return ort.InferenceSession(path, sess_options=options, providers=chosen)
 
 
+def _add_by_device(options, chosen: list[str], provider_options: dict) -> None:
+    """Add each provider of ``chosen``, in order, through its devices: its CPU device where it
+    has one (OpenVINO's precision is pinned there), else its first."""
+    import onnxruntime as ort
+
+    from .sessions import default_threads
+
+    threads = options.intra_op_num_threads or default_threads()
+    if OPENVINO in chosen and OPENVINO not in provider_options:
+        provider_options[OPENVINO] = openvino_options(threads)
+    for name in chosen:
+        devices = [d for d in ort.get_ep_devices() if d.ep_name == name]
+        on_cpu = [d for d in devices if d.device.type.name == "CPU"]
+        if not devices:
+            raise InvalidArgumentError(
+                f"{name} offers no device to ONNX Runtime's device API here, so it cannot share "
+                f"a session with {', '.join(n for n in chosen if n.startswith(OPENVINO))}; "
+                "make one session per provider")
+        options.add_provider_for_devices(on_cpu or devices[:1], provider_options.get(name, {}))
+
+
+_NUMPY_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+                "tensor(double)": "float64", "tensor(int64)": "int64", "tensor(int32)": "int32",
+                "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+def _feed(session, seed: int = 0) -> dict:
+    """Random inputs of batch 1 for every input of the session."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for arg in session.get_inputs():
+        dtype = _NUMPY_TYPES.get(arg.type)
+        shape = list(arg.shape)
+        if dtype is None or any(not isinstance(d, int) for d in shape[1:]):
+            raise InvalidArgumentError(
+                f"input {arg.name!r} ({arg.type}, shape {shape}) cannot be made up: --placement "
+                "fills tensors of numbers with random values of batch 1, every other size fixed")
+        shape = [1 if not isinstance(d, int) else d for d in shape]
+        feed[arg.name] = (rng.standard_normal(shape) if dtype.startswith("float")
+                          else np.zeros(shape)).astype(dtype)
+    return feed
+
+
+def measure_placement(path, prefer: list[str] | None = None, threads: int | None = None) -> dict:
+    """Where each node of a model runs in one profiled run, with random inputs of batch 1.
+
+    The session comes from :func:`make_session` (OpenVINO with its precision pinned to
+    f32); one run first, then the profiled one.
+
+    Returns:
+        ``{"rows": placement_table(...), "providers": session.get_providers(),
+        "notes": [warnings the session gave, one line each]}``.
+    """
+    import onnxruntime as ort
+
+    from .onnx_files import load_onnx_file
+    from .sessions import default_threads, fair_session_options
+
+    load_onnx_file(path, load_weights=False)  # one clear error for a missing or broken file
+    if any(name.startswith(OPENVINO) for name in prefer or []):
+        register_openvino()  # its names are known once it is registered
+    unknown = [name for name in prefer or [] if name not in _names_to_accept(prefer or [])]
+    if unknown:
+        available = sorted({*ort.get_available_providers(),
+                            *(d.ep_name for d in ort.get_ep_devices())})
+        raise InvalidArgumentError(f"{', '.join(map(repr, unknown))} is no execution provider; "
+                                   f"available here: {', '.join(available)} (every name: "
+                                   "python -m course_utils providers)")
+    options = fair_session_options(default_threads() if threads is None else threads, "all")
+    options.add_session_config_entry(RECORD_ASSIGNMENT, "1")
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="placement-") as folder:
+        options.profile_file_prefix = str(Path(folder) / "profile")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = make_session(path, prefer=prefer, options=options)
+        feed = _feed(session)
+        for _ in range(2):  # the first run includes a compiling provider's compilation
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    rows = placement_table(assigned_nodes(session), placement_from_profile(events))
+    return {"rows": rows, "providers": list(session.get_providers()),
+            "notes": [str(w.message).splitlines()[0] for w in caught]}
+
+
 def _run_cli(args) -> int:
+    if args.placement:
+        result = measure_placement(args.placement, args.prefer, args.threads)
+        print(f"{Path(args.placement).name}: random inputs of batch 1, the second of two runs; "
+              f"the session registered {result['providers']}")
+        for note in result["notes"]:
+            print(f"note: {note}")
+        print(format_placement(result["rows"]))
+        return 0
+    if args.prefer or args.threads is not None:
+        raise InvalidArgumentError("--prefer and --threads go with --placement MODEL.onnx")
+    second = describe_second_provider()  # registers the OpenVINO plugin where it is installed
     print(format_providers(list_providers()))
+    print(f"\nsecond provider here: {second}")
     return 0
 
 
 def add_cli(subparsers) -> None:
     """Register ``providers``."""
-    parser = subparsers.add_parser("providers", help="all execution providers and which this machine has")
+    parser = subparsers.add_parser(
+        "providers", help="all execution providers and which this machine has; "
+                          "--placement MODEL: where each node runs")
+    parser.add_argument("--placement", metavar="MODEL.onnx",
+                        help="run the model once (random inputs, batch 1) under the profiler and "
+                             "print the nodes, op types and time of each provider")
+    parser.add_argument("--prefer", nargs="+", metavar="NAME",
+                        help="with --placement: providers, most preferred first (default: CPU "
+                             "only; the CPU provider is always added last)")
+    parser.add_argument("--threads", type=int,
+                        help="with --placement: intra-op threads (default: physical cores)")
     parser.set_defaults(func=_run_cli)

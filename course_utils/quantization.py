@@ -18,9 +18,16 @@ the guide pairs U8S8 with ``reduce_range`` (7-bit weights) on such CPUs and says
 VNNI machines do not need it. Dynamic quantisation computes every activation's
 scale and zero point at run time, which the guide says increases the cost of
 inference; it recommends static quantisation for CNNs and dynamic for RNNs and
-transformers. Which recipe is fastest on a given CPU is measured here, not assumed:
-recipes whose quartile bands overlap are a tie, and a tie goes to the simpler,
-portable recipe (QDQ, the guide's default first), see :data:`PREFERENCE`.
+transformers. "ONNX Runtime quantization on GPU only supports S8S8", and TensorRT
+takes only symmetric int8 (zero points 0): uint8 activations are a CPU recipe.
+The file formats: QDQ wraps float operators in the standard ``QuantizeLinear`` /
+``DequantizeLinear`` pairs, which any ONNX runtime reads and each fuses into its
+own int8 kernels (or not); QOperator writes integer operators, standard ONNX ones
+(``QLinearConv``, ``QLinearMatMul``) and ONNX Runtime's contrib ones
+(``com.microsoft`` ``QLinearAdd``, ``QGemm``, ``QLinearGlobalAveragePool``...), which tie the
+file to ONNX Runtime. Which recipe is fastest on a given CPU is measured here,
+not assumed: recipes whose quartile bands overlap are a tie, and a tie goes to
+the recipe first in :data:`PREFERENCE`.
 """
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ from .onnx_files import model_size_bytes
 from .sessions import default_threads, fair_session_options
 from .timing import summarize_times, take_turns
 
-__all__ = ["INT8_RECIPES", "PREFERENCE", "ties", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
+__all__ = ["INT8_RECIPES", "PREFERENCE", "TIE_RULE", "ties", "recipe_kwargs", "representative_images", "make_calibration_reader", "describe_int8_support",
            "compare_variants", "format_variants", "choose_recipe",
            "summarize_int8"]
 
@@ -50,11 +57,18 @@ INT8_RECIPES = {
 }
 
 
-#: Ties go to the first of these: QDQ before QOperator (any runtime reads QDQ, and the
-#: guide's default QDQ S8S8 first), full-range weights before reduce_range, static
-#: before dynamic; fp32 before every int8 recipe it ties with.
+#: Ties go to the first of these: fp32 before every int8 recipe it ties with; QDQ before
+#: QOperator (QDQ's operators are standard ONNX, and any runtime reads them); S8S8 before
+#: U8S8 (the guide's default, and the only int8 form ONNX Runtime's GPU providers and
+#: TensorRT run); full-range weights before reduce_range; static before dynamic.
 PREFERENCE = ("fp32", "QDQ S8S8", "QDQ U8S8", "QDQ U8S8 reduce_range", "QOperator U8S8",
               "QOperator S8S8", "dynamic")
+
+
+#: The tie rule of :func:`choose_recipe` in words, as its reasons quote it.
+TIE_RULE = ("fp32 before int8; QDQ, standard ONNX operators, before QOperator; S8S8, the "
+            "guide's default and the int8 form GPUs and TensorRT also run, before U8S8; "
+            "full-range weights before reduce_range; static before dynamic")
 
 
 def recipe_kwargs(recipe) -> dict:
@@ -262,9 +276,12 @@ def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float
     recipe without ``reduce_range`` is eligible only if its accuracy was
     measured and held (ONNX Runtime's guide: its 16-bit sums can saturate).
     Rows whose quartile bands overlap the fastest eligible row's are a tie: the
-    difference is within this run's noise, and the tie goes to the simpler,
-    portable recipe (:data:`PREFERENCE`: fp32, then QDQ, then QOperator, then
-    dynamic). fp32 wins when no eligible variant is clearly faster than it.
+    difference is within this run's noise, and the tie goes to the recipe first
+    in :data:`PREFERENCE` (fp32; QDQ S8S8, the guide's default and the int8 form
+    GPUs and TensorRT also run; QDQ U8S8; QOperator; dynamic). fp32 wins when no
+    eligible variant is clearly faster than it. The choice is on this run's speed
+    and, where measured, accuracy: with random weights or without an accuracy it
+    names the fastest recipe here, not one to ship.
 
     Args:
         rows: :func:`compare_variants` rows, fp32 first; names from :data:`INT8_RECIPES`
@@ -314,13 +331,11 @@ def choose_recipe(rows: list, *, dot_product_int8: bool | None, tolerance: float
                       "quartile band: no int8 recipe is clearly faster, so fp32 stays")
         elif best is fastest:
             reason = (f"{best['variant']} is the fastest" + (
-                f"; {', '.join(r['variant'] for r in tied)} tie with it, and it is the "
-                "simpler, portable recipe of them" if tied else ", clear of the others' bands"))
+                f"; {', '.join(r['variant'] for r in tied)} tie with it, and it comes first "
+                f"in the tie rule ({TIE_RULE})" if tied else ", clear of the others' bands"))
         else:
             reason = (f"{fastest['variant']} has the lowest median, but {best['variant']} is "
-                      "within its quartile band: a tie, which goes to the simpler, portable "
-                      "recipe (QDQ before QOperator, the guide's S8S8 default first, full-range "
-                      "weights before reduce_range, static before dynamic)")
+                      f"within its quartile band: a tie, which goes by the rule {TIE_RULE}")
     return {"winner": best["variant"], "speedup": baseline["median_ms"] / best["median_ms"],
             "median_ms": best["median_ms"],
             "fastest": fastest["variant"] if fastest else baseline["variant"],
@@ -354,10 +369,15 @@ def summarize_int8(rows: list, choice: dict) -> list:
                + (f" ({choice['reason']})." if choice.get("reason") else ".")]
     else:
         win = by_name[choice["winner"]]
-        accuracy = ("" if win.get("accuracy") is None else
-                    f", accuracy {100 * win['accuracy']:.1f}% against "
-                    f"{100 * base['accuracy']:.1f}%")
-        out = [f"The recipe to ship is {win['variant']}: {win['median_ms']:.2f} ms against "
+        if win.get("accuracy") is None:
+            lead = (f"On speed alone (no accuracy measured on this model: check it on real "
+                    f"data before shipping int8), this run picks {win['variant']}")
+            accuracy = ""
+        else:
+            lead = f"On this run's speed and accuracy the recipe to pick is {win['variant']}"
+            accuracy = (f", accuracy {100 * win['accuracy']:.1f}% against "
+                        f"{100 * base['accuracy']:.1f}%")
+        out = [f"{lead}: {win['median_ms']:.2f} ms against "
                f"{base['median_ms']:.2f} ms for {base['variant']}, "
                f"{_times(win['speedup'])} it{accuracy} ({choice.get('reason', 'the fastest')})."]
     pairs = (("QDQ U8S8", "QDQ S8S8", "uint8 activations (U8S8) against int8 (S8S8), QDQ"),

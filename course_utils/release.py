@@ -13,20 +13,25 @@ subcommands (``build``, ``grade``, ``release``, ``export-nbgrader``: their modul
 so ``--help`` does not list them), the instructor-only ``make`` targets and
 README entries. The release is written into a temporary
 folder beside ``OUT`` and renamed into place at the end, so a failure leaves
-nothing half-written; an existing non-empty ``OUT`` is refused.
+nothing half-written; an existing non-empty ``OUT`` is refused. Its files and
+folders get the modes the umask gives (0666 and 0777 less the umask, executables
+keeping their x bits), whatever the modes in the course repository, so a copy
+put in a shared folder is readable by those the umask lets read.
 """
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
-from .build import ROOT
+from .build import ROOT, new_file_modes
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 from .options import path_arg
 from .paths import output_folder
+from .readme_tables import is_region_marker
 
 __all__ = ["write_release", "FolderNotEmptyError", "SHIPPED"]
 
@@ -42,6 +47,8 @@ _INSTRUCTOR_ONLY = {
     "course_utils/grading",         # the grader: sandbox, verdicts, results, hidden checks
     "course_utils/release.py",      # this module
     "course_utils/build.py",        # `build` needs notebooks/, which students do not get
+    "course_utils/sittings.py",     # the time rule and the README's tables: for `build` only
+    "course_utils/readme_tables.py",
     "course_utils/nbgrader_export.py",  # so does `export-nbgrader`
 }
 # make targets that need notebooks/, solutions/ or tests/.
@@ -79,7 +86,7 @@ def student_readme(text: str) -> str:
         heading = re.match(r"^##\s+(.*?)\s*$", line)
         if heading:
             skipping = heading.group(1) in _INSTRUCTOR_SECTIONS
-        if skipping or any(command in line for command in _INSTRUCTOR_COMMANDS):
+        if skipping or any(command in line for command in _INSTRUCTOR_COMMANDS) or is_region_marker(line):
             continue
         if line.startswith(("- ", "* ")):
             item = [line]
@@ -114,6 +121,20 @@ def student_pyproject(text: str) -> str:
     for package in dropped:  # the package and every subpackage of it
         text = re.sub(rf',?\s*"{re.escape(package)}(\.[\w.]+)?"', "", text)
     return text
+
+
+def _apply_umask_modes(top: Path) -> None:
+    """Give ``top`` and everything in it the umask's modes (mkdtemp made ``top`` 0700; copies
+    keep the modes of the instructor's checkout)."""
+    file_mode, folder_mode = new_file_modes()
+    for folder, folders, files in os.walk(top):
+        os.chmod(folder, folder_mode)
+        for name in files:
+            path = Path(folder, name)
+            if path.is_symlink():
+                continue
+            executable = path.stat().st_mode & stat.S_IXUSR
+            os.chmod(path, folder_mode if executable else file_mode)
 
 
 def write_release(out: Path | str, root: Path = ROOT) -> Path:
@@ -163,6 +184,7 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
             student_makefile((root / "Makefile").read_text(encoding="utf-8")), encoding="utf-8")
         (staging / "pyproject.toml").write_text(
             student_pyproject((root / "pyproject.toml").read_text(encoding="utf-8")), encoding="utf-8")
+        _apply_umask_modes(staging)
         if out.exists():
             out.rmdir()  # empty, checked above
         staging.rename(out)

@@ -4,7 +4,7 @@ Covers: :func:`time_callable` (warm-up runs, ``time.perf_counter``, the garbage
 collector off while timing, an injectable clock), :func:`summarize_times`
 (median, quartiles, spread), :func:`take_turns` (several backends timed in
 short alternating rounds) and :func:`ratio_interval` (a bootstrap interval of a
-ratio of medians). Does not cover: what is timed, nor the settings that make a
+ratio of medians, which holds one run's noise only). Does not cover: what is timed, nor the settings that make a
 comparison fair (``sessions.py``) or the sweep (``benchmark.py``).
 """
 from __future__ import annotations
@@ -157,9 +157,17 @@ def ratio_interval(numerator_ms, denominator_ms, *, confidence: float = 0.95,
     """Bootstrap interval of ``median(numerator) / median(denominator)``.
 
     Each list is resampled with replacement on its own (the two backends' runs
-    are independent samples), the ratio of medians is taken for every
+    are treated as independent samples), the ratio of medians is taken for every
     resample, and the central ``confidence`` share of those ratios is returned.
     Seeded, so the same samples give the same interval.
+
+    What it covers: the noise between the runs of this one measurement. What it
+    does not: how far another measurement would land. A second run starts other
+    processes, gets other cores, clocks, cache and memory placement and other
+    neighbours; such differences shift every sample of a run together and are not
+    in its spread, so a rerun can fall outside this interval. Runs of one process
+    are also not fully independent (the backends take turns, the clock drifts).
+    Compare runs of separate processes to see that variation.
 
     Example:
         >>> low, high = ratio_interval([10, 11, 12, 10, 11], [5, 5.5, 6, 5, 5.5])

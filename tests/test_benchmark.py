@@ -9,6 +9,21 @@ import json
 import pytest
 
 from course_utils import benchmark as bench
+from course_utils.roofline import Probe
+
+#: Small probes: the ceiling is measured for real, in a fraction of a second.
+SMALL_PROBES = (Probe("onnxruntime", "Conv", 32, 8), Probe("onnxruntime", "MatMul", 64),
+                Probe("torch", "conv2d", 32, 8), Probe("torch", "mm", 64))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_ceiling():
+    """Every benchmark here measures its ceiling with small probes, two rounds of each."""
+    measure = bench.measure_fp32_ceiling
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench, "measure_fp32_ceiling", lambda threads: measure(
+            threads, probes=SMALL_PROBES, rounds=2, repeats=1))
+        yield
 
 
 def test_share_of_cpu_used_by_other_programs():
@@ -87,6 +102,8 @@ def test_derived_numbers_follow_from_the_records(tiny_result):
         assert r["speedup_low"] is None and r["speedup_high"] is None
         assert r["gflops_per_s"] == pytest.approx(r["flops"] / 1e9 / (r["median_ms"] / 1e3))
         assert r["peak_share"] == pytest.approx(r["gflops_per_s"] / tiny_result.peak_gflops)
+        assert r["ceiling_share"] == pytest.approx(
+            r["gflops_per_s"] / tiny_result.ceiling["gflops"])
         library = "torch" if r["backend"].startswith("torch") else "onnxruntime"
         assert r["gemm_share"] == pytest.approx(
             r["gflops_per_s"] / tiny_result.gemm[library]["best_gflops"])
@@ -193,7 +210,8 @@ def test_cli_writes_json_and_plots(monkeypatch, tmp_path, tiny, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "headline: resnet18 batch 1 at 16 px" in out
     assert "than eager PyTorch; too few samples for an interval" in out  # 4 runs each
-    assert "theoretical fp32 peak" in out and "measured GEMM" in out
+    assert "measured fp32 ceiling" in out and "nominal fp32 peak" in out
+    assert "best GEMM measured" in out and "error" not in out
     assert json.loads((tmp_path / "b.json").read_text())["headline"]["size"] == 16
     assert (tmp_path / "plots" / "bench-speedup.png").is_file()
 

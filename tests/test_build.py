@@ -1,12 +1,16 @@
-"""Tests for course_utils/build.py: markers, the two builds, and --check."""
+"""Tests for course_utils/build.py: markers, the two builds, the run record, modes, and --check."""
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_utils.build import (RUN_ALL_NOTE, MarkerError, build_notebooks, make_exercise_notebook,
-                                make_solution_notebook, parse_exercises, solution_code)
+from course_utils.build import (RUN_ALL_NOTE, MarkerError, build_machines, build_notebooks,
+                                make_exercise_notebook, make_solution_notebook, new_file_modes,
+                                parse_exercises, recorded_run, solution_code)
+from course_utils.hardware import machine_record
 
 
 def _read(root, name):
@@ -86,8 +90,10 @@ def course(tmp_path, root):
 
 
 def test_check_names_stale_builds(course):
-    """Does --check pass right after a build and name the files once the source changes?"""
-    assert build_notebooks(course, check=True) == ["exercises/99-demo.ipynb", "solutions/99-demo.ipynb"]
+    """Does --check pass right after a build and name the files once the source changes (the
+    source itself when its time line is missing or stale)?"""
+    assert build_notebooks(course, check=True) == [
+        "notebooks/99-demo.ipynb", "exercises/99-demo.ipynb", "solutions/99-demo.ipynb"]
     build_notebooks(course)
     assert build_notebooks(course, check=True) == []
     nb = nbformat.read(course / "notebooks/99-demo.ipynb", as_version=4)
@@ -96,11 +102,75 @@ def test_check_names_stale_builds(course):
     assert build_notebooks(course, check=True) == ["exercises/99-demo.ipynb", "solutions/99-demo.ipynb"]
 
 
-def test_solutions_are_stored_executed(course):
-    """Are solutions executed, with outputs, in the solutions folder?"""
+def test_solutions_are_stored_executed_with_their_run(course):
+    """Are solutions executed, with outputs, and each cell's seconds and the machine recorded in
+    the notebook's metadata (which --check leaves out of the comparison)?"""
     build_notebooks(course)
     nb = nbformat.read(course / "solutions/99-demo.ipynb", as_version=4)
     assert nb.cells[3].outputs[0]["text"] == "hi\n"
+    run = recorded_run(nb)
+    assert run["machine"] == machine_record()
+    assert len(run["cell_seconds"]) == len(nb.cells)
+    assert all((s is None) == (c.cell_type == "markdown") for s, c in zip(run["cell_seconds"], nb.cells))
+    assert all(s >= 0 for s in run["cell_seconds"] if s is not None)
+    nb.metadata["course_utils"]["run"]["cell_seconds"][1] += 1.0  # another run's timing is no change
+    nbformat.write(nb, course / "solutions/99-demo.ipynb")
+    assert "solutions/99-demo.ipynb" not in build_notebooks(course, check=True)
+
+
+def _with_umask(mask, fn):
+    old = os.umask(mask)
+    try:
+        return fn()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_built_files_get_the_umasks_modes(course, mask):
+    """Are rebuilt notebooks 0666 and new folders 0777 less the umask (not mkstemp's 0600), and a
+    source whose time line is rewritten left with the mode it had?"""
+    (course / "notebooks/99-demo.ipynb").chmod(0o664)
+    _with_umask(mask, lambda: build_notebooks(course, execute=False))
+    for folder in ("exercises", "solutions"):
+        assert stat.S_IMODE((course / folder).stat().st_mode) == 0o777 & ~mask, folder
+        assert stat.S_IMODE((course / folder / "99-demo.ipynb").stat().st_mode) == 0o666 & ~mask, folder
+    assert stat.S_IMODE((course / "notebooks/99-demo.ipynb").stat().st_mode) == 0o664
+    assert _with_umask(0o027, new_file_modes) == (0o640, 0o750)
+
+
+def test_solutions_were_built_on_one_machine(root):
+    """Were all notebooks in solutions/ executed on one machine, in one build (so "this CPU" is
+    the same CPU in every stored output)?"""
+    machines = build_machines(root)
+    assert len(machines) == 1 and "no recorded run" not in machines, (
+        "solutions/ was executed on several machines or without a recorded run: "
+        + "; ".join(f"{', '.join(names)}: {key}" for key, names in machines.items())
+        + ". Rebuild all of them in one run on one machine: python -m course_utils build")
+
+
+def test_notebooks_from_two_machines_are_told_apart(tmp_path):
+    """Does build_machines list each machine with its notebooks, and a notebook without a record?"""
+    (tmp_path / "solutions").mkdir()
+    for name, cpu in [("00-a", "CPU A"), ("01-b", "CPU B"), ("02-c", "CPU A"), ("03-d", None)]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+        if cpu:
+            nb.metadata["course_utils"] = {"run": {"machine": {**machine_record(), "cpu": cpu},
+                                                   "cell_seconds": [0.1]}}
+        nbformat.write(nb, tmp_path / "solutions" / f"{name}.ipynb")
+    machines = build_machines(tmp_path)
+    assert sorted(machines.values()) == [["00-a", "02-c"], ["01-b"], ["03-d"]]
+    assert "no recorded run" in machines and any(key.startswith("CPU: CPU B") for key in machines)
+
+
+def test_each_solutions_notebook_prints_its_machine_first(root):
+    """Does the first code cell of every solutions notebook print the machine it ran on (CPU,
+    instruction sets, cores), its output left out of nbval's comparison?"""
+    for path in sorted((root / "solutions").glob("[0-9][0-9]-*.ipynb")):
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert first.source.startswith("# NBVAL_IGNORE_OUTPUT") and "print_machine()" in first.source
+        text = "".join(o.get("text", "") for o in first.outputs)
+        assert text.startswith("CPU: ") and "instruction sets: " in text, path.name
 
 
 def test_a_bad_source_writes_nothing(course, root):

@@ -9,6 +9,7 @@ import pytest
 
 from course_utils import contenders
 from course_utils.contenders import CONTENDERS, compare_runtimes, fastest_row, format_contenders, why_unavailable
+from course_utils.devices import OPENVINO, PluginStatus, register_openvino
 
 NO_BF16 = {"flags": {"avx2": True, "avx512_bf16": False, "amx_bf16": False}}
 BF16 = {"flags": {"avx512_bf16": True}}
@@ -23,7 +24,8 @@ def test_every_contender_names_its_precision():
 
 
 def test_a_runtime_that_cannot_run_here_says_why(monkeypatch):
-    """No bf16 instructions, no openvino package, no C++ compiler, no int8 file: is each a reason?"""
+    """No bf16 instructions, no openvino package, no C++ compiler, no int8 file, a plugin
+    without a device: is each a reason?"""
     assert "no bf16 instructions" in why_unavailable("torch-bf16", NO_BF16)
     assert why_unavailable("torch-bf16", BF16) is None
     assert why_unavailable("ort-int8", BF16) == "no int8 file given"
@@ -33,6 +35,9 @@ def test_a_runtime_that_cannot_run_here_says_why(monkeypatch):
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert "openvino package is not installed" in why_unavailable("openvino", BF16)
+    no_device = PluginStatus(OPENVINO, True, reason="the OpenVINO plugin offers no device here")
+    monkeypatch.setattr(contenders, "register_openvino", lambda: no_device)
+    assert why_unavailable("ort-openvino-int8", BF16, int8_path="x.onnx") == no_device.reason
     with pytest.raises(KeyError, match="choose from"):
         why_unavailable("tensorflow", BF16)
 
@@ -57,7 +62,7 @@ def test_rows_for_every_runtime_asked_skipped_or_measured(tiny):
     import torch
 
     model, path, x = tiny
-    asked = ["torch-eager", "torch-channels-last", "torch-bf16", "ort", "openvino"]
+    asked = ["torch-eager", "torch-channels-last", "torch-bf16", "ort", "openvino", "ort-openvino"]
     before = torch.get_num_threads()
     rows = compare_runtimes(model, path, x, runtimes=asked, threads=1, hardware=NO_BF16, cfg=TINY_CFG)
     assert torch.get_num_threads() == before
@@ -72,6 +77,13 @@ def test_rows_for_every_runtime_asked_skipped_or_measured(tiny):
     openvino = rows[4]
     if not openvino["skipped"]:  # the fp32 row really ran in f32, whatever the CPU prefers
         assert openvino["precision_hint_used"] in ("f32", "float32")
+    provider = rows[5]  # OpenVINO inside ONNX Runtime: every node, in f32, or the reason
+    status = register_openvino()
+    if status.usable:
+        assert set(provider["nodes_per_provider"]) == {OPENVINO}  # every node
+        assert set(provider["kernel_precisions"]) == {"f32"}  # what OpenVINO says it ran
+    else:
+        assert provider["skipped"] == status.reason
     table = format_contenders(rows)
     assert "torch-bf16 skipped: this CPU has no bf16 instructions" in table
 

@@ -113,3 +113,17 @@ def test_folder_names_become_safe_unique_file_names():
     used: set = set()
     names = [safe_filename(n, used) for n in ["../../etc", "a/b", "A/B", "<b>x</b>", ""]]
     assert names == ["etc", "a_b", "A_B-2", "b_x_b_", "student"]
+
+
+def test_the_reference_copy_note_reaches_the_students_page():
+    """Does the grader's note that a submission equals the reference solutions appear on its feedback
+    page and Markdown, with the points as graded?"""
+    from course_utils.grading.feedback import feedback_html
+    from course_utils.grading.similarity import REFERENCE_COPY_NOTE
+
+    row = next(r for r in class_rows() if r["student"] == "cho" and r["notebook"] == "01-execution-providers")
+    row["notes"] = [f"{REFERENCE_COPY_NOTE} in 3 of 3 attempted exercises (01.1, 01.2, 01.3)"]
+    assert f"- {REFERENCE_COPY_NOTE} in 3 of 3 attempted exercises" in feedback_markdown(row)
+    page = feedback_html(row)
+    assert f"{REFERENCE_COPY_NOTE} in 3 of 3" in page.split("<h2>Notes</h2>")[1]
+    assert "<strong>Total: 6/6</strong>" in page

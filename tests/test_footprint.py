@@ -1,5 +1,6 @@
 """Tests for course_utils/footprint.py: sizes from RECORD, dependencies from Requires-Dist."""
 import importlib.metadata as metadata
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,43 @@ def test_table_and_chart_show_each_environment(fake_site):
     bars = figure.axes[0].patches  # three segments per environment, in order
     assert sum(b.get_width() for b in bars[:3]) == pytest.approx(footprints["app"].total_mb)
     assert bars[0].get_width() == pytest.approx(footprints["app"].size_mb_of("course-fake-app"))
+
+
+def test_the_python_layer_is_counted_when_asked(fake_site):
+    """With base=True, is the interpreter and standard library (without site-packages, test
+    suites or .pyc files) added once to the total, and shown in the table and the chart?"""
+    import matplotlib
+    import sysconfig
+
+    from course_utils.footprint import measure_python_base
+
+    matplotlib.use("Agg")
+    plain, based = measure_footprint("course-fake-app"), measure_footprint("course-fake-app", base=True)
+    layer = measure_python_base()
+    assert based.base == layer and based.total_bytes == plain.total_bytes + layer.size_bytes
+    assert [d.name for d in based.distributions] == [d.name for d in plain.distributions]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    assert layer.size_bytes > (stdlib / "os.py").stat().st_size  # at least the library itself
+    assert "; python " in format_footprints({"app": based})
+    bars = plot_footprints({"app": based}).axes[0].patches  # four segments now
+    assert len(bars) == 4 and bars[3].get_width() == pytest.approx(layer.size_mb)
+
+
+def test_gpu_build_brings_its_cuda_extras(fake_site, monkeypatch):
+    """Is the GPU build measured with the CUDA and cuDNN extras it declares, and the CPU build
+    as it is?"""
+    from course_utils import footprint
+
+    _install_fake(fake_site, "onnxruntime-gpu", "9.9", requires=[
+        'course-fake-util; extra == "cuda"', 'course-fake-big; extra == "cudnn"',
+        'course-fake-docs; extra == "symbolic"'])
+    metadata_file = fake_site / "onnxruntime_gpu-9.9.dist-info" / "METADATA"
+    metadata_file.write_text(metadata_file.read_text() + "Provides-Extra: symbolic\n"
+                             "Provides-Extra: cuda\nProvides-Extra: cudnn\n")
+    monkeypatch.setattr(footprint, "onnxruntime_distribution", lambda: "onnxruntime-gpu")
+    requirement = footprint.onnxruntime_requirement()
+    assert requirement == "onnxruntime-gpu[cuda,cudnn]"
+    names = {d.name for d in measure_footprint(requirement).distributions}
+    assert {"course-fake-util", "course-fake-big"} <= names and "course-fake-docs" not in names
+    monkeypatch.setattr(footprint, "onnxruntime_distribution", lambda: "onnxruntime")
+    assert footprint.onnxruntime_requirement() == "onnxruntime"

@@ -53,3 +53,28 @@ def test_vendor_and_family_are_read_from_cpuinfo(monkeypatch):
         "vendor_id\t: AuthenticAMD\n", "vendor_id\t: AuthenticAMD\ncpu family\t: 25\n", 1))
     record = hardware.describe_hardware()
     assert (record["vendor"], record["family"]) == ("AuthenticAMD", 25)
+
+
+def test_the_machine_record_names_the_lessons_instruction_sets():
+    """Does the machine record say, by name, which of the instruction sets the lessons use this CPU has?"""
+    from course_utils.hardware import format_machine, machine_record
+
+    x86 = machine_record(X86)
+    assert x86["cpu"] == "AMD EPYC 9R14 96-Core Processor"
+    assert x86["flags"] == {"AVX2": True, "FMA": True, "AVX-512": True, "AVX-512 VNNI": True,
+                            "AVX-VNNI": False, "AVX-512 bf16": False, "AMX": False}
+    assert machine_record(ARM)["flags"] == {"NEON": True, "dot product": True, "i8mm": True,
+                                           "bf16": False, "SVE": False}
+    text = format_machine(x86).splitlines()
+    assert text[0].startswith("CPU: AMD EPYC 9R14 96-Core Processor (") and "logical cores" in text[0]
+    assert text[1].startswith("instruction sets: AVX2 yes, FMA yes, AVX-512 yes, AVX-512 VNNI yes")
+    assert "torch " in text[2] and "onnxruntime" in text[2]  # the versions the numbers depend on
+
+
+def test_the_machine_record_without_cpuinfo_says_so():
+    """Without /proc/cpuinfo (macOS, Windows), does the record say the flags are unreadable, not 'no'?"""
+    from course_utils.hardware import format_machine, machine_record
+
+    record = machine_record("")
+    assert record["flags"] is None
+    assert "instruction sets: not readable on this system" in format_machine(record)

@@ -82,3 +82,22 @@ def test_requirements_come_from_pyproject_when_not_installed(monkeypatch, root):
     rows = {name: (version, optional) for name, version, optional in install._course_requirements()}
     assert rows["torch"] == ("2.14.1", False)
     assert rows["pytest"][1] is True
+
+
+def test_a_package_for_other_platforms_is_left_out(monkeypatch):
+    """Is a pin whose platform marker does not hold here (the OpenVINO plugin on Arm or macOS)
+    left out of the report, and one whose marker holds kept as required?"""
+    monkeypatch.setattr(install._metadata, "requires", lambda name: [
+        "torch==2.14.1", "elsewhere==1.0; sys_platform == 'no-such-platform'",
+        "here==2.0; sys_platform != 'no-such-platform'", 'pytest==9.2.0; extra == "dev"'])
+    rows = install._course_requirements()
+    assert ("here", "2.0", False) in rows and ("pytest", "9.2.0", True) in rows
+    assert not [r for r in rows if r[0] == "elsewhere"]
+
+
+def test_the_report_says_whether_there_is_a_second_provider():
+    """Does the report say in one line whether ONNX Runtime has a provider besides the CPU here,
+    and why not where it has none?"""
+    line = install.check_install(run_smoke_test=False).system["providers"]
+    assert line.startswith(("a second one besides the CPU? yes: ", "a second one besides the CPU? no: "))
+    assert "\n" not in line

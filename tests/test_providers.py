@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from course_utils.providers import format_providers, list_providers, make_session
+from course_utils.providers import format_providers, known_providers, list_providers, make_session
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,8 @@ def test_table_lists_all_known_and_marks_cpu_available():
     import onnxruntime as ort
 
     rows = list_providers()
-    assert [r.name for r in rows] == ort.get_all_providers()
+    assert [r.name for r in rows] == known_providers()  # plugins registered here at the end
+    assert [r.name for r in rows][:len(ort.get_all_providers())] == ort.get_all_providers()
     assert {r.name for r in rows if r.available} == set(ort.get_available_providers())
     assert "NVIDIA" in next(r.target for r in rows if r.name == "CUDAExecutionProvider")
     assert re.search(r"^CPUExecutionProvider +yes", format_providers(rows), re.M)
@@ -57,3 +58,24 @@ def test_missing_model_file_names_the_next_step(tmp_path):
     """Is a missing .onnx file reported with how to make one?"""
     with pytest.raises(FileNotFoundError, match="export"):
         make_session(tmp_path / "nope.onnx")
+
+
+def test_openvino_goes_through_the_device_api_with_f32_pinned_or_warns_why(small_onnx):
+    """Asked for OpenVINO, does the session put it first with f32 arithmetic (outputs within 1e-5
+    of the CPU provider's), or, where the plugin offers no device, warn with the reason?"""
+    import numpy as np
+    import onnxruntime as ort
+
+    from course_utils.devices import OPENVINO, register_openvino
+
+    status = register_openvino()
+    x = {"x": np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)}  # (batch 2, 4) as exported
+    if status.usable:
+        session = make_session(small_onnx, prefer=[OPENVINO])
+        assert session.get_providers() == [OPENVINO, "CPUExecutionProvider"]
+        cpu = ort.InferenceSession(str(small_onnx), providers=["CPUExecutionProvider"])
+        assert np.abs(session.run(None, x)[0] - cpu.run(None, x)[0]).max() < 1e-5
+    else:
+        with pytest.warns(UserWarning, match=re.escape(status.reason)):
+            session = make_session(small_onnx, prefer=[OPENVINO])
+        assert session.get_providers() == ["CPUExecutionProvider"]

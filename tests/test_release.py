@@ -146,6 +146,13 @@ def _venv_reusing_this_one(release: Path) -> Path:
     script.write_text(f"#!{python}\nimport sys\nfrom jupyterlab.labapp import main\nsys.exit(main())\n")
     script.chmod(0o755)
     (venv / ".installed").touch()  # newer than pyproject.toml: make lab skips the install
+    web = Path(sys.prefix) / "share" / "onnx-course"
+    link = venv / "share" / "onnx-course"
+    # onnxruntime-web as make setup left it: make lab fetches nothing either (the release is
+    # shared by this module's tests, so the link may be there already)
+    if web.is_dir() and not link.is_symlink():
+        (venv / "share").mkdir(exist_ok=True)
+        link.symlink_to(web)
     return python
 
 
@@ -237,3 +244,36 @@ def test_the_student_readme_has_no_instructor_entries(release):
                        "export-nbgrader"):
         assert instructor not in readme, instructor
     assert "\n\n\n" not in readme
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_release_gets_the_umasks_modes(tmp_path, mask):
+    """Are the release's folder and everything in it 0777 / 0666 less the umask (mkdtemp's 0700
+    and a checkout's 0600 files not carried over), executables keeping their x bits?"""
+    import stat
+
+    root = tmp_path / "course"
+    for name, mode in [("exercises/00-a.ipynb", 0o600), ("course_utils/__init__.py", 0o600),
+                       ("course_utils/tool.sh", 0o700), ("README.md", 0o644), ("Makefile", 0o644),
+                       ("pyproject.toml", 0o644)]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("{}\n")
+        (root / name).chmod(mode)
+    (root / "course_utils").chmod(0o700)
+    old = os.umask(mask)
+    try:
+        out = write_release(tmp_path / "student", root=root)
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(out)): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*")}
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask
+    assert modes == {"exercises": 0o777 & ~mask, "course_utils": 0o777 & ~mask,
+                     "exercises/00-a.ipynb": 0o666 & ~mask, "course_utils/__init__.py": 0o666 & ~mask,
+                     "course_utils/tool.sh": 0o777 & ~mask, "README.md": 0o666 & ~mask,
+                     "Makefile": 0o666 & ~mask, "pyproject.toml": 0o666 & ~mask}
+
+
+def test_the_student_readme_drops_the_generated_region_markers(release):
+    """Does the student README keep the notebook table but none of the build's marker comments?"""
+    readme = (release / "README.md").read_text(encoding="utf-8")
+    assert "| notebook | what you do | time |" in readme and "GENERATED" not in readme

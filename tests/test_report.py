@@ -166,3 +166,22 @@ def test_hostile_strings_never_reach_the_page_raw(report):
     for name in ("script", "img", "attribute"):
         assert HOSTILE[name] not in text, name
     assert "<script" not in text and "\x1b" not in text
+
+
+def test_submissions_equal_to_the_reference_are_listed_from_the_notes(tmp_path):
+    """Does the report list the submissions the grader noted as equal to the reference solutions
+    (by the note's start, not a student's words quoting it), and say so when there are none?"""
+    from course_utils.grading.similarity import REFERENCE_COPY_NOTE
+
+    rows = class_rows()
+    cho = next(r for r in rows if r["student"] == "cho" and r["notebook"] == "01-execution-providers")
+    cho["notes"].append(f"{REFERENCE_COPY_NOTE} in 3 of 3 attempted exercises (01.1, 01.2, 01.3)")
+    ben = next(r for r in rows if r["student"] == "ben" and r["notebook"] == "01-execution-providers")
+    ben["notes"].append(f"code cell 4: the cell raised ValueError: {REFERENCE_COPY_NOTE}")
+    page = write_report(rows, tmp_path / "out", similarity=False).read_text(encoding="utf-8")
+    table = page.split('id="reference-copies"')[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table)
+    assert cells == ["01-execution-providers", "cho",
+                     f"{REFERENCE_COPY_NOTE} in 3 of 3 attempted exercises (01.1, 01.2, 01.3)"]
+    none = write_report(class_rows(), tmp_path / "none", similarity=False).read_text(encoding="utf-8")
+    assert '<p id="reference-copies">None' in none

@@ -1,11 +1,13 @@
 """Tests for course_utils/grading/similarity.py: is a renamed copy flagged, and independent work not?"""
 import os
+import shutil
 
 import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils.grading.similarity import THRESHOLD, find_similar, normalise_code
+from course_utils.grading.similarity import (MIN_COPIED, REFERENCE_COPY_NOTE, THRESHOLD, find_similar,
+                                             normalise_code, reference_copy_note, reference_matches)
 
 EXERCISES = ROOT / "exercises" / "00-install-check.ipynb"
 
@@ -114,3 +116,96 @@ def test_normalising_ignores_names_comments_layout_and_quotes_but_not_logic():
     assert normalise_code("a = b + 1") != normalise_code("a = b - 1")
     assert normalise_code("x.shape") == normalise_code("y.shape") != normalise_code("y.size")
     assert normalise_code("def f(:\n  return ((") != []  # not Python: still compared, word by word
+
+
+# ------------------------------------------------------------------ equal to the reference solutions
+
+def _code_cells(path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def _honest_cells(stem: str) -> list[str]:
+    """The exercises notebook solved with the students' own answers of tests/alternative_answers/
+    (read where they are today), the first exercise left as shipped, as the sandboxed test does."""
+    import runpy
+
+    answers = runpy.run_path(str(ROOT / "tests" / "alternative_answers" / f"{stem[:2]}.py"))["ANSWERS"]
+    cells = []
+    for source in _code_cells(ROOT / "exercises" / f"{stem}.ipynb"):
+        exercise = next((e for e in answers if f"# Exercise {e} " in source), None)
+        if exercise:
+            source = "\n".join(answers[exercise] if line.strip().startswith("raise NotImplementedError") else line
+                               for line in source.splitlines())
+        cells.append(source)
+    return cells
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))])
+def test_a_copied_solutions_notebook_is_noted_and_honest_answers_are_not(stem):
+    """Is a copy of solutions/NN noted as equal to the reference on every exercise, and the same
+    notebook solved with students' own answers not noted?"""
+    source = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    copied = _code_cells(ROOT / "solutions" / f"{stem}.ipynb")
+    matched, attempted, _ = reference_matches(copied, source, stem)
+    assert matched == attempted and len(matched) >= MIN_COPIED
+    note = reference_copy_note(copied, source, stem)
+    assert note.startswith(f"{REFERENCE_COPY_NOTE} in {len(matched)} of {len(matched)} attempted exercises")
+    honest = _honest_cells(stem)
+    assert reference_matches(honest, source, stem)[0] == [] and reference_copy_note(honest, source, stem) is None
+    assert reference_copy_note(_code_cells(ROOT / "exercises" / f"{stem}.ipynb"), source, stem) is None
+
+
+def test_one_obvious_answer_equal_to_the_reference_is_no_flag():
+    """Does a student whose one-line answer happens to be the reference's, the rest their own, go unnoted,
+    while one who rewrote a single exercise of a copied notebook is still noted?"""
+    stem = "02-export-and-verify"
+    source = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    honest, copied = _honest_cells(stem), _code_cells(ROOT / "solutions" / f"{stem}.ipynb")
+    first = next(i for i, c in enumerate(copied) if "# Exercise 02.2 " in c)
+    mixed = [copied[first] if "# Exercise 02.2 " in c else c for c in honest]
+    assert reference_matches(mixed, source, stem)[0] == ["02.2"]
+    assert reference_copy_note(mixed, source, stem) is None
+    rewritten = [next(h for h in honest if "# Exercise 02.3 " in h) if "# Exercise 02.3 " in c else c
+                 for c in copied]
+    assert "in 7 of 8 attempted exercises" in reference_copy_note(rewritten, source, stem)
+
+
+def test_the_grader_notes_a_copy_and_keeps_its_score(tmp_path, monkeypatch):
+    """Does grading a copied solutions notebook add the note to its record, with the score the
+    checks gave (here every check passes, through a stand-in kernel), and an untouched one not?"""
+    from course_utils.checks import Verdict
+    from course_utils.grading import grader, sandbox
+    from course_utils.grading.submissions import Submission
+
+    class Kernel:  # runs nothing: every cell ends "ok"
+        def __init__(self, *args):
+            pass
+
+        def start(self, limit):
+            pass
+
+        def alive(self):
+            return True
+
+        def run(self, code, limit, silent=False):
+            return sandbox.CellResult("ok")
+
+        def kill(self):
+            pass
+
+    monkeypatch.setattr(sandbox, "SandboxedKernel", Kernel)
+    monkeypatch.setattr(grader, "read_verdict",
+                        lambda kernel, exercise, *args, **kwargs: Verdict(exercise, True, "all checks passed"))
+    stem = "01-execution-providers"
+    grades = {}
+    for student, origin in [("copier", "solutions"), ("fresh", "exercises")]:
+        path = tmp_path / student / f"{stem}.ipynb"
+        path.parent.mkdir()
+        shutil.copy(ROOT / origin / path.name, path)
+        sub = Submission(path, student, notebook=stem, code=_code_cells(path))
+        grades[student] = grader._grade_one(  # the grading of one submission, without the sandbox
+            sub, {stem: ROOT / "notebooks" / path.name}, 30, libdir=tmp_path, limits=sandbox.KernelLimits(),
+            sandboxed=False, uid=61000, budget=60)
+    copier, fresh = grades["copier"], grades["fresh"]
+    assert any(n.startswith(REFERENCE_COPY_NOTE) for n in copier.notes), copier.notes
+    assert copier.points == copier.max_points and not any(REFERENCE_COPY_NOTE in n for n in fresh.notes)

@@ -1,9 +1,12 @@
 """Checks for notebook 01 (execution providers): 01.1 the CPU and NVIDIA providers, 01.2 a
-priority list, 01.3 what a session really uses, 01.4 ``choose_providers``.
+priority list, 01.3 the providers a session registered, 01.4 ``choose_providers``.
 
 Nothing here is an answer to copy: the NVIDIA providers are those the course's own table
-(``PROVIDER_TARGETS``, printed in the notebook) says target NVIDIA GPUs, and what a session
-uses is asked of a real session on this machine. The hidden checks (grader only) try
+(``PROVIDER_TARGETS``, printed in the notebook) says run on NVIDIA GPUs only (built on NVIDIA's
+CUDA, cuDNN or TensorRT; vendor-neutral ones such as DirectML or WebGPU run on NVIDIA GPUs
+too, but not on them alone), and the providers a session registers are asked of a real
+session on this machine (``get_providers()``: the providers the session kept, the CPU one
+last; which of them runs each node is in the profiler's per-node ``provider`` field). The hidden checks (grader only) try
 ``choose_providers`` on cases its task states but these checks do not.
 """
 from __future__ import annotations
@@ -28,11 +31,11 @@ def _known(name):
 
 
 def nvidia_providers() -> dict[str, str]:
-    """{name: target} of every provider the course's table lists as targeting NVIDIA GPUs."""
+    """{name: target} of every provider the course's table lists as running on NVIDIA GPUs only."""
     import onnxruntime as ort
 
     return {name: PROVIDER_TARGETS[name] for name in ort.get_all_providers()
-            if "NVIDIA" in PROVIDER_TARGETS.get(name, "")}
+            if "NVIDIA GPUs only" in PROVIDER_TARGETS.get(name, "")}
 
 
 @register("01.1")
@@ -54,13 +57,15 @@ def _every_nvidia_provider(answer):
     wrong = [name for name in gpu if name not in nvidia]
     if wrong:
         raise CheckFailed(f"{wrong[0]} targets {PROVIDER_TARGETS.get(wrong[0], 'other hardware')}, "
-                          "not NVIDIA GPUs")
+                          "not NVIDIA GPUs only")
     if len(set(gpu)) != len(gpu):
         raise CheckFailed("a provider is listed twice")
     if len(gpu) < len(nvidia):
-        raise CheckFailed(f"{len(nvidia) - len(gpu)} more row(s) of the table target NVIDIA GPUs")
+        raise CheckFailed(f"{len(nvidia) - len(gpu)} more row(s) of the table target NVIDIA GPUs "
+                          "only")
     if "TensorRT" in nvidia[gpu[0]]:
-        raise CheckFailed(f"{gpu[0]} needs TensorRT; put first the one that needs only CUDA")
+        raise CheckFailed(f"{gpu[0]} needs TensorRT; put first the one without TensorRT (it "
+                          "needs CUDA and cuDNN)")
 
 
 @register("01.2")
@@ -72,12 +77,12 @@ def _priority(priority):
     if priority[-1] != CPU:
         raise CheckFailed("the last entry should be a provider that can run every node on any machine")
     if "TensorRT" in PROVIDER_TARGETS.get(priority[0], "") or "CUDA" not in PROVIDER_TARGETS.get(priority[0], ""):
-        raise CheckFailed(f"{priority[0]} is first; the task asks for the provider that needs only "
-                          "CUDA first")
+        raise CheckFailed(f"{priority[0]} is first; the task asks for CUDA first (the provider "
+                          "that needs CUDA and cuDNN, not TensorRT)")
 
 
 def session_providers(priority) -> list[str]:
-    """What a session asked for ``priority`` really uses here (a one-node model in memory)."""
+    """The providers a session asked for ``priority`` registers here (a one-node model in memory)."""
     import warnings
 
     import onnxruntime as ort
@@ -98,8 +103,8 @@ def _used(used):
     # The truth is what a session with the notebook's priority list reports, not what the
     # package offers: onnxruntime-gpu without a usable GPU falls back to the CPU.
     if list(used) != session_providers(["CUDAExecutionProvider", CPU]):
-        raise CheckFailed("this lists what the package offers or what you asked for, not what the "
-                          "session uses: ask the session itself")
+        raise CheckFailed("this lists what the package offers or what you asked for, not the "
+                          "providers the session registered: ask the session itself")
 
 
 # --- 01.4: choose_providers -----------------------------------------------------------------

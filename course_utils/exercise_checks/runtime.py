@@ -326,9 +326,9 @@ def _static_int8_digits(path):
         raise CheckFailed("this is dynamic quantisation (activation ranges measured at every "
                           "run); the exercise asks for static quantisation with calibration")
     if {"QLinearConv", "QLinearMatMul"} & facts["ops"]:
-        raise CheckFailed("the graph holds int8 operators (QLinearConv): that is the QOperator "
-                          "format; the exercise asks for the format with QuantizeLinear/"
-                          "DequantizeLinear pairs around float operators")
+        raise CheckFailed("the graph holds integer operators (QLinearConv, QLinearMatMul): that "
+                          "is the QOperator format; the exercise asks for the format with "
+                          "QuantizeLinear/DequantizeLinear pairs around float operators")
     if "QuantizeLinear" not in facts["ops"] or not facts["conv_weights"]:
         raise CheckFailed("the file is not quantised: no QuantizeLinear node, or no Conv with "
                           "integer weights")

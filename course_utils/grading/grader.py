@@ -41,6 +41,7 @@ from ..formatting import format_table
 from ..options import add_number, path_arg
 from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
+from .similarity import reference_copy_note
 from .submissions import Submission, find_submissions, parse_notebook, prepare_submission, read_submission
 from .submissions import mark_duplicates
 from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
@@ -160,7 +161,8 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
     sub.code = None
     import nbformat
 
-    exercises = parse_exercises(nbformat.read(sources[grade.notebook], as_version=4), grade.notebook)
+    source_nb = nbformat.read(sources[grade.notebook], as_version=4)
+    exercises = parse_exercises(source_nb, grade.notebook)
     references = {e.id: e.solution for e in exercises}
     verdicts: dict[str, tuple[bool, str]] = {}
     graded_at: dict[str, int] = {}
@@ -240,6 +242,9 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
                         f"{NOT_ATTEMPTED}: no cell for this exercise was found or run")
         grade.exercises.append(ExerciseGrade(exercise.id, exercise.points if passed else 0,
                                              exercise.points, passed, feedback))
+    copied = reference_copy_note(code_cells, source_nb, grade.notebook)  # never changes the score
+    if copied:
+        grade.notes.append(copied)
     grade.seconds = time.perf_counter() - started
     return grade
 

@@ -6,7 +6,9 @@ attempted; per notebook: the totals and their distribution), :func:`write_report
 (``report.html``, the two plots of ``plots.py``, ``exercises.csv``,
 ``totals.csv``, ``similar.csv``), the ``report`` subcommand over an existing
 grades file, and :func:`after_grading`, which ``grade --feedback/--report``
-calls. The similar pairs come from ``similarity.py`` and never change a score.
+calls. The similar pairs come from ``similarity.py`` and never change a score;
+so do the submissions the grader noted as equal to the reference solutions
+(:func:`reference_copies`, read from the grades file's notes).
 Does not cover: grading (``grader.py``) or the students' pages (``feedback.py``).
 """
 from __future__ import annotations
@@ -23,12 +25,13 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..options import add_number, path_arg
 from ..paths import PathPlan, write_atomic
-from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, write_text
+from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, text_list, write_text
 from .plots import plot_pass_rates, plot_totals
-from .similarity import METHOD, THRESHOLD, Similarity, find_similar
+from .similarity import METHOD, REFERENCE_COPY_NOTE, THRESHOLD, Similarity, find_similar
 from .verdicts import NOT_ATTEMPTED
 
-__all__ = ["class_statistics", "write_report", "after_grading", "ExerciseStats", "NotebookStats", "add_cli"]
+__all__ = ["class_statistics", "reference_copies", "write_report", "after_grading", "ExerciseStats",
+           "NotebookStats", "add_cli"]
 
 # Words of the grader's feedback (verdicts.status_text) that say how a cell ended.
 _TIMEOUT = "ran longer than"
@@ -178,8 +181,14 @@ def _image(png: bytes, alt: str) -> str:
             f"{base64.b64encode(png).decode('ascii')}\">")
 
 
+def reference_copies(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """(notebook, student, note) of each submission the grader noted as equal to the reference solutions."""
+    return [(str(row.get("notebook")), str(row.get("student")), note) for row in rows
+            for note in text_list(row.get("notes")) if note.startswith(REFERENCE_COPY_NOTE)]
+
+
 def report_html(exercises, notebooks, similarity: Similarity | None, pass_png: bytes,
-                totals_png: bytes, students: int) -> str:
+                totals_png: bytes, students: int, copies=()) -> str:
     """The page of the class report (every string escaped, no script, no request)."""
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     graded = sum(len(n.totals) for n in notebooks)
@@ -217,6 +226,12 @@ def report_html(exercises, notebooks, similarity: Similarity | None, pass_png: b
         parts.append("<h2>Notebooks that could not be graded</h2>")
         parts.append(_table(["notebook", "student", "why"], [[html_text(c) for c in row] for row in not_graded],
                             table_id="not-graded"))
+    parts.append("<h2>Submissions equal to the reference solutions, for a person to look at</h2>")
+    parts.append(_table(["notebook", "student", "the grader's note"],
+                        [[html_text(n, 80), html_text(s, 200), html_text(note)] for n, s, note in copies],
+                        table_id="reference-copies", wide={2})
+                 if copies else "<p id=\"reference-copies\">None: no submission's exercise cells are "
+                                "mostly the reference solutions (scores are never changed for it).</p>")
     parts.append("<h2>Similar submissions, for a person to look at</h2>")
     if similarity is None:
         parts.append("<p class=\"muted\">Not computed (--no-similarity).</p>")
@@ -270,7 +285,8 @@ def write_report(rows: list[dict], folder, *, similarity: bool = True, base: Pat
          for p in (found.pairs if found else [])]))
     students = len({str(r.get("student")) for r in rows})
     page = folder / "report.html"
-    write_text(page, report_html(exercises, notebooks, found, pass_png, totals_png, students))
+    write_text(page, report_html(exercises, notebooks, found, pass_png, totals_png, students,
+                                 copies=reference_copies(rows)))
     return page
 
 

@@ -22,6 +22,16 @@ Method (stated in the report too):
    those exercises weighted by their length. A pair is flagged when the score
    is at least :data:`THRESHOLD` over at least :data:`MIN_EVIDENCE` tokens each.
 
+A submission equal to the reference solutions (:func:`reference_copy_note`): the
+grader notes it, the feedback page and the class report show the note, and the
+score stays as it is. Its exercise cells, normalised as above, are compared with
+the references: it is flagged when at least :data:`COPY_SHARE` of the exercises
+the student attempted (and at least :data:`MIN_COPIED`) equal the reference, over
+at least :data:`MIN_EVIDENCE` tokens. A copied ``solutions/`` notebook matches on
+every exercise; an honest student matches the obvious one-line answers, seldom
+two, never most of a notebook; the share (rather than "all") keeps one exercise
+rewritten by hand from hiding a copy.
+
 Each submission is read as untrusted: a regular file (no link), at most
 :data:`MAX_SUBMISSION_BYTES`, parsed with nbformat; cells are cut at
 :data:`MAX_CELL_CHARS`. Does not cover: grading (``grader.py``) or showing the
@@ -45,7 +55,8 @@ from pathlib import Path
 
 from ..build import ROOT, exercise_in, make_exercise_notebook, parse_exercises, source_notebooks
 
-__all__ = ["find_similar", "normalise_code", "SimilarPair", "Similarity", "THRESHOLD", "METHOD"]
+__all__ = ["find_similar", "normalise_code", "reference_matches", "reference_copy_note", "SimilarPair",
+           "Similarity", "THRESHOLD", "METHOD", "REFERENCE_COPY_NOTE", "COPY_SHARE", "MIN_COPIED"]
 
 THRESHOLD = 0.9
 MIN_TOKENS = 8
@@ -53,6 +64,11 @@ MIN_EVIDENCE = 30
 MAX_SUBMISSION_BYTES = 20 * 2**20
 MAX_CELL_CHARS = 50_000
 MAX_TOKENS = 3000
+#: Share of the attempted exercises that must equal the reference for the flag, and how many at least.
+COPY_SHARE = 0.8
+MIN_COPIED = 2
+#: How the grader's note on such a submission starts (the report finds the flag by it).
+REFERENCE_COPY_NOTE = "equal to the reference solutions"
 
 METHOD = (f"Each exercise cell is reduced to what the student wrote (the lines the exercises notebook "
           f"gave are removed), then tokenized with Python's tokenizer: comments, blank lines and layout "
@@ -172,21 +188,64 @@ def normalise_code(source: str, given: frozenset = frozenset()) -> list[str]:
     return tokens
 
 
+def _notebook_material(source, name: str) -> dict[str, tuple]:
+    """Per exercise of one source notebook: the lines its exercises build gives, the reference's tokens."""
+    shipped = _cells(make_exercise_notebook(source, name))
+    given = {e: frozenset(line.strip() for line in text.splitlines() if line.strip())
+             for e, text in shipped.items()}
+    material = {}
+    for exercise in parse_exercises(source, name):
+        lines = given.get(exercise.id, frozenset())
+        material[exercise.id] = (lines, normalise_code(exercise.solution, lines))
+    return material
+
+
 def _course_material(root: Path):
     """Per notebook: per exercise, the given lines and the reference's tokens."""
     import nbformat
 
-    material = {}
-    for path in source_notebooks(root):
-        source = nbformat.read(path, as_version=4)
-        shipped = _cells(make_exercise_notebook(source, path.stem))
-        given = {e: frozenset(line.strip() for line in text.splitlines() if line.strip())
-                 for e, text in shipped.items()}
-        material[path.stem] = {}
-        for exercise in parse_exercises(source, path.stem):
-            lines = given.get(exercise.id, frozenset())
-            material[path.stem][exercise.id] = (lines, normalise_code(exercise.solution, lines))
-    return material
+    return {path.stem: _notebook_material(nbformat.read(path, as_version=4), path.stem)
+            for path in source_notebooks(root)}
+
+
+def reference_matches(code_cells: list[str], source, name: str) -> tuple[list[str], list[str], int]:
+    """Which attempted exercises of a submission equal the reference solution after normalising.
+
+    Args:
+        code_cells: the submission's code cells' sources; an exercise's cell is the
+            first that carries its header, as in grading.
+        source: the course's source notebook (``notebooks/``), already read.
+        name: its name (``02-export-and-verify``).
+
+    Returns:
+        ``(matched, attempted, tokens)``: the exercises equal to the reference, those
+        where the student wrote anything, and the reference tokens the matches hold.
+    """
+    material = _notebook_material(source, name)
+    answers: dict[str, list[str]] = {}
+    for cell in code_cells:
+        text = cell[:MAX_CELL_CHARS] if isinstance(cell, str) else ""
+        exercise = exercise_in(text)
+        if exercise in material and exercise not in answers:
+            answers[exercise] = normalise_code(text, material[exercise][0])
+    attempted = [e for e in material if answers.get(e)]
+    matched = [e for e in attempted if answers[e] == material[e][1]]
+    return matched, attempted, sum(len(material[e][1]) for e in matched)
+
+
+def reference_copy_note(code_cells: list[str], source, name: str) -> str | None:
+    """The grader's note for a submission equal to the reference solutions, or None (see the module).
+
+    Example:
+        >>> reference_copy_note(solution_cells, source_nb, "01-execution-providers")  # doctest: +SKIP
+        'equal to the reference solutions in 4 of 4 attempted exercises (01.1, ...'
+    """
+    matched, attempted, tokens = reference_matches(code_cells, source, name)
+    if len(matched) < max(MIN_COPIED, COPY_SHARE * len(attempted)) or tokens < MIN_EVIDENCE:
+        return None
+    return (f"{REFERENCE_COPY_NOTE} in {len(matched)} of {len(attempted)} attempted exercises "
+            f"({', '.join(matched)}), names and layout aside: a copy of the solutions notebook? The score "
+            "is unchanged; for a person to look at")
 
 
 def find_similar(rows: list[dict], *, root: Path = ROOT, base: Path | None = None,
