@@ -96,6 +96,9 @@ def load_onnx_file(path, *, load_weights: bool = True):
                          "copy it again")
     if load_weights:
         _load_external_weights(model, path)
+    else:  # the graph alone: no weights file needs to be there, but none may lie elsewhere
+        for location in list_external_data(model):
+            _refuse_escaping(location, path)
     return model
 
 
@@ -161,6 +164,16 @@ def list_external_data(model) -> list[str]:
     return locations
 
 
+def _refuse_escaping(location: str, path) -> None:
+    """Refuse an external-data location that leaves the model's folder (absolute, ``..``)."""
+    relative = Path(location)
+    if relative.is_absolute() or ".." in relative.parts or "\0" in location or not location:
+        raise OnnxFileError(
+            f"{Path(path).name} names its external weights {location!r}, a place outside "
+            "its folder; ONNX external data must sit beside the model: re-export it, or "
+            "save it with onnx.save(..., location='<name>.data')")
+
+
 def external_data_paths(model, path: Path) -> dict[str, Path]:
     """Each external-data location of ``model`` (read from ``path``) and its file, all checked.
 
@@ -172,13 +185,8 @@ def external_data_paths(model, path: Path) -> dict[str, Path]:
     folder = Path(path).parent
     found = {}
     for location in list_external_data(model):
-        relative = Path(location)
-        if relative.is_absolute() or ".." in relative.parts or "\0" in location or not location:
-            raise OnnxFileError(
-                f"{Path(path).name} names its external weights {location!r}, a place outside "
-                "its folder; ONNX external data must sit beside the model: re-export it, or "
-                "save it with onnx.save(..., location='<name>.data')")
-        target = folder / relative
+        _refuse_escaping(location, path)
+        target = folder / location
         try:
             exists = target.exists()
             inside = exists and target.is_file() and folder.resolve() in target.resolve().parents

@@ -414,6 +414,7 @@ BAD_INPUTS = [
 # (command line with {p} for the path it reads, the path's suffix)
 READERS = {
     "verify": ("verify {p} factories:tiny", ".onnx"),
+    "providers-placement": ("providers --placement {p}", ".onnx"),
     "inspect": ("inspect {p}", ".onnx"),
     "netron": ("netron {p}", ".onnx"),
     "selfcheck": ("selfcheck {p}", ".ipynb"),
@@ -546,6 +547,8 @@ NUMBERS = [
     ("netron {s}/models/small-cnn.onnx --port {v}", ["0", "65536", "-5", "nan", "80.5"],
      "--port must be a whole number from 1 to 65,535"),
     ("bench --threads {v}", ["0", "-5", "100000", "nan"], "--threads must be a whole number from 1"),
+    ("providers --placement {s}/models/small-cnn.onnx --threads {v}", ["0", "100000", "x"],
+     "--threads must be a whole number from 1"),
     ("selfcheck {s}/subs/alice/00-install-check.ipynb --timeout {v}", ["0", "-5", "nan", "1e9"],
      "--timeout must be a whole number from 1 to 86,400"),
     ("grade {s}/subs --timeout {v}", ["0", "-5", "nan", "inf"], "--timeout must be a whole number"),
@@ -582,7 +585,7 @@ def test_every_numeric_option_goes_through_the_door_and_states_its_range():
                 checked += 1
                 assert re.search(r"from \S+ to \S+|>= \S+", action.help or ""), \
                     f"{command} {action.option_strings}: no range in its help"
-    assert checked >= 14
+    assert checked >= 15
 
 
 def _grades_with(kind: str):
@@ -765,11 +768,17 @@ ONNX_KINDS = [
 def test_an_onnx_file_of_another_shape_is_one_clear_line(door, capsys, kind, verify_words, summary):
     """Does verify refuse a model it cannot compare (bfloat16, string or sequence outputs, an
     unknown element type, a 2**62 dimension, external data escaping from a subgraph, no
-    outputs) in one line whose next step fits, and inspect summarize or refuse it, never a
-    traceback?"""
+    outputs) in one line whose next step fits, and do inspect and providers --placement
+    summarize or refuse it, never a traceback?"""
     path = _onnx_with(door / "models" / f"{kind}.onnx", kind)
     line = _refused(door, capsys, ["verify", str(path), "factories:tiny3"], verify_words)
     assert "batch sizes" not in line  # the file is the problem, not the batch
+    # Where each node runs: a file ONNX Runtime runs is placed, one it cannot is one line.
+    status = main(["providers", "--placement", str(path)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and (status, errors) == (0, []) or \
+        (status == 1 and len(errors) == 1 and err.rstrip().splitlines()[-1] == errors[0]), err
     if summary is None:
         _refused(door, capsys, ["inspect", str(path)], verify_words)
         return
