@@ -57,13 +57,16 @@ def _describe_unparsable(data: bytes) -> str:
             f"export the model again ({_EXPORT_HINT})")
 
 
-def load_onnx_file(path, *, load_weights: bool = True):
+def load_onnx_file(path, *, load_weights: bool = True, refuse_escaping: bool = True):
     """Read an ``.onnx`` file, raising one clear error if it is unusable.
 
     Args:
         path: the ``.onnx`` file.
         load_weights: also read weights stored in a separate file beside the
             model (external data). With False, only the graph is read.
+        refuse_escaping: with ``load_weights=False``, still refuse external data
+            named outside the model's folder (a caller that serves files beside the
+            model checks each location itself).
 
     Returns:
         The ``onnx.ModelProto``.
@@ -96,7 +99,7 @@ def load_onnx_file(path, *, load_weights: bool = True):
                          "copy it again")
     if load_weights:
         _load_external_weights(model, path)
-    else:  # the graph alone: no weights file needs to be there, but none may lie elsewhere
+    elif refuse_escaping:  # the graph alone: no weights file need be there, none may lie elsewhere
         for location in list_external_data(model):
             _refuse_escaping(location, path)
     return model
