@@ -346,7 +346,7 @@ def test_headers_that_never_end_get_a_408_and_the_connection_closes():
     endpoint = ModelEndpoint("m", load=lambda: (lambda x: x), shape=(2,))
     with serve_app(make_app([endpoint]), header_timeout_s=0.8) as server:
         host = f"Host: 127.0.0.1:{server.port}\r\n".encode()
-        for partial in (b"GET /health HTTP/1.1\r\n" + host + b"X-Slow: ", b"", b"POST /models"):
+        for partial in (b"GET /health HTTP/1.1\r\n" + host + b"X-Slow: ", b""):
             status, seconds = _status_after(server.port, partial)
             assert status.startswith("HTTP/1.1 408") and 0.3 < seconds < 10, (partial, status)
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as kept:
