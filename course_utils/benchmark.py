@@ -595,8 +595,10 @@ def add_cli(subparsers) -> None:
                     "levels, with matched threads.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="quick: what notebook 04 runs (< 1 min); full: the whole sweep")
-    parser.add_argument("--json", type=path_arg("--json"), metavar="PATH", help="also write every result as JSON")
-    parser.add_argument("--plots", type=path_arg("--plots"), metavar="DIR", help="also write latency and speedup plots")
+    parser.add_argument("--json", type=path_arg("--json"),
+                        metavar="PATH", help="also write every result as JSON")
+    parser.add_argument("--plots", type=path_arg("--plots"),
+                        metavar="DIR", help="also write latency and speedup plots")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="cuda needs torch with CUDA and onnxruntime-gpu (default: cpu)")
     add_number(parser, "--threads", low=1, high=_MAX_THREADS,

@@ -165,6 +165,7 @@ def add_cli(subparsers) -> None:
     """Register ``export-nbgrader``."""
     parser = subparsers.add_parser(
         "export-nbgrader", help="write the course as an nbgrader course folder (source/ assignments)")
-    parser.add_argument("out", type=path_arg("OUT"), help="a new or empty folder for the nbgrader course")
+    parser.add_argument("out", type=path_arg("OUT"),
+                        help="a new or empty folder for the nbgrader course")
     parser.add_argument("--only", nargs="+", metavar="NN", help="only notebooks starting with NN")
     parser.set_defaults(func=_run_cli)

@@ -315,7 +315,8 @@ def add_cli(subparsers) -> None:
     """Register ``netron``."""
     parser = subparsers.add_parser(
         "netron", help="view a model in Netron (served on 127.0.0.1 until Ctrl+C)")
-    parser.add_argument("model", type=path_arg("MODEL"), help="the model file, e.g. artifacts/resnet18.onnx")
+    parser.add_argument("model", type=path_arg("MODEL"),
+                        help="the model file, e.g. artifacts/resnet18.onnx")
     add_number(parser, "--port", low=1, high=65535,
                help="port to serve on (default: a free one; a busy one is replaced)")
     parser.add_argument("--browse", action="store_true",

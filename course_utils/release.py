@@ -207,5 +207,6 @@ def add_cli(subparsers) -> None:
     """Register ``release``."""
     parser = subparsers.add_parser(
         "release", help="write the student copy (no notebooks/, solutions/ or hidden checks)")
-    parser.add_argument("out", type=path_arg("OUT"), help="a new or empty folder to write the student copy into")
+    parser.add_argument("out", type=path_arg("OUT"),
+                        help="a new or empty folder to write the student copy into")
     parser.set_defaults(func=_run_cli)

@@ -236,7 +236,8 @@ def add_cli(subparsers) -> None:
     """Register ``selfcheck``."""
     parser = subparsers.add_parser("selfcheck", help="run your notebook in a fresh kernel and show "
                                    "the grader's table (public checks) before you hand in")
-    parser.add_argument("notebook", type=path_arg("NOTEBOOK"), help="your exercises notebook, e.g. exercises/00-install-check.ipynb")
+    parser.add_argument("notebook", type=path_arg("NOTEBOOK"),
+                        help="your exercises notebook, e.g. exercises/00-install-check.ipynb")
     add_number(parser, "--timeout", low=1, high=86400, default=600, metavar="S",
                help="seconds one cell may run")
     parser.set_defaults(func=_run_cli)

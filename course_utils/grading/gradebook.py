@@ -213,9 +213,13 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser("gradebook", help="gradebook export from a grades JSON file: "
                                    "a Canvas import CSV or Gradescope's results.json")
     parser.add_argument("format", choices=["canvas", "gradescope"])
-    parser.add_argument("grades", type=path_arg("GRADES"), help="the JSON file of grade --json (or grade --merge)")
-    parser.add_argument("--out", type=path_arg("--out"), required=True, metavar="FILE", help="the CSV (canvas) or results.json (gradescope)")
-    parser.add_argument("--roster", type=path_arg("--roster"), metavar="CSV", help="canvas: Canvas' gradebook export (or its five "
+    parser.add_argument("grades", type=path_arg("GRADES"),
+                        help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", type=path_arg("--out"),
+                        required=True, metavar="FILE",
+                        help="the CSV (canvas) or results.json (gradescope)")
+    parser.add_argument("--roster", type=path_arg("--roster"),
+                        metavar="CSV", help="canvas: Canvas' gradebook export (or its five "
                         "student columns, optionally with 'folder')")
     parser.add_argument("--column", action="append", metavar="NOTEBOOK=HEADER",
                         help="canvas: the Canvas column of a notebook's total (default: its name)")

@@ -484,9 +484,12 @@ def _shard(text: str) -> str:
 def add_cli(subparsers) -> None:
     """Register ``grade``."""
     parser = subparsers.add_parser("grade", help="grade student notebooks, each in a sandbox")
-    parser.add_argument("paths", type=path_arg("PATHS"), nargs="*", help="notebook files or folders of them")
-    parser.add_argument("--json", type=path_arg("--json"), metavar="OUT", help="write every exercise's result as JSON")
-    parser.add_argument("--csv", type=path_arg("--csv"), metavar="OUT", help="write one row per student and exercise "
+    parser.add_argument("paths", type=path_arg("PATHS"),
+                        nargs="*", help="notebook files or folders of them")
+    parser.add_argument("--json", type=path_arg("--json"),
+                        metavar="OUT", help="write every exercise's result as JSON")
+    parser.add_argument("--csv", type=path_arg("--csv"),
+                        metavar="OUT", help="write one row per student and exercise "
                         "(default grades.csv when a folder is given)")
     add_number(parser, "--timeout", low=1, high=86400, default=120, metavar="S",
                help="seconds one cell may run")
@@ -506,6 +509,8 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
-    parser.add_argument("--feedback", type=path_arg("--feedback"), metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
-    parser.add_argument("--report", type=path_arg("--report"), metavar="DIR", help="write the class report (report.html, plots, CSV)")
+    parser.add_argument("--feedback", type=path_arg("--feedback"),
+                        metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
+    parser.add_argument("--report", type=path_arg("--report"),
+                        metavar="DIR", help="write the class report (report.html, plots, CSV)")
     parser.set_defaults(func=_run_cli)

@@ -329,9 +329,12 @@ def _run_cli(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``report``."""
     parser = subparsers.add_parser("report", help="class report (and feedback pages) from a grades JSON file")
-    parser.add_argument("grades", type=path_arg("GRADES"), help="the JSON file of grade --json (or grade --merge)")
-    parser.add_argument("--out", type=path_arg("--out"), required=True, metavar="DIR", help="where report.html and its files go")
-    parser.add_argument("--feedback", type=path_arg("--feedback"), metavar="DIR", help="also write each student's feedback pages here")
+    parser.add_argument("grades", type=path_arg("GRADES"),
+                        help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", type=path_arg("--out"),
+                        required=True, metavar="DIR", help="where report.html and its files go")
+    parser.add_argument("--feedback", type=path_arg("--feedback"),
+                        metavar="DIR", help="also write each student's feedback pages here")
     add_number(parser, "--threshold", kind=float, low=0, high=1, default=THRESHOLD, metavar="S",
                help="similarity score from which a pair is listed")
     parser.add_argument("--submissions-base", type=path_arg("--submissions-base"), metavar="DIR",
