@@ -1,6 +1,7 @@
 # Two commands for students and CI:
 #   make lab   - set up .venv/ (if missing or out of date) and open JupyterLab on exercises/
 #   make test  - set up .venv/ (if needed) and run every test, notebooks included
+#   make check-notebook NB=01 [ALT=1] - one notebook completely (instructors; see CONTRIBUTING.md)
 # ORT=gpu (e.g. make lab ORT=gpu) installs onnxruntime-gpu instead of onnxruntime, for an
 # NVIDIA GPU; the two builds overwrite each other, so the setup removes the other one first.
 PYTHON ?= python3
@@ -26,7 +27,7 @@ KERNEL_ENCRYPTION = $(shell $(PY) -c "import zmq; print('auto' if zmq.has('curve
 # JupyterLab refuses to run as root unless told; CI containers run as root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test setup build check-build bench doctor clean
+.PHONY: lab test check-notebook setup build check-build bench doctor clean
 
 setup: $(STAMP) $(WEB_RUNTIME)
 
@@ -67,6 +68,18 @@ test: $(STAMP) $(WEB_RUNTIME)
 	OMP_WAIT_POLICY=PASSIVE ONNX_COURSE_BROWSER=headless $(PY) -m pytest tests solutions --nbval -n 2 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-cell-timeout=300 --durations=25
+
+check-notebook: $(STAMP)
+	@# One notebook completely: nbval on solutions/NN-*.ipynb, every reference answer through the
+	@# grader's public and hidden checks (the top-level conftest.py), and its topic's check tests
+	@# (the topic is the check module that declares NN's answers); ALT=1 also grades its
+	@# alternative answers through the sandbox (10-60 s more).
+	@topic=$$(grep -l 'register_answer("$(NB)\.' course_utils/exercise_checks/*.py 2>/dev/null | head -n 1); \
+	if [ -z "$(NB)" ] || [ -z "$$topic" ] || [ -z "$$(ls solutions/$(NB)-*.ipynb 2>/dev/null)" ]; then \
+		echo "make check-notebook NB=NN: give the number of a notebook in solutions/ (NB=$(NB) is none)"; exit 2; fi; \
+	set -x; ALTERNATIVES_ONLY=$(NB) OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest solutions/$(NB)-*.ipynb \
+		tests/test_checks_$$(basename $$topic) $(if $(ALT),tests/test_alternative_answers.py) --nbval -n 2 \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300
 
 build: $(STAMP)
 	$(PY) -m course_utils build

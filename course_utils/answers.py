@@ -21,14 +21,15 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CourseError
 
-__all__ = ["register_answer", "AnswerSpec", "Facts", "Opaque", "ScriptedWork", "encode", "decode", "capture",
-           "probe", "ANSWER_FILE", "CaptureError"]
+__all__ = ["register_answer", "AnswerSpec", "Facts", "Opaque", "ScriptedWork", "RemoteWork", "ScriptAnswers",
+           "encode", "decode", "capture", "probe", "ANSWER_FILE", "WORK_PROMPT", "CaptureError"]
 
 #: The JSON file a capture writes into its output folder.
 ANSWER_FILE = "answer.json"
@@ -142,14 +143,21 @@ class CapturedPair(tuple):
     modules: tuple = ()
 
 
+#: The prompt of a scripted call's input request: the grader answers it with the call's cost.
+WORK_PROMPT = "course_utils.ScriptedWork"
+_WORKS: "weakref.WeakValueDictionary[str, ScriptedWork]" = weakref.WeakValueDictionary()
+
+
 class ScriptedWork:
     """A callable whose calls cost scripted times on its own clock: what a timer answer is probed with.
 
     Each call advances ``clock()`` by the next cost of the script (seconds; past the
     end the script starts again), and nothing else: a timer under test sees exact,
-    known durations, with no sleep and no wall time involved. It crosses the
-    grader's boundary as its script; ``clock`` is sent as a reference to the same
-    work, so the student's kernel rebuilds one object whose clock is that work's.
+    known durations, with no sleep and no wall time involved. It crosses the grader's
+    boundary without its script (its token and start time only): in the student's kernel
+    it stands as a :class:`RemoteWork`, whose every call asks the grader for that call's
+    cost, so nothing the kernel holds tells a cost before the call is made. In one
+    process (a student's own ``check()``, the tests) it is the same object on both sides.
     """
 
     def __init__(self, costs_s, start_s: float = 1000.0, token: str | None = None):
@@ -159,13 +167,48 @@ class ScriptedWork:
         self._costs, self._start, self._now, self.calls = costs, float(start_s), float(start_s), 0
         self.token = str(token or os.urandom(8).hex())
         self.clock = _ScriptedClock(self)
+        _WORKS[self.token] = self
 
     def __call__(self, *args, **kwargs):
-        self._now += self._costs[self.calls % len(self._costs)]
+        self._now += self._next_cost()
         self.calls += 1
 
-    def _facts(self):
-        return {"costs_s": list(self._costs), "start_s": self._start, "token": self.token}
+    def _next_cost(self) -> float:
+        return self._costs[self.calls % len(self._costs)]
+
+    def _facts(self):  # what crosses the boundary: never the script
+        return {"start_s": self._start, "token": self.token}
+
+
+class RemoteWork(ScriptedWork):
+    """A :class:`ScriptedWork` of the grader's, in the student's kernel: each call asks for its cost.
+
+    The question is an input request of the running cell (``WORK_PROMPT`` and the token),
+    which the grader answers with the next cost of the script it keeps; the kernel learns a
+    cost only by making the call, exactly as a timer does.
+    """
+
+    def __init__(self, token: str, start_s: float):
+        self._costs, self._start, self._now, self.calls = [], float(start_s), float(start_s), 0
+        self.token = token
+        self.clock = _ScriptedClock(self)
+        _WORKS[self.token] = self
+
+    def _next_cost(self) -> float:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        kernel = getattr(shell, "kernel", None)
+        if kernel is None:
+            raise CaptureError("scripted work can only be called while the grader probes a function")
+        answer = kernel.raw_input(f"{WORK_PROMPT} {self.token}")
+        try:
+            cost = float(answer)
+        except (TypeError, ValueError):
+            raise CaptureError("the grader did not answer a scripted call") from None
+        if not cost >= 0:
+            raise CaptureError("the grader did not answer a scripted call")
+        return cost
 
 
 class _ScriptedClock:
@@ -178,20 +221,54 @@ class _ScriptedClock:
         return self.work._now
 
 
-_LIVE_WORK: dict[str, ScriptedWork] = {}  # token -> the work rebuilt in this process
+class ScriptAnswers:
+    """The grader's side of scripted calls: the scripts of the works a probe hands over, by token.
+
+    :meth:`answer` answers one input request (the next cost of that work's script, as text;
+    nothing for any other prompt); :meth:`calls` says how many calls each work received, so
+    that the works on the checks' side advance as far (:meth:`advance`).
+    """
+
+    def __init__(self, scripts: dict):
+        self.scripts = {str(token): ([float(c) for c in costs], int(first))
+                        for token, (costs, first) in scripts.items() if costs}
+        self.made = {token: 0 for token in self.scripts}
+
+    @staticmethod
+    def scripts_of(works: dict) -> dict:
+        """token -> (its script, the calls already made): what the party that answers keeps."""
+        return {token: (list(w._costs), w.calls) for token, w in works.items() if type(w) is ScriptedWork}
+
+    def answer(self, prompt: str) -> str:
+        label, _, token = str(prompt).partition(" ")
+        if label != WORK_PROMPT or token not in self.scripts:
+            return ""
+        costs, first = self.scripts[token]
+        cost = costs[(first + self.made[token]) % len(costs)]
+        self.made[token] += 1
+        return repr(cost)
+
+    def calls(self) -> dict:
+        return dict(self.made)
+
+    @staticmethod
+    def advance(works: dict, made: dict) -> None:
+        """Advance each work by the calls the kernel made of it (``made``: token -> calls)."""
+        for token, count in (made or {}).items():
+            work = works.get(token)
+            if work is not None and isinstance(count, int):
+                for _ in range(max(0, min(count, 10**6))):
+                    work()
 
 
 def _rebuilt_work(facts) -> ScriptedWork:
     token = str(facts.get("token") or "")
-    work = _LIVE_WORK.get(token)
+    work = _WORKS.get(token)
     if work is None:
         try:
-            work = ScriptedWork(facts.get("costs_s") or (), float(facts.get("start_s") or 0.0), token)
+            work = RemoteWork(token or os.urandom(8).hex(), float(facts.get("start_s") or 0.0))
         except (TypeError, ValueError):
             raise CaptureError("the captured answer is malformed") from None
-        if len(_LIVE_WORK) > 16:
-            _LIVE_WORK.clear()
-        _LIVE_WORK[token] = work
     return work
 
 
@@ -250,8 +327,9 @@ def session_options_facts(options):
 # ------------------------------------------------------------------ encoding (student side)
 
 class _Encoder:
-    def __init__(self, out_dir: Path | None, workdir: Path):
+    def __init__(self, out_dir: Path | None, workdir: Path, works: dict | None = None):
         self.out_dir, self.workdir, self.arrays, self.items = out_dir, workdir, {}, 0
+        self.works = {} if works is None else works  # token -> each ScriptedWork encoded
 
     def array(self, value):
         import numpy as np
@@ -274,8 +352,10 @@ class _Encoder:
         # Subclasses are read through the base type's own methods: whatever they
         # override (__eq__, __iter__, __str__), the data is what the base type holds.
         if isinstance(value, ScriptedWork):
+            self.works[value.token] = value
             return {"$facts": "ScriptedWork", "v": self(value._facts(), depth + 1)}
         if isinstance(value, _ScriptedClock):
+            self.works[value.work.token] = value.work
             return {"$facts": "ScriptedClock", "v": self(value.work._facts(), depth + 1)}
         if isinstance(value, dict) and value.get("$facts") in _FACT_TYPES and "v" in value:
             return {"$facts": value["$facts"], "v": self(value["v"], depth + 1)}
@@ -341,9 +421,14 @@ def _resolve(dotted: str):
     return obj
 
 
-def encode(spec: AnswerSpec, value, out_dir: Path | None = None, workdir: Path | None = None):
-    """Turn a live answer into (tree, arrays): JSON-able data plus named numpy arrays."""
-    encoder = _Encoder(out_dir, Path(workdir or os.getcwd()))
+def encode(spec: AnswerSpec, value, out_dir: Path | None = None, workdir: Path | None = None,
+           works: dict | None = None):
+    """Turn a live answer into (tree, arrays): JSON-able data plus named numpy arrays.
+
+    ``works`` (optional) receives each :class:`ScriptedWork` the value holds, by token: its
+    script stays on this side, and only the party that keeps it can answer its calls.
+    """
+    encoder = _Encoder(out_dir, Path(workdir or os.getcwd()), works)
     if spec.extract:
         value = _resolve(spec.extract)(value)
     if spec.kind == "file":
@@ -414,11 +499,11 @@ def probe(variable: str, in_dir: str, out_dir: str) -> None:
 # ------------------------------------------------------------------ decoding (checks side)
 
 def decode(tree, load_array: Callable[[str], Any], file_path: Callable[[dict], Any],
-           function: Callable[[str], Any] | None = None, depth: int = 0):
+           function: Callable[[str], Any] | None = None, depth: int = 0, path: Callable[[str], Any] = Path):
     """Build the value a check receives from a captured tree (no code from the tree runs)."""
     if depth > _MAX_DEPTH + 5:
         raise CaptureError("the answer is nested too deeply")
-    again = lambda v: decode(v, load_array, file_path, function, depth + 1)  # noqa: E731
+    again = lambda v: decode(v, load_array, file_path, function, depth + 1, path)  # noqa: E731
     if tree is None or isinstance(tree, (bool, int, float, str)):
         return tree
     if isinstance(tree, list):
@@ -443,8 +528,8 @@ def decode(tree, load_array: Callable[[str], Any], file_path: Callable[[dict], A
             raise CaptureError("a set in the answer holds unhashable items") from None
     if "$npy" in tree:
         return load_array(str(tree["$npy"]))
-    if "$path" in tree:
-        return Path(str(tree["$path"]))
+    if "$path" in tree:  # a path written into the data (never a file copied out: see $file)
+        return path(str(tree["$path"]))
     if "$facts" in tree:
         cls = _FACT_TYPES.get(str(tree["$facts"]), Facts)
         facts = again(tree.get("v"))
@@ -459,7 +544,7 @@ def decode(tree, load_array: Callable[[str], Any], file_path: Callable[[dict], A
             pair.same_object = bool(facts.get("same_object"))
             pair.modules = tuple(str(m) for m in facts.get("modules") or ())
             return pair
-        return cls(str(tree["$facts"]), facts)
+        return cls(str(tree["$facts"])[:40], facts)  # a kind is a short name (feedback may show it)
     if "$opaque" in tree:
         return _opaque(tree["$opaque"], tree.get("attrs") or ())
     if "$function" in tree:

@@ -599,6 +599,10 @@ def _run_cli(args) -> int:
         print(f"note: solutions/ now holds notebooks executed on {len(machines)} machines ("
               + "; ".join(f"{', '.join(names)}: {key.splitlines()[0]}" for key, names in machines.items())
               + "); before a release, rebuild all of them in one run: python -m course_utils build")
+    notebooks = sorted({Path(r).name[:2] for r in results if r.endswith(".ipynb")})
+    if notebooks:
+        print("check each one completely (ALT=1 adds its alternative answers, graded in the sandbox): "
+              + "; ".join(f"make check-notebook NB={number}" for number in notebooks))
     return 0
 
 

@@ -11,10 +11,26 @@ import re
 
 __all__ = ["exercise_header", "exercise_in", "headers_in"]
 
-_HEADER = re.compile(r"^\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:\s*(.+?)\s*$")
+# Every pattern here runs on students' cells: none may backtrack more than linearly on a long
+# line. The task is whatever follows the colon, stripped in Python (a lazy group followed by
+# an optional run of spaces is quadratic on a line full of spaces).
+_HEADER = re.compile(r"\s*#\s*Exercise\s+(\d{2}\.\d+)\s*\((\d+)\s*points?\)\s*:")
 # A long task wraps onto the comment lines right after the header, indented two spaces
 # or more: "#   to artifacts/x.onnx; store the path in `path`".
-_CONTINUATION = re.compile(r"^\s*#\s{2,}(\S.*?)\s*$")
+_CONTINUATION = re.compile(r"\s*#\s{2}")
+
+
+def _header(line: str):
+    """(id, points, task) of a header line, or None (the task must not be empty)."""
+    match = _HEADER.match(line)
+    task = line[match.end():].strip() if match else ""
+    return (match.group(1), match.group(2), task) if task else None
+
+
+def _continuation(line: str) -> str | None:
+    match = _CONTINUATION.match(line)
+    more = line[match.end():].strip() if match else ""
+    return more or None
 
 
 def headers_in(source: str) -> list[tuple[str, str, str]]:
@@ -22,15 +38,15 @@ def headers_in(source: str) -> list[tuple[str, str, str]]:
     lines = source.splitlines()
     found = []
     for index, line in enumerate(lines):
-        match = _HEADER.match(line)
-        if not match:
+        header = _header(line)
+        if not header:
             continue
-        exercise_id, points, task = match.groups()
+        exercise_id, points, task = header
         for following in lines[index + 1:]:
-            more = _CONTINUATION.match(following)
-            if not more or _HEADER.match(following):
+            more = _continuation(following)
+            if more is None or _header(following):
                 break
-            task += " " + more.group(1)
+            task += " " + more
         found.append((exercise_id, points, task))
     return found
 
@@ -38,9 +54,9 @@ def headers_in(source: str) -> list[tuple[str, str, str]]:
 def exercise_in(source: str) -> str | None:
     """The id of the first ``# Exercise NN.M (P points): ...`` header in a cell's source, or None."""
     for line in source.splitlines():
-        match = _HEADER.match(line)
-        if match:
-            return match.group(1)
+        header = _header(line)
+        if header:
+            return header[0]
     return None
 
 

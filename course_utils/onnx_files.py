@@ -17,7 +17,8 @@ from .errors import CourseError, MissingFileError
 from .paths import FolderGivenError, input_file, read_bytes
 
 __all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
-           "list_external_data", "external_data_paths", "FolderGivenError", "OnnxFileError"]
+           "list_external_data", "external_data_paths", "external_data_tensors", "FolderGivenError",
+           "OnnxFileError"]
 
 
 class OnnxFileError(CourseError, ValueError):
@@ -130,40 +131,41 @@ def _read_regular_file(path) -> bytes:
     return read_bytes(path, "ONNX model", max_bytes=MAX_ONNX_BYTES, checked=True)
 
 
-def _all_tensors(model):
-    """Every TensorProto of a model: initializers and tensor attributes, in subgraphs too
-    (the branches of If, the bodies of Loop and Scan), sparse ones included."""
-    graphs, tensors = [model.graph], []
-    while graphs:
-        graph = graphs.pop()
-        tensors += list(graph.initializer)
-        for sparse in graph.sparse_initializer:
-            tensors += [sparse.values, sparse.indices]
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.HasField("t"):
-                    tensors.append(attribute.t)
-                tensors += list(attribute.tensors)
-                if attribute.HasField("sparse_tensor"):
-                    tensors += [attribute.sparse_tensor.values, attribute.sparse_tensor.indices]
-                for sparse in attribute.sparse_tensors:
-                    tensors += [sparse.values, sparse.indices]
-                if attribute.HasField("g"):
-                    graphs.append(attribute.g)
-                graphs += list(attribute.graphs)
-    return tensors
+def external_data_tensors(model) -> list:
+    """Every tensor of ``model`` whose data lies in another file (external data), wherever it is.
+
+    The walk visits every message the model holds, not a list of known places: initializers
+    and sparse initializers (their values and indices), node attributes (one tensor, a list,
+    sparse ones), subgraphs of If, Loop and Scan at any depth, model-local functions and
+    training information. A tensor counts when it says its data is external or names any
+    external-data entry (ONNX Runtime reads the former, onnx the latter).
+    """
+    from onnx import TensorProto
+
+    found, stack = [], [model]
+    while stack:
+        message = stack.pop()
+        if isinstance(message, TensorProto):
+            if message.data_location == TensorProto.EXTERNAL or len(message.external_data):
+                found.append(message)
+            continue
+        for field, value in message.ListFields():
+            if field.type != field.TYPE_MESSAGE:
+                continue
+            if getattr(field, "is_repeated", None) or getattr(field, "label", 0) == 3:  # LABEL_REPEATED
+                stack.extend(value)
+            else:
+                stack.append(value)
+    return found
 
 
 def list_external_data(model) -> list[str]:
-    """File names of the external weights files the model refers to."""
-    from onnx.external_data_helper import uses_external_data
-
+    """File names of the external weights files the model refers to (from any tensor)."""
     locations = []
-    for tensor in _all_tensors(model):
-        if uses_external_data(tensor):
-            location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-            if location not in locations:
-                locations.append(location)
+    for tensor in external_data_tensors(model):
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if location not in locations:
+            locations.append(location)
     return locations
 
 

@@ -52,7 +52,7 @@ _INSTRUCTOR_ONLY = {
     "course_utils/nbgrader_export.py",  # so does `export-nbgrader`
 }
 # make targets that need notebooks/, solutions/ or tests/.
-_INSTRUCTOR_TARGETS = {"test", "build", "check-build"}
+_INSTRUCTOR_TARGETS = {"test", "check-notebook", "build", "check-build"}
 # README sections that stay with the instructor, and CLI lines students cannot run.
 _INSTRUCTOR_SECTIONS = {"For instructors"}
 _INSTRUCTOR_COMMANDS = ("course_utils build", "course_utils grade", "course_utils release",
@@ -109,7 +109,7 @@ def student_makefile(text: str) -> str:
             continue
         if line.startswith(".PHONY:"):
             line = " ".join(w for w in line.split() if w not in _INSTRUCTOR_TARGETS)
-        if line.startswith("#") and "make test" in line:
+        if line.startswith("#") and any(f"make {target}" in line for target in _INSTRUCTOR_TARGETS):
             continue
         out.append(line)
     return "\n".join(out).rstrip() + "\n"

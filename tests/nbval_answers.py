@@ -8,7 +8,9 @@ inputs) and runs the public and hidden checks on it; the cell fails if they
 do not pass. So one execution of each solutions notebook serves nbval and the
 grader's checks; the grader's sandbox is tested on graded submissions in
 ``test_grading.py``. At the end, every exercise of every solutions notebook
-collected whole must have been checked (a plugin that silently did nothing fails). ``tests/conftest.py`` registers the plugin.
+collected whole must have been checked (a plugin that silently did nothing fails). The
+repository's top-level ``conftest.py`` registers the plugin, so that a command line without
+``tests/`` (``pytest solutions/01-execution-providers.ipynb --nbval``) checks the answers too.
 """
 from __future__ import annotations
 
@@ -45,18 +47,31 @@ class NbvalKernel:
     def alive(self) -> bool:
         return self.kernel.is_alive()
 
-    def run(self, code: str, limit: float, silent: bool = False) -> CellResult:
+    def run(self, code: str, limit: float, silent: bool = False, answer_input=None) -> CellResult:
         # Silent and without history: nbval's next cell sees no trace of it, and it
         # skips the idle message of this request because its id is not the cell's.
-        msg_id = self.kernel.kc.execute(code, silent=silent, store_history=False,
-                                        allow_stdin=False, stop_on_error=False)
+        # answer_input answers the cell's input requests (a timer's scripted work asks
+        # the grader for each call's cost).
+        kc = self.kernel.kc
+        msg_id = kc.execute(code, silent=silent, store_history=False,
+                            allow_stdin=answer_input is not None, stop_on_error=False)
         deadline = time.monotonic() + limit
         while True:
             left = deadline - time.monotonic()
-            try:
-                msg = self.kernel.get_message(stream="shell", timeout=max(left, 0.01))
-            except Empty:
+            if left <= 0:
                 return CellResult("timeout", seconds=limit)
+            if answer_input is not None:
+                try:
+                    request = kc.get_stdin_msg(timeout=0.001)
+                    if request["parent_header"].get("msg_id") == msg_id:
+                        kc.input(answer_input(request["content"]["prompt"]))
+                    continue
+                except Empty:
+                    pass
+            try:
+                msg = kc.get_shell_msg(timeout=min(left, 0.01) if answer_input else max(left, 0.01))
+            except Empty:
+                continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 break
         content = msg["content"]

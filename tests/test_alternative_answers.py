@@ -2,30 +2,29 @@
 
 Does every exercises notebook, solved with answers written differently from the references
 (other names inside the cell, ``str`` for ``Path``, other valid API calls), run to its end
-through the grader's sandbox with full marks and no failing cell? The alternative answers live
-in ``tests/alternative_answers/NN.py`` as ``ANSWERS = {"NN.M": "code"}``: the code replaces the
+through the grader's sandbox with full marks and no failing cell? The alternative answers are
+declared beside the hidden checks, in ``Cases(..., alternative=...)`` of
+``course_utils/grading/hidden_checks/<topic>.py``: the code replaces the
 ``raise NotImplementedError(...)`` line of the exercise cell, as a student's typing would, and
-the rest of the cell (its ``check(...)`` call included) stays as shipped.
+the rest of the cell (its ``check(...)`` call included) stays as shipped. That each one exists,
+parses and differs from the reference is tested with its topic (``tests/test_checks_<topic>.py``).
 
 Each notebook is graded once, in one batch (two at a time). Its first exercise stays as shipped,
 so the same run also shows that an unsolved exercise scores 0 "not attempted" while the cells
 after it (which then run on the replayed reference) still work. Plausible *wrong* answers are
-tried against the public checks in ``tests/test_checks_<topic>.py``, which is much cheaper.
+tried against the checks in ``tests/test_checks_<topic>.py``, which is much cheaper.
 """
-import ast
 import os
-import runpy
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils.build import exercise_in, parse_exercises, solution_code
+from course_utils.build import exercise_in
 from course_utils.grading import grade_notebooks
+from course_utils.grading.cases import all_cases
 
-ALTERNATIVES = ROOT / "tests" / "alternative_answers"
-# ALTERNATIVES_ONLY=03,05 limits the run to some notebooks while one is being written.
+# ALTERNATIVES_ONLY=03,05 limits the run to some notebooks (make check-notebook NB=03 ALT=1 does).
 _ONLY = [n for n in os.environ.get("ALTERNATIVES_ONLY", "").split(",") if n]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "exercises").glob("*.ipynb")
                    if not _ONLY or p.stem[:2] in _ONLY)
@@ -36,10 +35,8 @@ NOT_ATTEMPTED = "not attempted: the cell still raises NotImplementedError"
 
 def load_alternatives(stem: str) -> dict[str, str]:
     """The alternative answers for one notebook: exercise id -> the code a student typed."""
-    path = ALTERNATIVES / f"{stem[:2]}.py"
-    if not path.is_file():
-        return {}
-    return dict(runpy.run_path(str(path))["ANSWERS"])
+    return {exercise: cases.alternative for exercise, cases in all_cases().items()
+            if cases.notebook == stem[:2] and cases.alternative}
 
 
 def _exercise_cells(nb) -> list[tuple[str, object]]:
@@ -58,40 +55,6 @@ def _fill(cell, exercise_id: str, code: str) -> None:
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     typed = [indent + line if line.strip() else line for line in code.strip("\n").splitlines()]
     cell.source = "\n".join(lines[:index] + typed + lines[index + 1:])
-
-
-def _normalised(code: str) -> str:
-    """The code as the AST sees it (no comments, no layout), to tell two answers apart."""
-    return ast.dump(ast.parse(code))
-
-
-def _reference_code(stem: str) -> dict[str, str]:
-    """Exercise id -> the reference's solution region, from the source notebook."""
-    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
-    return {e.id: solution_code(nb.cells[e.cell_index].source) for e in parse_exercises(nb, stem)}
-
-
-@pytest.mark.parametrize("stem", NOTEBOOKS)
-def test_every_exercise_has_an_alternative_answer(stem):
-    """Does every exercise after the first have an alternative answer that parses as Python?"""
-    answers = load_alternatives(stem)
-    nb = nbformat.read(ROOT / "exercises" / f"{stem}.ipynb", as_version=4)
-    ids = [exercise_id for exercise_id, _ in _exercise_cells(nb)]
-    missing = [e for e in ids[1:] if e not in answers]
-    assert not missing, f"tests/alternative_answers/{stem[:2]}.py has no answer for {missing}"
-    unknown = sorted(set(answers) - set(ids))
-    assert not unknown, f"tests/alternative_answers/{stem[:2]}.py answers exercises {stem} lacks: {unknown}"
-    for exercise_id, code in answers.items():
-        compile(code, f"{stem[:2]}.py:{exercise_id}", "exec")
-
-
-@pytest.mark.parametrize("stem", NOTEBOOKS)
-def test_alternative_answers_differ_from_the_references(stem):
-    """Is each alternative answer really another way of writing it, not the reference again?"""
-    reference = _reference_code(stem)
-    for exercise_id, code in load_alternatives(stem).items():
-        assert _normalised(code) != _normalised(reference[exercise_id]), (
-            f"{exercise_id}: the alternative answer is the reference solution again")
 
 
 @pytest.fixture(scope="module")

@@ -38,16 +38,18 @@ def test_canvas_csv_has_canvas_columns_and_lists_the_unmatched(roster):
     leave unsubmitted cells empty, and list (not drop) folders that match nobody?"""
     text, unmatched = canvas_csv(class_rows(), read_roster(roster), {"00-install-check": "Notebook 00 (4411)"})
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == [*CANVAS_COLUMNS, "Notebook 00 (4411)", "01-execution-providers", "02-export-and-verify"]
+    # Columns are the course notebooks the grader identified: eve's unreadable file makes none.
+    assert rows[0] == [*CANVAS_COLUMNS, "Notebook 00 (4411)", "01-execution-providers"]
     table = {r[3]: r for r in rows[1:]}
     assert sorted(table) == ["ann", "bbrown", "chris", "dan"]  # the 'Points Possible' row and test student dropped
     assert table["ann"][:5] == ["Andersen, Ann", "101", "S-101", "ann", "Section A"]
-    assert table["ann"][5:] == ["3", "4", ""] and table["dan"][5:] == ["0", "", ""]
-    assert table["bbrown"][5:] == ["", "", ""]  # folder 'ben' matches no login: nothing guessed
-    assert sorted((f, n) for f, n, _ in unmatched) == sorted(
+    assert table["ann"][5:] == ["3", "4"] and table["dan"][5:] == ["0", ""]
+    assert table["bbrown"][5:] == ["", ""]  # folder 'ben' matches no login: nothing guessed
+    assert sorted((f, n) for f, n, _, _ in unmatched) == sorted(
         [("ben", "00-install-check"), ("ben", "01-execution-providers"), ("cho", "00-install-check"),
          ("cho", "01-execution-providers"), (HOSTILE["attribute"], "01-execution-providers"),
-         ("eve", "02-export-and-verify")])
+         ("eve", "02-export-and-verify.ipynb")])
+    assert {why for *_, why in unmatched} == {"matches no roster student"}
 
 
 def test_a_folder_column_maps_folders_to_students(tmp_path):
@@ -58,7 +60,7 @@ def test_a_folder_column_maps_folders_to_students(tmp_path):
     text, unmatched = canvas_csv(class_rows(), read_roster(path))
     table = {r["SIS Login ID"]: r for r in csv.DictReader(io.StringIO(text))}
     assert table["bbrown"]["00-install-check"] == "0" and table["chris"]["01-execution-providers"] == "6"
-    assert {f for f, _, _ in unmatched} == {"ann", "dan", "eve", HOSTILE["attribute"]}
+    assert {f for f, _, _, _ in unmatched} == {"ann", "dan", "eve", HOSTILE["attribute"]}
 
 
 def test_roster_without_canvas_columns_is_refused(tmp_path):
@@ -76,7 +78,7 @@ def test_canvas_cli_writes_the_file_and_prints_the_unmatched(roster, tmp_path, c
     out = tmp_path / "canvas.csv"
     assert main(["gradebook", "canvas", str(grades), "--roster", str(roster), "--out", str(out)]) == 1
     printed = capsys.readouterr().out
-    assert "match no roster student" in printed and "  ben  00-install-check" in printed
+    assert "  ben  00-install-check  0 points: matches no roster student" in printed
     assert out.read_text().startswith("Student,ID,SIS User ID,SIS Login ID,Section,")
 
 
@@ -103,15 +105,17 @@ def test_gradescope_results_follow_the_specification():
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 def test_run_autograder_writes_results_json(tmp_path):
     """Does the documented run_autograder script, run as Gradescope would (submission/ in, results/ out),
-    grade the submission and write a results.json that says what happened?"""
+    grade the whole upload as one student (loose and nested files alike) and write a results.json
+    that says what happened to each file?"""
     script = ROOT / "course_utils" / "grading" / "autograder" / "run_autograder"
     assert os.access(script, os.X_OK) and script.read_text().startswith("#!/usr/bin/env bash")
-    (tmp_path / "submission").mkdir()
-    shutil.copy(ROOT / "tests" / "files" / "not-a-notebook.ipynb", tmp_path / "submission" / "00-install-check.ipynb")
+    (tmp_path / "submission" / "nested").mkdir(parents=True)
+    for name in ("00-install-check.ipynb", "00-install-check (1).ipynb", "nested/00-again.ipynb"):
+        shutil.copy(ROOT / "tests" / "files" / "not-a-notebook.ipynb", tmp_path / "submission" / name)
     run = subprocess.run([str(script)], capture_output=True, text=True, timeout=240,
                          env={**os.environ, "AUTOGRADER_ROOT": str(tmp_path), "AUTOGRADER_SOURCE": str(ROOT),
                               "COURSE_PYTHON": sys.executable})
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert results["score"] == 0 and results["tests"] == []
-    assert "could not be graded: not a readable Jupyter notebook" in results["output"]
+    assert results["score"] == 0 and results["tests"] == []  # (three students' rows are refused)
+    assert results["output"].count("could not be graded: not a readable Jupyter notebook") == 3

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, declared_points
 from course_utils.cli import main
 from course_utils.grading import grade_notebooks, load_hidden_checks
 
@@ -49,7 +49,7 @@ def test_endless_loop_is_stopped_and_the_rest_still_counts(graded):
     """Is an endless loop stopped, reported, and the next exercise still graded?"""
     grade = graded[0]["infinite-loop.ipynb"]
     assert f"longer than {LIMIT} s" in _exercise(grade, "00.1").feedback
-    assert _exercise(grade, "00.2").passed and grade.points == 2
+    assert _exercise(grade, "00.2").passed and grade.points == declared_points("00")["00.2"]
 
 
 def test_kernel_crash_keeps_earlier_exercises(graded):
@@ -64,7 +64,7 @@ def test_unfinished_exercise_scores_zero_and_others_count(graded):
     grade = graded[0]["unfinished-first-exercise.ipynb"]
     first = _exercise(grade, "00.1")
     assert (first.points, first.passed) == (0, False) and "not attempted" in first.feedback
-    assert _exercise(grade, "00.2").points == 2
+    assert _exercise(grade, "00.2").points == declared_points("00")["00.2"]
 
 
 def test_deleted_exercise_cell_is_not_attempted(graded):
@@ -79,7 +79,8 @@ def test_wrong_provider_gets_specific_feedback_despite_reordering(graded):
     wrong = _exercise(grade, "01.1")
     assert not wrong.passed and "DirectML" in wrong.feedback and "not NVIDIA" in wrong.feedback
     assert _exercise(grade, "01.2").passed and _exercise(grade, "01.3").passed
-    assert (grade.points, grade.max_points) == (3, 7)  # 01.2 (2) and 01.3 (1) of 7; 01.4 not in the file
+    points = declared_points("01")  # 01.2 and 01.3 of the whole notebook; 01.4 is not in the file
+    assert (grade.points, grade.max_points) == (points["01.2"] + points["01.3"], sum(points.values()))
 
 
 def test_typical_export_mistakes_get_their_own_feedback(graded):
@@ -119,12 +120,12 @@ def test_folder_gives_json_and_csv_per_student(tmp_path):
     assert code == 1  # one file could not be graded
     data = json.loads(out_json.read_text())
     alice = next(d for d in data if d["student"] == "alice")
-    assert alice["exercises"]["00.1"] == {"points": 1, "max_points": 1, "passed": True,
-                                          "feedback": "all checks passed"}
+    points = declared_points("00")
+    assert alice["exercises"]["00.1"] == {"points": points["00.1"], "max_points": points["00.1"],
+                                          "passed": True, "feedback": "all checks passed"}
     assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback"}
     rows = list(csv.DictReader(out_csv.open()))
-    assert [(r["student"], r["exercise"]) for r in rows] == [("alice", "00.1"), ("alice", "00.2"),
-                                                                  ("alice", "00.3"), ("bob", "")]
+    assert [(r["student"], r["exercise"]) for r in rows] == [("alice", e) for e in points] + [("bob", "")]
 
 
 def test_cli_errors_are_one_line(capsys):
@@ -141,7 +142,8 @@ def test_points_table_lists_every_exercise(capsys):
 
 
 def test_a_reference_answer_that_fails_its_checks_fails_nbval(tmp_path):
-    """Does nbval's run of a solutions notebook fail when a reference answer fails the grader's checks?"""
+    """Does nbval's run of a solutions notebook, on a command line without tests/ (the repository's
+    own conftest.py), fail when a reference answer fails the grader's checks?"""
     import subprocess
     import sys
 
@@ -155,11 +157,9 @@ def test_a_reference_answer_that_fails_its_checks_fails_nbval(tmp_path):
     cell = next(c for c in nb.cells if c.metadata.get("course_utils", {}).get("exercise") == "01.2")
     cell.source += "\npriority = list(reversed(priority))  # after check(): the output stays the same"
     nbformat.write(nb, tmp_path / "solutions" / name)
-    (tmp_path / "conftest.py").write_text(  # what tests/conftest.py does for make test
-        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\n"
-        "def pytest_configure(config):\n"
-        "    from nbval_answers import AnswerChecks\n"
-        "    config.pluginmanager.register(AnswerChecks(), 'course-answer-checks')\n")
+    (tmp_path / "tests").mkdir()  # the plugin and the top-level conftest.py that loads it, as they are
+    shutil.copy(ROOT / "tests" / "nbval_answers.py", tmp_path / "tests")
+    shutil.copy(ROOT / "conftest.py", tmp_path)
     result = subprocess.run([sys.executable, "-m", "pytest", "solutions", "--nbval", "-q",
                              "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300)

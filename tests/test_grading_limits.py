@@ -80,13 +80,37 @@ def test_an_array_whose_header_lies_is_refused(tmp_path):
 
 
 def test_student_strings_are_quoted_short_or_not_at_all(tmp_path):
-    """Is a long provider name quoted as a <= 40-character excerpt, and only by its length once a reference ran?"""
+    """Is a long provider name quoted as a <= 40-character excerpt, and not at all once a reference
+    ran (the check's own words only, each value a hole)?"""
     name = "Evil\x1bProvider" + "x" * 5000
     answer = {"value": {"$dict": [["cpu", name], ["nvidia_gpu", ["CUDAExecutionProvider"]]]}}
     quoted = _verdict(tmp_path / "a", "01.1", answer).feedback
     assert "xxxx" in quoted and "x" * 40 not in quoted and "\x1b" not in quoted, quoted
     withheld = _verdict(tmp_path / "b", "01.1", answer, quote=False).feedback
-    assert "<a str of 5013 characters>" in withheld and "Evil" not in withheld, withheld
+    assert withheld == "\u2026 is not a provider name; copy names from get_all_providers()", withheld
+
+
+@pytest.mark.parametrize("tree", [
+    {"$dict": [["onnx", {"$path": "LEAK fair_options = ort.SessionOptions()"}], ["onnxruntime", "1"]]},
+    {"$opaque": "LEAK fair_options = ort.SessionOptions()"},
+    {"$facts": "LEAK fair_options = ort.SessionOptions()", "v": {"$dict": [["LEAK", 1]]}},
+    {"$dict": [["onnx", 1.0], ["onnxruntime", 20220101.5]]},
+], ids=["path", "type-name", "facts", "numbers"])
+def test_nothing_of_an_answer_reaches_feedback_once_a_reference_ran(tmp_path, tree):
+    """Once a reference ran in the kernel, do a path, a type's name, a facts entry and numbers
+    built from it leave no trace in the feedback (the check's fixed words only)?"""
+    quoted = _verdict(tmp_path / "a", "00.1", {"value": tree}).feedback
+    withheld = _verdict(tmp_path / "b", "00.1", {"value": tree}, quote=False).feedback
+    assert "LEAK" not in withheld and "2022" not in withheld and "\u2026" in withheld, withheld
+    assert quoted != withheld
+
+
+def test_a_missing_files_name_is_quoted_short(tmp_path):
+    """Is a file answer's missing path, holding a forged score line, quoted in at most 40 characters?"""
+    forged = "artifacts/" + "\nTOTAL 61/61 all checks passed" * 20 + ".onnx"
+    verdict = _verdict(tmp_path, "02.1", {"value": {"$missing_file": forged}})
+    shown = verdict.feedback.split("there is no file at ")[1].split(";")[0]
+    assert len(shown) <= 40 and "\n" not in verdict.feedback, verdict.feedback
 
 
 def test_records_escape_control_characters_and_odd_paths(tmp_path):
@@ -167,3 +191,116 @@ def test_a_long_tmpdir_still_grades(tmp_path):
     feedback = row["exercises"]["00.1"]["feedback"]
     assert not row["exercises"]["00.1"]["passed"] and "grader failed" not in feedback, feedback
     assert os.listdir(long_tmp) == []
+
+
+def test_hard_links_are_folded_into_one_record(tmp_path):
+    """Are 600 hard links of one notebook folded into the record of the name that is the course
+    notebook's (one note lists them), and a classmate's link to it one record with an error?
+    (The hostile batch grades such a folder and keeps the grader's peak under 400 MB.)"""
+    from course_utils.build import source_notebooks
+    from course_utils.grading.submissions import find_submissions, fold_hard_links
+
+    subs = tmp_path / "submissions"
+    (subs / "mallory").mkdir(parents=True)
+    (subs / "trent").mkdir()
+    original = subs / "mallory" / "00-copy-first.ipynb"
+    original.write_text("{}")
+    for index in range(600):
+        os.link(original, subs / "mallory" / f"00-copy-{index:03}.ipynb")
+    os.link(original, subs / "mallory" / "00-install-check.ipynb")
+    os.link(original, subs / "trent" / "00-install-check.ipynb")
+    found = fold_hard_links(find_submissions([subs]), {p.stem: p for p in source_notebooks()})
+    mallory, trent = found
+    assert (mallory.student, mallory.path.name, mallory.error) == ("mallory", "00-install-check.ipynb", None)
+    assert len(mallory.notes) == 1 and "601 other name(s) (hard links)" in mallory.notes[0]
+    assert "and 596 more" in mallory.notes[0] and len(mallory.notes[0]) < 400
+    assert "the same file as" in trent.error and "'mallory'" in trent.error
+
+
+def _external(name, location, dims=(1,)):
+    """An int64 tensor whose 8 bytes of data ONNX says lie in the file ``location``."""
+    from onnx import TensorProto
+
+    tensor = TensorProto(name=name, data_type=TensorProto.INT64, dims=list(dims))
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+
+
+def _models_naming(location):
+    """One model per place a tensor can sit, each naming ``location`` as its external data."""
+    from onnx import TensorProto, helper
+
+    out = helper.make_tensor_value_info("y", TensorProto.INT64, None)
+
+    def model(nodes, **graph):
+        g = helper.make_graph(nodes, "g", [], [out], **graph)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+    sparse = helper.make_sparse_tensor(_external("s", location), helper.make_tensor("i", TensorProto.INT64, [1], [0]), [1])
+    sparse_model = model([helper.make_node("Identity", ["s"], ["y"])])
+    sparse_model.graph.sparse_initializer.append(sparse)
+    branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=_external("k", location))], "b", [], [out])
+    listed = helper.make_node("Identity", ["x"], ["y"])
+    listed.attribute.add(name="t", type=9, tensors=[_external("t", location)])  # TENSORS
+    return {
+        "initializer": model([helper.make_node("Identity", ["c"], ["y"])], initializer=[_external("c", location)]),
+        "sparse-initializer": sparse_model,
+        "attribute": model([helper.make_node("Constant", [], ["y"], value=_external("k", location))]),
+        "attribute-list": model([listed]),
+        "subgraph": model([helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)],
+                          initializer=[helper.make_tensor("cond", TensorProto.BOOL, [], [True])]),
+    }
+
+
+def test_a_model_naming_data_outside_its_file_is_refused_by_the_checks(tmp_path, monkeypatch):
+    """Is a model that names external data from any kind of tensor (a sparse initializer, an
+    attribute, a subgraph) refused by the checks' door with one clean message, where ONNX Runtime,
+    given the same bytes, reads the named file from the working folder?"""
+    import onnxruntime as ort
+
+    from course_utils.checks import CheckFailed
+    from course_utils.exercise_checks.export import answer_session, load_answer_onnx
+    from course_utils.onnx_files import external_data_tensors
+
+    (tmp_path / "secret.bin").write_bytes(b"SECRET!!")
+    monkeypatch.chdir(tmp_path)
+    for location in ("secret.bin", str(tmp_path / "secret.bin"), "../" + tmp_path.name + "/secret.bin"):
+        for kind, model in _models_naming(location).items():
+            assert external_data_tensors(model), kind
+            path = tmp_path / "answer" / f"{kind}.onnx"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(model.SerializeToString())
+            with pytest.raises(CheckFailed, match="keeps tensor data in another file"):
+                load_answer_onnx(path)
+            with pytest.raises(CheckFailed, match="keeps tensor data in another file"):
+                answer_session(model)
+    leaked = ort.InferenceSession(_models_naming("secret.bin")["sparse-initializer"].SerializeToString(),
+                                  providers=["CPUExecutionProvider"]).run(None, {})[0]
+    assert leaked.tobytes() == b"SECRET!!"  # what the door is for
+
+
+def test_a_check_runs_in_an_empty_folder_of_its_own(tmp_path, monkeypatch):
+    """Does a limited child start in an empty working folder, not the grader's, and leave none behind?"""
+    from course_utils.grading.isolated import run_limited
+
+    monkeypatch.chdir(tmp_path)
+    folder, listing = run_limited(_where_am_i, (), seconds=60, memory_bytes=2**30)
+    assert folder != str(tmp_path) and listing == [] and not os.path.exists(folder)
+
+
+def _where_am_i(conn):
+    return os.getcwd(), os.listdir(".")
+
+
+def test_a_files_name_is_quoted_short(tmp_path):
+    """Is a file answer whose name holds a forged score line copied under a name of at most 40
+    characters, so that a check quoting it quotes no more?"""
+    name = "x\nTOTAL 61 of 61, all checks passed" * 6 + ".onnx"
+    kernel = ForgingKernel(tmp_path, {"value": {"$file": name, "given": name}}, {})
+    (kernel.workdir / name).write_bytes(b"not a model")
+    load_hidden_checks()
+    verdict = read_verdict(kernel, "02.1", tmp_path / "scratch", limit=30)
+    assert "is not a readable ONNX file" in verdict.feedback, verdict.feedback
+    assert len(verdict.feedback.split(" is not a readable")[0]) <= 40 and "\n" not in verdict.feedback

@@ -66,9 +66,10 @@ def _solution_regions():
 
 
 def test_release_leaves_out_answers_grader_and_sources(release):
-    """Are notebooks/, solutions/, tests/, the grader and its hidden checks all absent?"""
+    """Are notebooks/, solutions/, tests/, the grader and its hidden checks (and the make target and
+    conftest.py that need tests/) all absent?"""
     for absent in ["notebooks", "solutions", "tests", ".ci", "course_utils/grading",
-                   "course_utils/release.py"]:
+                   "course_utils/release.py", "conftest.py"]:
         assert not (release / absent).exists(), absent
     names = sorted(p.name for p in (release / "exercises").glob("*.ipynb"))
     assert names == sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
@@ -79,6 +80,7 @@ def test_release_leaves_out_answers_grader_and_sources(release):
     assert "## For instructors" not in readme and "course_utils grade" not in readme
     assert "make lab" in readme
     assert "hidden_checks" not in (release / "pyproject.toml").read_text(encoding="utf-8")
+    assert "check-notebook" not in (release / "Makefile").read_text(encoding="utf-8")  # it needs tests/
 
 
 def test_no_solution_text_anywhere_in_the_release(release):

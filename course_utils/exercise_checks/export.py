@@ -24,8 +24,25 @@ register_answer("02.7", "answers")
 register_answer("02.8", "any_size_path", kind="file")
 
 
+# A student's model reaches ONNX Runtime and onnx through these doors only: the model is read
+# from the answer's own bytes, every tensor must hold its data itself (external data, from any
+# tensor, is refused before anything would open a file it names: ONNX Runtime resolves such
+# names against the working folder when a session is made from bytes), and each session is
+# made from the checked model's bytes.
+
+def refuse_external_data(model):
+    """Fail unless every tensor of the model holds its own data (no external-data file)."""
+    from course_utils.onnx_files import external_data_tensors
+
+    if external_data_tensors(model):
+        raise CheckFailed("the model keeps tensor data in another file (external data); the checks "
+                          "read the .onnx file alone: save one self-contained file (export with "
+                          "external_data=False, or onnx.save without save_as_external_data)")
+    return model
+
+
 def load_answer_onnx(answer):
-    """The ONNX model at the answer's path (graph only), or a hint."""
+    """The ONNX model at the answer's path, every tensor's data in the file itself, or a hint."""
     if not isinstance(answer, (str, Path)):  # the notebook's next cells accept either
         raise CheckFailed(f"expected the path of the .onnx file (a str or Path), got "
                           f"{type(answer).__name__}")
@@ -33,9 +50,29 @@ def load_answer_onnx(answer):
     if not path.is_file():
         raise CheckFailed(f"there is no file at {path}; did the export cell run?")
     try:
-        return load_onnx_file(path, load_weights=False)
+        model = load_onnx_file(path, load_weights=False)
     except (OSError, ValueError):
         raise CheckFailed(f"{path.name} is not a readable ONNX file; export it again") from None
+    return refuse_external_data(model)
+
+
+def answer_model_from_bytes(data: bytes):
+    """An answer's ModelProto from its serialised bytes (external data refused), or None."""
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(bytes(data))
+    except Exception:  # protobuf's DecodeError and friends
+        return None
+    return refuse_external_data(model)
+
+
+def answer_session(model, options=None):
+    """A CPU-only ONNX Runtime session of a model from :func:`load_answer_onnx` (made from its bytes)."""
+    import onnxruntime as ort
+
+    refuse_external_data(model)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def read_dims(value_info) -> list:
@@ -77,9 +114,8 @@ def _require_dynamic_batch(model, where: str = "input") -> None:
 def run_answer_onnx(path, batch: int, shape) -> list:
     """Run the ONNX file on a seeded random float32 input of ``(batch, *shape)``."""
     import numpy as np
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = answer_session(load_answer_onnx(path))
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
     try:
@@ -143,9 +179,8 @@ def load_digits_test():
 def measure_digits_accuracy(path, x, y) -> float:
     """The share of the digits ``x`` that the ONNX file at ``path`` labels as ``y``."""
     import numpy as np
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = answer_session(load_answer_onnx(path))
     try:
         logits = session.run(None, {session.get_inputs()[0].name: x})[0]
     except Exception:  # onnxruntime's own exception types: a batch size fixed inside the graph

@@ -16,6 +16,8 @@ from course_utils.answers import onnx_model_bytes, register_answer
 from course_utils.checks import CheckFailed, register
 from course_utils.onnx_files import load_onnx_file
 
+from .export import answer_model_from_bytes, answer_session, refuse_external_data
+
 register_answer("03.1", "first_conv")
 register_answer("03.2", "optimized_path", kind="file")
 register_answer("03.3", "fused")
@@ -71,9 +73,10 @@ def load_optimized_model(optimized_path):
         raise CheckFailed(f"there is no file at {path}: ONNX Runtime writes it when the session "
                           "is created, after optimized_model_filepath is set")
     try:
-        return load_onnx_file(path, load_weights=False)
+        model = load_onnx_file(path, load_weights=False)
     except (OSError, ValueError) as error:  # a truncated or foreign file
         raise CheckFailed(f"{path.name} is not an ONNX model ({type(error).__name__})") from None
+    return refuse_external_data(model)
 
 
 @register("03.2")
@@ -156,16 +159,14 @@ _HAND_OPS = ["Conv", "BatchNormalization", "Relu"]
 def load_hand_model(answer):
     """The answer's ModelProto, rebuilt from the bytes the capture took (or a hint)."""
     import numpy as np
-    import onnx
 
     if not (isinstance(answer, np.ndarray) and answer.dtype == np.uint8 and answer.ndim == 1):
         raise CheckFailed(f"expected an onnx.ModelProto (what onnx.helper.make_model returns), "
                           f"got {type(answer).__name__}")
-    try:
-        return onnx.load_model_from_string(answer.tobytes())
-    except Exception:  # protobuf's DecodeError and friends
-        raise CheckFailed("the model could not be read back; build it with "
-                          "onnx.helper.make_model") from None
+    model = answer_model_from_bytes(answer.tobytes())
+    if model is None:
+        raise CheckFailed("the model could not be read back; build it with onnx.helper.make_model")
+    return model
 
 
 @register("03.5")
@@ -178,10 +179,10 @@ def _hand_model_is_valid(answer):
     except onnx.checker.ValidationError as error:
         first = str(error).strip().splitlines()[0]
         raise CheckFailed(f"onnx.checker refuses the model: {first}") from None
-    import onnxruntime as ort
-
     try:
-        ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+        answer_session(hand_model)
+    except CheckFailed:
+        raise
     except Exception as error:  # onnxruntime's own exception types
         if "IR version" in str(error):
             raise CheckFailed(f"ONNX Runtime cannot read IR version {hand_model.ir_version}: "

@@ -17,7 +17,7 @@ import statistics
 from ..answers import ScriptedWork, SessionOptionsFacts, register_answer, session_options_facts
 from ..checks import CheckFailed, register
 from ..sessions import INTRA_OP_SPINNING
-from .export import load_answer_onnx, load_digits_test
+from .export import answer_session, load_answer_onnx, load_digits_test
 
 register_answer("04.1", "fair_options", extract=session_options_facts)
 register_answer("04.2", "time_fairly", kind="function")
@@ -307,8 +307,7 @@ def digits_accuracy(model) -> float:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the dead QuantizeLinear nodes of the float copy
     try:
-        session = ort.InferenceSession(model.SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
+        session = answer_session(model, options)
         x, y = load_digits_test()
         logits = session.run(None, {session.get_inputs()[0].name: x})[0]
     except Exception:  # onnxruntime's own exception types
@@ -341,9 +340,7 @@ def _static_int8_digits(path):
     if not facts["per_channel"]:
         raise CheckFailed("the Conv weights have one scale for the whole tensor; the exercise "
                           "asks for one scale per output channel")
-    import onnx
-
-    model = onnx.load(str(path))  # with the weights, to run it
+    model = load_answer_onnx(path)  # the weights are in the file itself (external data refused)
     accuracy = digits_accuracy(model)
     reference = digits_accuracy(without_activation_quantisation(model))
     if accuracy < reference - 0.01 - 1e-9:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .identity import feedback_folder
 from .pages import html_page, html_text, markdown_text, safe_filename, text_list, write_text
 
 __all__ = ["write_feedback"]
@@ -93,9 +94,14 @@ def feedback_markdown(row: dict) -> str:
 def write_feedback(rows: list[dict], folder) -> list[Path]:
     """Write ``FOLDER/<student>/<notebook>.html`` and ``.md`` for every row of a grades file.
 
+    A duplicate (a file that gave way to the same student's graded copy, ``duplicate_of``)
+    gets no page: the graded copy's notes name it. Each student's folder is theirs alone
+    (``identity.feedback_folder``): a name that is not a plain folder name becomes
+    ``_<name>_<hash>``, which no other student's can be.
+
     Args:
         rows: the rows of ``grade --json`` (or ``--merge``).
-        folder: where the files go (created); names are made safe from the students' folder names.
+        folder: where the files go (created).
 
     Returns:
         The HTML files written, in the rows' order.
@@ -110,9 +116,11 @@ def write_feedback(rows: list[dict], folder) -> list[Path]:
     used_files: dict[str, set] = {}
     written = []
     for row in rows:
+        if row.get("duplicate_of"):
+            continue
         key = str(row.get("student"))
         if key not in students:
-            students[key] = safe_filename(key, used_students)
+            students[key] = feedback_folder(key, used_students)
         name = safe_filename(Path(_title(row)).stem, used_files.setdefault(students[key], set()))
         page = folder / students[key] / f"{name}.html"
         write_text(page, feedback_html(row))

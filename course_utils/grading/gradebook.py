@@ -14,11 +14,13 @@ https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-fina
 CSV quoting as in https://developerdocs.instructure.com/services/canvas/sis/file.sis_csv).
 The roster is Canvas' own gradebook export (or any CSV with those five columns),
 optionally with a ``folder`` column naming each student's submission folder;
-without it a folder matches a student's SIS Login ID, SIS User ID or ID. One
-column per notebook holds the notebook's total (``--column NOTEBOOK=HEADER`` names
-an existing Canvas assignment, e.g. ``"Notebook 00 (12345)"``). Roster students
-without a submission keep an empty cell (Canvas leaves the grade as it was);
-submissions whose folder matches nobody are listed, never dropped.
+without it a folder matches a student's SIS Login ID, SIS User ID or ID (who a
+folder is follows ``identity.py``, the grader's own rule). One column per course
+notebook holds the notebook's total (``--column NOTEBOOK=HEADER`` names an existing
+Canvas assignment, e.g. ``"Notebook 00 (12345)"``); every text cell is defused so
+that no spreadsheet reads it as a formula. Roster students without a submission keep
+an empty cell (Canvas leaves the grade as it was); submissions whose folder matches
+nobody, or that another folder's claims to the same student, are listed, never dropped.
 
 Gradescope (autograder output). ``results.json`` follows the Autograder
 Specifications (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
@@ -43,6 +45,7 @@ from ..datafiles import read_table
 from ..errors import InvalidArgumentError
 from ..options import path_arg
 from ..paths import PathPlan
+from .identity import graded_rows, student_key
 from .pages import as_number, clean_text, csv_cell, read_grades, text_list, write_text
 
 __all__ = ["canvas_csv", "read_roster", "gradescope_results", "CANVAS_COLUMNS", "add_cli"]
@@ -78,7 +81,8 @@ def read_roster(path) -> list[dict[str, str]]:
 
 
 def _columns(rows, mapping: dict[str, str]) -> list[tuple[str, str]]:
-    notebooks = sorted({str(r.get("notebook") or Path(str(r.get("path", "?"))).stem) for r in rows})
+    # Only course notebooks the grader identified make columns: a file's own name never does.
+    notebooks = sorted({str(r["notebook"]) for r in rows if r.get("notebook")})
     unknown = set(mapping) - set(notebooks)
     if unknown:
         raise InvalidArgumentError(f"--column names notebook(s) {sorted(unknown)} that the grades file "
@@ -86,8 +90,19 @@ def _columns(rows, mapping: dict[str, str]) -> list[tuple[str, str]]:
     return [(n, mapping.get(n, n)) for n in notebooks]
 
 
+def _roster_keys(student: dict) -> list[str]:
+    return [student["folder"]] if student.get("folder") else [student[c] for c in _MATCH_ORDER if student[c]]
+
+
 def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str, str] | None = None):
-    """The text of a Canvas gradebook import CSV and the submissions no roster student matched.
+    """The text of a Canvas gradebook import CSV and the submissions it does not hold.
+
+    Who a row belongs to follows ``identity.py``, the grader's own rule: a folder matches the
+    roster student whose ``folder`` (else SIS Login ID, SIS User ID or ID) is its name, with
+    letter case and Unicode compatibility folded; duplicates give way to the graded copy; where
+    two folders reach one roster student, the one named exactly as the roster says is theirs,
+    and without such a one none is written. Nothing is merged or dropped silently: every
+    submission left out is listed with why.
 
     Args:
         rows: the rows of a grades file.
@@ -95,57 +110,105 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
         columns: notebook -> Canvas column header (default: the notebook's name).
 
     Returns:
-        ``(csv_text, unmatched)``: ``unmatched`` lists ``(folder, notebook, points)``
-        for each submission whose student folder matches no roster student.
+        ``(csv_text, left_out)``: ``left_out`` lists ``(folder, notebook, points, why)`` for each
+        submission not in the CSV (it matches no roster student, or another folder claims
+        the same student and notebook).
 
     Example:
-        >>> text, unmatched = canvas_csv(read_grades("grades.json"), read_roster("canvas.csv"))  # doctest: +SKIP
+        >>> text, left_out = canvas_csv(read_grades("grades.json"), read_roster("canvas.csv"))  # doctest: +SKIP
     """
-    headers = _columns(rows, columns or {})
-    by_key: dict[str, int] = {}
+    found = graded_rows(rows)
+    headers = _columns(found.rows + [r for _, group in found.collisions for r in group], columns or {})
+    by_key: dict[str, set[int]] = {}
     for index, student in enumerate(roster):
-        keys = [student["folder"]] if student.get("folder") else [student[c] for c in _MATCH_ORDER]
-        for key in keys:
-            if key:
-                by_key.setdefault(key.lower(), index)
-    scores: dict[int, dict[str, int]] = {}
-    unmatched = []
-    for row in rows:
-        folder = str(row.get("student"))
-        notebook = str(row.get("notebook") or Path(str(row.get("path", "?"))).stem)
+        for key in _roster_keys(student):
+            by_key.setdefault(student_key(key), set()).add(index)
+    left_out = []
+
+    def leave_out(row, why):
         points = as_number(row.get("points")) if not row.get("error") else 0
-        index = by_key.get(folder.lower())
-        if index is None:
-            unmatched.append((folder, notebook, points))
+        left_out.append((str(row.get("student")), str(row.get("notebook") or Path(str(row.get("path", "?"))).name),
+                         points, why))
+
+    for notebook, group in found.collisions:
+        for row in group:
+            leave_out(row, f"graded {len(group)} times for this name (two folders given hold it)")
+    claims: dict[int, dict[str, list[dict]]] = {}  # roster student -> folder name -> rows
+    for row in found.rows:
+        indices = by_key.get(student_key(row.get("student")), set())
+        if not indices:
+            leave_out(row, "matches no roster student")
+        elif len(indices) > 1:
+            leave_out(row, f"matches {len(indices)} roster students")
+        elif not row.get("notebook"):
+            leave_out(row, "could not be graded as any course notebook")
         else:
-            scores.setdefault(index, {})[notebook] = points
+            claims.setdefault(next(iter(indices)), {}).setdefault(str(row.get("student")), []).append(row)
+    scores: dict[int, dict[str, float]] = {}
+    for index, by_name in claims.items():
+        # Folders whose names fold to one roster student: the one named exactly as the roster
+        # says is theirs; without such a one, none is.
+        exact = [name for name in by_name if name in _roster_keys(roster[index])]
+        chosen = next(iter(by_name)) if len(by_name) == 1 else exact[0] if len(exact) == 1 else None
+        for name, owned in by_name.items():
+            if name != chosen:
+                others = ", ".join(sorted(n for n in by_name if n != name))
+                for row in owned:
+                    leave_out(row, f"the same roster student as folder(s) {others} (letter case or Unicode)")
+                continue
+            for row in owned:
+                scores.setdefault(index, {})[str(row["notebook"])] = (
+                    as_number(row.get("points")) if not row.get("error") else 0)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*CANVAS_COLUMNS, *(header for _, header in headers)])
+    writer.writerow([*CANVAS_COLUMNS, *(csv_cell(header, 200) for _, header in headers)])
     for index, student in enumerate(roster):
         mine = scores.get(index, {})
         writer.writerow([*(csv_cell(student[c], 200) for c in CANVAS_COLUMNS),
                          *(mine.get(notebook, "") for notebook, _ in headers)])
-    return buffer.getvalue(), unmatched
+    return buffer.getvalue(), left_out
 
 
 def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
     """Gradescope's ``results.json`` for one submission: one test per exercise of its notebooks.
 
+    A Gradescope submission is one student: the rows must hold one student (``identity.py``'s
+    rule), or ``student`` picks one; each notebook counts once (a duplicate gives way to the
+    graded copy, and is named in the output).
+
     Args:
         rows: the rows of a grades file for one submission (Gradescope grades one at a time).
         student: keep only this student's rows (a grades file of several students).
+
+    Raises:
+        InvalidArgumentError: no row of ``student``, rows of several students and no
+            ``student``, several names that fold to ``student``, or one notebook graded
+            twice for the student (one name in two folders given).
 
     Example:
         >>> gradescope_results(read_grades("grades.json"))["tests"][0]["max_score"]  # doctest: +SKIP
         1
     """
     if student is not None:
-        rows = [r for r in rows if str(r.get("student")) == student]
+        exact = [r for r in rows if str(r.get("student")) == student]
+        rows = exact or [r for r in rows if student_key(r.get("student")) == student_key(student)]
         if not rows:
-            raise InvalidArgumentError(f"the grades file has no notebook of student {student!r}")
+            raise InvalidArgumentError(f"the grades file has no notebook of student {clean_text(student, 80)!r}")
+    names = sorted({str(r.get("student")) for r in rows})
+    if len({student_key(n) for n in names}) > 1:
+        raise InvalidArgumentError(f"the grades file holds {len(names)} students; a Gradescope result is "
+                                   "one student's: give --student NAME")
+    if len(names) > 1:
+        raise InvalidArgumentError(f"folders {', '.join(clean_text(n, 80) for n in names)} differ only by "
+                                   "letter case or Unicode form; give the one name exactly")
+    found = graded_rows(rows)
+    if found.collisions:
+        notebook, group = found.collisions[0]
+        raise InvalidArgumentError(
+            f"notebook {clean_text(notebook, 80)} was graded {len(group)} times for one student (folders "
+            f"{', '.join(clean_text(r.get('student'), 80) for r in group)}); grade one of them")
     tests, lines, seconds = [], [], 0.0
-    for row in rows:
+    for row in found.rows:
         notebook = clean_text(row.get("notebook") or Path(str(row.get("path", "?"))).name, 200)
         seconds += as_number(row.get("seconds"))
         if row.get("error"):
@@ -163,6 +226,8 @@ def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
                           "status": "passed" if passed else "failed",
                           "output": clean_text(e.get("feedback", ""), _MAX_OUTPUT),
                           "output_format": "text", "visibility": "visible"})
+    lines += [f"{clean_text(Path(str(r.get('path', '?'))).name, 200)}: not graded, the same notebook as "
+              f"{clean_text(Path(str(r.get('duplicate_of'))).name, 200)}" for r in found.duplicates]
     if not lines:
         lines.append("no notebook was found in the submission: upload the .ipynb file(s) of the exercises")
     return {"score": sum(t["score"] for t in tests), "execution_time": round(seconds),
@@ -193,14 +258,15 @@ def _run_cli(args) -> int:
     if args.format == "canvas":
         if not args.roster:
             raise InvalidArgumentError("gradebook canvas needs --roster ROSTER.csv (Canvas' gradebook export)")
-        text, unmatched = canvas_csv(rows, read_roster(args.roster), _parse_columns(args.column))
+        text, left_out = canvas_csv(rows, read_roster(args.roster), _parse_columns(args.column))
         write_text(args.out, text)
         print(f"wrote {args.out}: import it in Canvas (Grades > Import)")
-        if unmatched:
-            print(f"{len(unmatched)} submission(s) match no roster student (not in {args.out}; "
-                  "add a 'folder' column to the roster):")
-            for folder, notebook, points in unmatched:
-                print(f"  {clean_text(folder, 200, newlines=False)}  {clean_text(notebook, 200)}  {points} points")
+        if left_out:
+            print(f"{len(left_out)} submission(s) are not in {args.out} (a 'folder' column in the roster "
+                  "says which folder is whose):")
+            for folder, notebook, points, why in left_out:
+                print(f"  {clean_text(folder, 200, newlines=False)}  {clean_text(notebook, 200, newlines=False)}  "
+                      f"{points} points: {why}")
             return 1
         return 0
     write_text(args.out, json.dumps(gradescope_results(rows, args.student), indent=2))

@@ -42,8 +42,8 @@ from ..options import add_number, path_arg
 from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
 from .similarity import reference_copy_note
-from .submissions import Submission, find_submissions, parse_notebook, prepare_submission, read_submission
-from .submissions import mark_duplicates
+from .submissions import (CodeBudget, Submission, find_submissions, fold_hard_links, mark_collisions,
+                          mark_duplicates, parse_notebook, prepare_submission, read_submission)
 from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
 
 __all__ = ["grade_notebooks", "points_table"]
@@ -148,6 +148,7 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
 
     grade = NotebookGrade(str(sub.path), sub.student, sub.notebook)
     grade.duplicate_of = sub.duplicate_of
+    grade.notes.extend(sub.notes)
     if sub.error:
         grade.error = sub.error
         return grade
@@ -195,11 +196,11 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
             result = run.run_cell(source)
             if exercise is None:
                 if result.status in ("timeout", "flood", "died"):
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}; "
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit(), not run.tainted)}; "
                                        "graded on in a fresh kernel, without this cell")
                     continue
                 if result.status == "error":  # later exercises may fail because of it
-                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit())}")
+                    grade.notes.append(f"code cell {number}: {status_text(result, run.limit(), not run.tainted)}")
                 run.replay.append((source, False))
                 continue
             graded_at[exercise] = number
@@ -209,9 +210,9 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
             elif result.status == "error" and result.ename == "NotImplementedError":
                 passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
             elif result.status == "timeout":
-                passed, feedback = False, f"{status_text(result, run.limit())} (an endless loop?)"
+                passed, feedback = False, f"{status_text(result, run.limit(), not run.tainted)} (an endless loop?)"
             else:
-                passed, feedback = False, status_text(result, run.limit())
+                passed, feedback = False, status_text(result, run.limit(), not run.tainted)
             verdicts[exercise] = (passed, feedback)
             if passed:
                 run.replay.append((references[exercise], True))
@@ -296,9 +297,11 @@ def grade_notebooks(paths, json_path=None, csv_path=None, timeout: int = 120,
     start_server()  # before any thread: each child is a fork of a clean server
     sources = {p.stem: p for p in source_notebooks(root)}
     jobs = max(1, jobs)
-    subs = find_submissions(paths)
-    _map(lambda sub: prepare_submission(sub, sources), subs, jobs)
+    subs = fold_hard_links(find_submissions(paths), sources)
+    kept = CodeBudget()
+    _map(lambda sub: prepare_submission(sub, sources, kept), subs, jobs)
     mark_duplicates(subs)
+    mark_collisions(subs)
     selected = select_shard(subs, shard)
     limits = KernelLimits(memory_bytes=memory_mb * 2**20, cpus=max(1, (os.cpu_count() or 1) // jobs))
     as_root = sandbox and os.geteuid() == 0

@@ -3,10 +3,11 @@
 Covers: a fork server started once per grader (numpy, onnx, onnxruntime and every
 check module preloaded, so a child costs a fork, not an import), and ``run_limited``,
 which runs one function of this package in a fresh child with a memory cap (address
-space), a wall-clock limit enforced by the grader and its stdout/stderr sent to
-/dev/null, relaying the child's requests (a probe of a function answer) to the
-grader while it waits. A child that runs out of memory, crashes or overstays ends
-with a one-line reason; the grader's own memory never holds what the child decoded.
+space), a wall-clock limit enforced by the grader, its stdout/stderr sent to
+/dev/null and an empty working folder of its own (never the course's), relaying
+the child's requests (a probe of a function answer) to the grader while it waits.
+A child that runs out of memory, crashes or overstays ends with a one-line reason;
+the grader's own memory never holds what the child decoded.
 Does not cover: what the children do (``verdicts.py`` checks answers, ``grader.py``
 parses notebooks).
 """
@@ -45,11 +46,14 @@ def _preload() -> list[str]:
     return names
 
 
-def start_server():
+def start_server(checks: bool = True):
     """The fork server's context (started now, once per process).
 
-    The server and its children get a temporary folder of their own (what the
-    libraries write there on import goes with it when the grader ends).
+    ``checks=False`` starts it with the notebook parser only, for a process that never
+    checks an answer (``report``): the checks' libraries (torch among them) would cost it
+    seconds for nothing. A server already running is kept as it is; its children import
+    what they need. The server and its children get a temporary folder of their own (what
+    the libraries write there on import goes with it when the grader ends).
     """
     global _CONTEXT
     with _LOCK:
@@ -60,7 +64,9 @@ def start_server():
             from multiprocessing import forkserver
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_preload())
+            context.set_forkserver_preload(_preload() if checks else
+                                           ["nbformat", "course_utils.grading.submissions",
+                                            "course_utils.grading.isolated"])
             private = tempfile.mkdtemp(prefix="course-checks-")
             atexit.register(shutil.rmtree, private, ignore_errors=True)
             saved = os.environ.get("TMPDIR")
@@ -93,9 +99,16 @@ def _address_space() -> int:
 
 
 def _child(conn, memory_bytes: int, target, args) -> None:
+    import shutil
+    import tempfile
+
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)
     os.dup2(null, 2)
+    # An empty folder of its own as the working folder, never the course's: a relative name in
+    # what a student handed in (a model's external data, say) finds nothing there.
+    workdir = tempfile.mkdtemp(prefix="cwd-")
+    os.chdir(workdir)
     limit = _address_space() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -107,6 +120,8 @@ def _child(conn, memory_bytes: int, target, args) -> None:
         result = ("failed", "it is nested too deeply")
     except BaseException as error:  # reported by type only: the message may quote student data
         result = ("failed", f"it raised {type(error).__name__}")
+    os.chdir("/")
+    shutil.rmtree(workdir, ignore_errors=True)
     try:
         conn.send(result)
     except BaseException:

@@ -18,7 +18,7 @@ import re
 from ..datafiles import read_json
 from ..errors import InvalidArgumentError
 from ..paths import shown, write_atomic
-from .results import MAX_GRADES_BYTES, MAX_GRADES_DEPTH, check_grades, escape_invisible
+from .results import MAX_GRADES_BYTES, MAX_GRADES_DEPTH, check_grades, defuse_formula, escape_invisible
 
 __all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename",
            "html_page", "read_grades", "write_text", "MAX_TEXT", "CSP"]
@@ -91,8 +91,7 @@ def csv_cell(value, cap: int = MAX_TEXT):
     """A spreadsheet cell: numbers stay numbers; text is cleaned and cannot start a formula."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = clean_text(value, cap, newlines=False)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return defuse_formula(clean_text(value, cap, newlines=False))
 
 
 def safe_filename(name, used: set | None = None) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..errors import InvalidArgumentError
 from ..options import add_number, path_arg
 from ..paths import PathPlan, write_atomic
+from .identity import graded_rows
 from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, text_list, write_text
 from .plots import plot_pass_rates, plot_totals
 from .similarity import METHOD, REFERENCE_COPY_NOTE, THRESHOLD, Similarity, find_similar
@@ -102,7 +103,8 @@ def class_statistics(rows: list[dict]) -> tuple[list[ExerciseStats], list[Notebo
     """Per exercise and per notebook figures of a grades file's rows.
 
     A notebook that could not be graded counts in its notebook's ``not_graded``,
-    not in the exercises' submissions.
+    not in the exercises' submissions; so does a notebook graded twice for one name
+    (``identity.py``: each student and notebook counts once).
 
     Example:
         >>> exercises, notebooks = class_statistics(read_grades("grades.json"))  # doctest: +SKIP
@@ -110,11 +112,17 @@ def class_statistics(rows: list[dict]) -> tuple[list[ExerciseStats], list[Notebo
     """
     exercises: dict[tuple[str, str], ExerciseStats] = {}
     notebooks: dict[str, NotebookStats] = {}
+    found = graded_rows(rows)
+    twice = {id(row): len(group) for _, group in found.collisions for row in group}
     for row in rows:
         name = str(row.get("notebook") or Path(str(row.get("path", "?"))).name)
         stats = notebooks.setdefault(name, NotebookStats(name))
         if row.get("error"):
             stats.not_graded.append((str(row.get("student")), str(row["error"])))
+            continue
+        if id(row) in twice:
+            stats.not_graded.append((str(row.get("student")), f"graded {twice[id(row)]} times for this "
+                                     "name (two folders given hold it): counted in no figure"))
             continue
         total = 0
         for exercise, e in (row.get("exercises") or {}).items():

@@ -21,7 +21,8 @@ from ..paths import shown, write_atomic
 from ..scores import format_score_table
 
 __all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts",
-           "safe_text", "escape_invisible", "check_grades", "FEEDBACK_CHARS", "MAX_GRADES_BYTES"]
+           "safe_text", "student_text", "escape_invisible", "defuse_formula", "check_grades",
+           "FEEDBACK_CHARS", "MAX_GRADES_BYTES"]
 
 #: The longest feedback one exercise carries (characters, after escaping).
 FEEDBACK_CHARS = 400
@@ -41,6 +42,35 @@ def safe_text(text, limit: int = _LINE_CHARS) -> str:
         text = text[:4 * limit]
     clean = escape_invisible(text)
     return clean if len(clean) <= limit else clean[:limit - 1] + "\u2026"
+
+
+def student_text(name) -> str:
+    """A student's (folder) name as the records hold it: escaped like :func:`safe_text`, with
+    backslashes doubled and not cut short (4096 characters at most), so two names never read the same.
+
+    A name comes from one path component (at most 255 bytes on Linux), so it stays short; two
+    folders whose names would escape alike (an ESC byte and the four characters ``\\x1b``)
+    stay two students for the exports (``identity.py``).
+    """
+    text = "" if name is None else str(name)
+    return escape_invisible(text[:4096].replace("\\", "\\\\"))
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP's list, with the full-width forms).
+_FORMULA_STARTS = tuple("=+-@\uff1d\uff0b\uff0d\uff20")
+
+
+def defuse_formula(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs: a leading quote where it would start a formula.
+
+    A cell is a formula when its first character, or its first after spaces, tabs or line
+    breaks, is one of ``= + - @`` (or their full-width forms), or when it starts with a tab
+    or a carriage return; such a cell gets a leading ``'``, which spreadsheets show as text.
+    """
+    text = str(text)
+    if text[:1] in ("\t", "\r", "\n") or text.lstrip(" \t\r\n").startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def escape_invisible(text: str, keep_lines: bool = False) -> str:
@@ -108,7 +138,9 @@ class NotebookGrade:
     duplicate_of: str | None = None
 
     def __setattr__(self, name, value):
-        if name in ("path", "student", "notebook", "error", "duplicate_of") and value is not None:
+        if name == "student" and value is not None:
+            value = student_text(value)
+        elif name in ("path", "notebook", "error", "duplicate_of") and value is not None:
             value = safe_text(value)
         elif name == "notes":
             value = _Notes(safe_text(n) for n in value)
@@ -165,13 +197,16 @@ def _csv_text(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
+
+    def row(*cells):  # every text cell defused: a student's name or file name may read as a formula
+        writer.writerow([defuse_formula(c) if isinstance(c, str) else c for c in cells])
+
     for g in rows:
         if g["error"]:
-            writer.writerow([g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False,
-                             g["error"]])
+            row(g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False, g["error"])
         for exercise, e in g["exercises"].items():
-            writer.writerow([g["student"], g["notebook"], exercise, e["points"], e["max_points"],
-                             e["passed"], e["feedback"]])
+            row(g["student"], g["notebook"], exercise, e["points"], e["max_points"], e["passed"],
+                e["feedback"])
     return buffer.getvalue()
 
 

@@ -6,9 +6,13 @@ and network namespaces with only a loopback, limits on memory, processes and
 file size, a uid of its own when the grader runs as root, a cgroup of its own
 for the sandbox as a whole where ``limits.py`` found one), talking to it over
 ``ipc`` sockets in a folder bound into the sandbox, running one cell with a
-time limit and an output cap enforced from the grader's side, and killing the
-whole sandbox. Does not cover: what is run (``grader.py``) or how answers are
-read (``verdicts.py``).
+time limit and an output cap enforced from the grader's side (every message the
+kernel sends counts, whatever its type or channel), answering a cell's input
+requests where the grader asks it to (``answer_input``), and killing the whole
+sandbox. The sandbox shares no kernel state with the grader or another sandbox: a
+seccomp filter refuses keyrings, file watches, tracing and new namespaces, and its
+first process starts a new session keyring (``syscalls.py``). Does not cover: what
+is run (``grader.py``) or how answers are read (``verdicts.py``).
 
 Nothing the sandbox can write is trusted: each start gets fresh folders that the
 grader creates under a folder the sandbox never sees; the connection file is
@@ -37,12 +41,32 @@ from pathlib import Path
 
 from ..errors import CourseError
 from .limits import kill_all, uid_processes
+from .syscalls import clear_user_keys, new_session_keyring, seccomp_program
 
 __all__ = ["KernelLimits", "SandboxedKernel", "CellResult", "require_bwrap", "SandboxError"]
 
 WORK, IO, LIB, HOME = "/course/work", "/course/io", "/course/lib", "/home/student"
 CONN, INBOX = "/course/conn", "/course/in"
 MiB = 2**20
+#: The largest message the kernel may send on its request channels (replies, input requests)...
+_REQUEST_MESSAGE_BYTES = MiB
+#: ...and how many messages of a channel may wait unread: whatever the kernel sends while the
+#: grader is busy elsewhere (checks, probes) stays within a few tens of MiB per sandbox.
+_QUEUED_MESSAGES = {"iopub": 4, "other": 16}
+_SECCOMP: list = []  # the filter, assembled once per grader (None where it cannot be)
+
+
+def _seccomp() -> bytes | None:
+    if not _SECCOMP:
+        program = seccomp_program()
+        if program is None:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "sandbox: no seccomp filter for this CPU architecture; keyrings and file watches "
+                "are not refused (user keyrings are emptied after each sandbox)")
+        _SECCOMP.append(program)
+    return _SECCOMP[0]
 
 
 class SandboxError(CourseError, RuntimeError):
@@ -167,7 +191,7 @@ class SandboxedKernel:
                 os.close(fd)
         return path
 
-    def _command(self, connection: str) -> list[str]:
+    def _command(self, connection: str, seccomp_fd: int | None = None) -> list[str]:
         kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection]
         if not self.sandboxed:
             return kernel
@@ -177,6 +201,8 @@ class SandboxedKernel:
                 "--unshare-cgroup-try"]
         if not self.as_root:
             args += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        if seccomp_fd is not None:  # loaded by bwrap right before it runs the command below
+            args += ["--seccomp", str(seccomp_fd)]
         # The private /tmp and home first: a virtual environment that lives under /tmp
         # (a CI clone, say) is bound on top of them, not hidden by them.
         args += ["--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
@@ -200,6 +226,8 @@ class SandboxedKernel:
         return args + kernel
 
     def _limit_resources(self) -> None:  # runs in the child before exec
+        if self.sandboxed:
+            new_session_keyring()  # never the grader's: possessing a keyring grants access to it
         lim = self.limits
         resource.setrlimit(resource.RLIMIT_AS, (lim.memory_bytes, lim.memory_bytes))
         resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
@@ -215,6 +243,7 @@ class SandboxedKernel:
 
         if self.sandboxed and self.as_root:
             _reap_uid(self.uid)  # nothing of an earlier sandbox with this uid may remain
+            clear_user_keys(self.uid)  # ...nor a key (where no filter kept it from making one)
         # Fresh folders for this start, made by the grader in its own folder: the
         # connection file and the inbox are bound read-only, only io/ is the kernel's.
         self.starts += 1
@@ -238,20 +267,37 @@ class SandboxedKernel:
                                             self.limits.processes, self.limits.cpus)
         env = None if self.sandboxed else {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         connection = f"{CONN}/kernel.json" if self.sandboxed else str(self.conndir / "kernel.json")
-        self.proc = subprocess.Popen(
-            self._command(connection), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=self._limit_resources if os.name == "posix" else None,
-            cwd=None if self.sandboxed else str(self.workdir), env=env)
+        program = _seccomp() if self.sandboxed else None
+        seccomp_fd = None
+        if program is not None:  # bwrap reads the filter from a pipe (a few hundred bytes)
+            seccomp_fd, write_end = os.pipe()
+            os.write(write_end, program)
+            os.close(write_end)
+        try:
+            self.proc = subprocess.Popen(
+                self._command(connection, seccomp_fd), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=self._limit_resources if os.name == "posix" else None,
+                pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+                cwd=None if self.sandboxed else str(self.workdir), env=env)
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         self._context = zmq.Context()
-        # Output is counted, never kept: no single message larger than the cap gets in.
-        self._context.setsockopt(zmq.MAXMSGSIZE, self.limits.output_bytes + MiB)
-        # ...and few wait unread: a flood the grader reads slower than it arrives (a busy
-        # machine) must not pile up in the grader's memory. The kernel drops what does not
-        # fit; the cell still ends on its shell reply, and its count still passes the cap.
-        self._context.setsockopt(zmq.RCVHWM, 16)
+        # Output is counted, never kept, and little waits unread: a flood the grader reads
+        # slower than it arrives (a busy machine) must not pile up in the grader's memory.
+        # The kernel drops what does not fit; the cell still ends on its shell reply. Request
+        # channels (replies, input requests) carry small messages only; output may come in
+        # messages as large as the cap.
+        self._context.setsockopt(zmq.MAXMSGSIZE, _REQUEST_MESSAGE_BYTES)
+        self._context.setsockopt(zmq.RCVHWM, _QUEUED_MESSAGES["other"])
         client = BlockingKernelClient(context=self._context)
         client.load_connection_info({**info, "ip": f"/proc/self/fd/{self._io_fd}/{sock}"})
+        for channel in ("shell", "stdin", "control"):  # their sockets are made on first use
+            getattr(client, f"{channel}_channel")
+        self._context.setsockopt(zmq.MAXMSGSIZE, self.limits.output_bytes + MiB)
+        self._context.setsockopt(zmq.RCVHWM, _QUEUED_MESSAGES["iopub"])
+        client.iopub_channel
         deadline = time.monotonic() + min(self.limits.start_seconds, max(1.0, limit))
         while not all(_is_socket(self.iodir / f"{sock}-{p}") for p in (1, 2, 4)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -272,8 +318,15 @@ class SandboxedKernel:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def run(self, code: str, limit: float, silent: bool = False) -> CellResult:
-        """Run code; stop the kernel (kill the sandbox) past ``limit`` s or the output cap."""
+    def run(self, code: str, limit: float, silent: bool = False, answer_input=None) -> CellResult:
+        """Run code; stop the kernel (kill the sandbox) past ``limit`` s or the output cap.
+
+        Every message the kernel sends while the cell runs counts against the output cap,
+        by its bytes, whatever its type or channel (output, comms, echoes of the code, errors,
+        stray replies, input requests). ``answer_input(prompt)`` (optional) answers the
+        cell's input requests (``input()``, ``kernel.raw_input``); without it the cell may
+        not ask for any.
+        """
         import zmq
 
         started = time.monotonic()
@@ -283,13 +336,13 @@ class SandboxedKernel:
         # One request at a time, so there is never a queue to abort: without
         # stop_on_error=False a request sent just after an error can come back "aborted"
         # (ipykernel aborts what arrives while it clears an error; seen on a busy machine).
-        msg_id = client.execute(code, silent=silent, store_history=False, allow_stdin=False,
-                                stop_on_error=False)
+        msg_id = client.execute(code, silent=silent, store_history=False,
+                                allow_stdin=answer_input is not None, stop_on_error=False)
         poller = zmq.Poller()
         shell, iopub = client.shell_channel.socket, client.iopub_channel.socket
-        poller.register(shell, zmq.POLLIN)
-        poller.register(iopub, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
+        stdin = client.stdin_channel.socket
+        for sock in (shell, iopub, stdin, self._monitor):
+            poller.register(sock, zmq.POLLIN)
         out, reply = 0, None
         while True:
             left = limit - (time.monotonic() - started)
@@ -309,24 +362,31 @@ class SandboxedKernel:
                 self.kill()  # a single message over the cap: an output flood
                 return CellResult("flood", seconds=time.monotonic() - started,
                                   output_bytes=max(out, self.limits.output_bytes + 1))
-            if iopub in events:
-                while True:
+            for sock in (iopub, stdin, shell):
+                if sock not in events:
+                    continue
+                while True:  # everything waiting, counted by its bytes; output is never read
                     try:
-                        msg = client.iopub_channel.get_msg(timeout=0)
-                    except Exception:  # queue empty
+                        frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
                         break
-                    out += _size(msg)
+                    out += sum(len(frame) for frame in frames)
                     if out > self.limits.output_bytes:
                         self.kill()
                         return CellResult("flood", seconds=time.monotonic() - started, output_bytes=out)
-            if shell in events:
-                try:
-                    msg = client.shell_channel.get_msg(timeout=0)
-                except Exception:
-                    msg = None
-                if msg and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                    reply = msg["content"]
+                    if sock is iopub:
+                        continue
+                    msg = _message(client.session, frames)
+                    if msg is None or msg.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue  # not about this cell
+                    if sock is shell:
+                        reply = msg["content"]
+                    elif msg.get("msg_type") == "input_request" and answer_input is not None:
+                        client.input(str(answer_input(str(msg["content"].get("prompt", ""))[:200]) or ""))
+                if reply is not None:
                     break
+            if reply is not None:
+                break
             if not self.alive():
                 return CellResult("died", seconds=time.monotonic() - started, output_bytes=out)
         status = "ok" if reply.get("status") == "ok" else "error"
@@ -356,6 +416,7 @@ class SandboxedKernel:
             self.group = None
         if self.sandboxed and self.as_root:
             _reap_uid(self.uid)
+            clear_user_keys(self.uid)
         if self.startdir is not None:  # nothing runs there any more: fd-based, never follows links
             shutil.rmtree(self.startdir, ignore_errors=True)
             self.startdir = None
@@ -403,13 +464,11 @@ def _reap_uid(uid: int, seconds: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _size(msg) -> int:
-    content = msg.get("content", {})
-    kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
-    if kind == "stream":
-        return len(content.get("text", ""))
-    if kind in ("display_data", "execute_result", "update_display_data"):
-        return sum(len(str(v)) for v in content.get("data", {}).values())
-    if kind == "error":
-        return sum(len(line) for line in content.get("traceback", []))
-    return 64
+def _message(session, frames) -> dict | None:
+    """A message of the kernel's (its signature checked), or None if it is not one."""
+    try:
+        _, parts = session.feed_identities([bytes(frame.buffer) for frame in frames], copy=True)
+        msg = session.deserialize(parts, content=True, copy=True)
+    except Exception:  # malformed, unsigned or foreign: counted, then ignored
+        return None
+    return msg if isinstance(msg, dict) and isinstance(msg.get("content"), dict) else None

@@ -33,8 +33,9 @@ two, never most of a notebook; the share (rather than "all") keeps one exercise
 rewritten by hand from hiding a copy.
 
 Each submission is read as untrusted: a regular file (no link), at most
-:data:`MAX_SUBMISSION_BYTES`, parsed with nbformat; cells are cut at
-:data:`MAX_CELL_CHARS`. Does not cover: grading (``grader.py``) or showing the
+:data:`MAX_SUBMISSION_BYTES`, parsed in a limited child process as the grader parses it
+(``submissions.parse_notebook``); cells are cut at :data:`MAX_CELL_CHARS` before any
+pattern or the tokenizer sees them. Does not cover: grading (``grader.py``) or showing the
 pairs (``report.py``).
 """
 from __future__ import annotations
@@ -43,7 +44,6 @@ import ast
 import builtins
 import difflib
 import io
-import json
 import keyword
 import math
 import os
@@ -104,9 +104,11 @@ class Similarity:
     threshold: float = THRESHOLD
 
 
-def _read_untrusted(path: Path):
-    """A submitted notebook, read as untrusted data (no link, size-capped) and parsed."""
-    import nbformat
+def _read_untrusted(path: Path) -> list[str]:
+    """The code cells of a submitted notebook, read as untrusted data (no link, size-capped) and
+    parsed in a limited child process, as the grader parses it (a notebook built to bloat when
+    parsed costs that child, not the process writing the report)."""
+    from .submissions import parse_notebook
 
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
@@ -121,17 +123,13 @@ def _read_untrusted(path: Path):
         os.close(fd)
     if len(data) > MAX_SUBMISSION_BYTES:
         raise ValueError(f"larger than {MAX_SUBMISSION_BYTES // 2**20} MiB")
-    try:
-        return nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
-    except (ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
-        raise ValueError(f"not a readable notebook ({type(error).__name__})") from None
+    return parse_notebook(data)[1]
 
 
-def _cells(nb) -> dict[str, str]:
+def _cells(code_cells) -> dict[str, str]:
     found = {}
-    for cell in getattr(nb, "cells", []):
-        source = cell.get("source", "") if isinstance(cell, dict) else ""
-        if cell.get("cell_type") == "code" and isinstance(source, str):
+    for source in code_cells:
+        if isinstance(source, str):
             exercise = exercise_in(source[:MAX_CELL_CHARS])
             if exercise:
                 found[exercise] = source[:MAX_CELL_CHARS]  # the last one counts, as in grading
@@ -190,7 +188,8 @@ def normalise_code(source: str, given: frozenset = frozenset()) -> list[str]:
 
 def _notebook_material(source, name: str) -> dict[str, tuple]:
     """Per exercise of one source notebook: the lines its exercises build gives, the reference's tokens."""
-    shipped = _cells(make_exercise_notebook(source, name))
+    shipped = _cells(c.source for c in make_exercise_notebook(source, name).cells
+                     if c.cell_type == "code")
     given = {e: frozenset(line.strip() for line in text.splitlines() if line.strip())
              for e, text in shipped.items()}
     material = {}

