@@ -230,7 +230,7 @@ def _model_files(model: Path) -> dict[str, Path]:
     """What ``/data/`` serves: the model, and the external-data files it names inside its folder."""
     files = {model.name: model}
     try:
-        proto = load_onnx_file(model, load_weights=False, refuse_escaping=False)  # warned below
+        proto = load_onnx_file(model, load_weights=False)
         locations = list_external_data(proto)
     except (CourseError, OSError, ValueError):
         return files  # not an ONNX file Netron needs more for (or another format): the model only

@@ -58,7 +58,7 @@ def _describe_unparsable(data: bytes) -> str:
             f"export the model again ({_EXPORT_HINT})")
 
 
-def load_onnx_file(path, *, load_weights: bool = True, refuse_escaping: bool = True):
+def load_onnx_file(path, *, load_weights: bool = True, refuse_escaping: bool = False):
     """Read an ``.onnx`` file, raising one clear error if it is unusable.
 
     Args:
@@ -66,8 +66,8 @@ def load_onnx_file(path, *, load_weights: bool = True, refuse_escaping: bool = T
         load_weights: also read weights stored in a separate file beside the
             model (external data). With False, only the graph is read.
         refuse_escaping: with ``load_weights=False``, still refuse external data
-            named outside the model's folder (a caller that serves files beside the
-            model checks each location itself).
+            named outside the model's folder (for a caller that hands the path to
+            ONNX Runtime, which reads the weights itself).
 
     Returns:
         The ``onnx.ModelProto``.

@@ -262,7 +262,9 @@ def measure_placement(path, prefer: list[str] | None = None, threads: int | None
     from .onnx_files import load_onnx_file
     from .sessions import default_threads, fair_session_options
 
-    load_onnx_file(path, load_weights=False)  # one clear error for a missing or broken file
+    # One clear error for a missing or broken file, or weights named outside its folder (ONNX
+    # Runtime would read them).
+    load_onnx_file(path, load_weights=False, refuse_escaping=True)
     if any(name.startswith(OPENVINO) for name in prefer or []):
         register_openvino()  # its names are known once it is registered
     unknown = [name for name in prefer or [] if name not in _names_to_accept(prefer or [])]
