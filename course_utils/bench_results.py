@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .formatting import format_table
+from .paths import write_atomic
 from .timing import MIN_INTERVAL_SAMPLES, ratio_interval
 
 __all__ = ["BenchmarkResult", "add_derived_figures", "plot_latency", "plot_speedup"]
@@ -154,11 +155,8 @@ class BenchmarkResult:
                 "results": self.records}
 
     def save_json(self, path) -> Path:
-        """Write :meth:`to_dict` as JSON (parent folders are created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        """Write :meth:`to_dict` as JSON, in one step (parent folders are created)."""
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def format_table(self) -> str:
         """The records as fixed-width text, one line per (shape, backend).

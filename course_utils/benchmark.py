@@ -29,6 +29,7 @@ import argparse
 import copy
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -37,10 +38,12 @@ from pathlib import Path
 from .bench_results import BenchmarkResult, add_derived_figures, plot_latency, plot_speedup
 from .contenders import (CONTENDERS, compare_runtimes, compile_for_inference, fastest_row,
                          format_contenders)
-from .errors import InvalidArgumentError, MissingFileError
-from .export import check_output_path, export_model, load_model_spec
+from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .export import ExampleInputError, ExportError, export_model, load_model_spec
 from .hardware import describe_hardware, theoretical_peak
 from .onnx_files import load_onnx_file
+from .options import add_number, path_arg
+from .paths import PathPlan, write_atomic
 from .profiling import count_flops, measure_gemm_rate
 from .roofline import ceiling_summary, compare_with_nominal, measure_fp32_ceiling
 from .quantization import (INT8_RECIPES, choose_recipe, compare_variants, format_variants,
@@ -53,6 +56,14 @@ from .timing import summarize_times, take_turns
 __all__ = ["benchmark", "BenchmarkResult", "PRESETS", "BACKENDS", "plot_latency", "plot_speedup"]
 
 log = logging.getLogger(__name__)
+
+class BenchmarkError(CourseError, RuntimeError):
+    """A backend that could not be measured in its own process (a crash, an error in it)."""
+
+
+class IsolationError(CourseError, TypeError):
+    """A model that cannot be sent to another process for ``isolate=True``."""
+
 
 BACKENDS = ("torch-eager", "torch-compile") + tuple(f"ort-{level}" for level in OPTIMIZATION_LEVELS)
 
@@ -200,26 +211,28 @@ def _measure_isolated(backends, model, onnx_path, shapes, cfg, report):
         try:
             process.start()
         except (pickle.PicklingError, AttributeError, TypeError) as error:
-            raise TypeError(f"isolate=True sends the model to a new process, but it cannot be "
-                            f"pickled ({error}); define its class in an importable module, or "
-                            "use isolate=False") from None
+            raise IsolationError(f"isolate=True sends the model to a new process, but it cannot "
+                                 f"be pickled ({error}); define its class in an importable "
+                                 "module, or use isolate=False (CLI: --no-isolate)") from None
         while True:
             try:
                 item = queue.get(timeout=1.0)
             except queue_module.Empty:
                 if not process.is_alive():
-                    raise RuntimeError(f"the {backend} process ended without its results "
-                                       f"(exit code {process.exitcode}); a script that calls "
-                                       "benchmark(isolate=True) needs an `if __name__ == "
-                                       "'__main__':` guard; isolate=False shows other errors"
-                                       ) from None
+                    raise BenchmarkError(f"the {backend} process ended without its results "
+                                         f"(exit code {process.exitcode}); a script that calls "
+                                         "benchmark(isolate=True) needs an `if __name__ == "
+                                         "'__main__':` guard; isolate=False (CLI: --no-isolate) "
+                                         "shows other errors") from None
                 continue
             if isinstance(item, dict):
                 report(item)
             elif item[0] == "done":
                 break
             else:
-                raise RuntimeError(f"{backend} failed in its own process: {item[1]}")
+                raise BenchmarkError(f"{backend} failed in its own process: {item[1]}; "
+                                     "isolate=False (CLI: --no-isolate) runs it here, with its "
+                                     "traceback")
         process.join()
 
 
@@ -338,6 +351,10 @@ def benchmark(model, onnx_path, *, preset="quick", shapes=None, backends=None, t
                            peak_gflops=peak and peak["gflops"])
 
 
+#: The most intra-op threads a sweep may ask for: more only makes the threads wait for cores.
+_MAX_THREADS = 4 * (os.cpu_count() or 1)
+
+
 def _check_threads(threads) -> None:
     if threads is not None and int(threads) < 1:
         raise InvalidArgumentError(f"threads must be >= 1 (got {threads}); leave it out to use "
@@ -373,12 +390,30 @@ def _others_share(before, after, cpus=None):
 
 def _prepare_model(name: str, folder: Path, sizes):
     """A seeded torchvision model (random weights, nothing downloads), exported once per size."""
-    model = load_model_spec(name if ":" in name else f"torchvision:{name}")
+    # A torchvision name has neither ':' nor '.' nor '/': anything else is a spec (or a file
+    # path, which load_model_spec names as such).
+    spec = name if any(c in name for c in ":./\\") else f"torchvision:{name}"
+    model = load_model_spec(spec)
     paths = {}
     for size in sorted(set(sizes)):
         log.info("exporting %s at %d px ...", name, size)
-        paths[size] = export_model(model, folder / f"{name.split(':')[-1]}-{size}.onnx",
-                                   input_shape=(3, size, size))
+        try:
+            paths[size] = export_model(model, folder / f"{name.split(':')[-1]}-{size}.onnx",
+                                       input_shape=(3, size, size))
+        except ExampleInputError as error:
+            raise InvalidArgumentError(
+                f"bench --model {name}: {error.cause}; bench times image models that take one "
+                f"(batch, 3, H, W) tensor, at {', '.join(map(str, sorted(set(sizes))))} px in "
+                "this preset (a torchvision classifier such as resnet18, or a factory of such a "
+                "model); time other models with `export` and a timer of your own "
+                "(notebook 04)") from None
+        except ExportError as error:
+            # The export's own options (--torchscript, --static-batch...) are not bench's: say
+            # what failed, and let `export` offer them.
+            text = re.sub(r"\s*\((?:CLI|opset=)[^)]*\)", "", str(error).split("\n  options:")[0])
+            raise ExportError(f"bench --model {name} cannot be timed: {' '.join(text.split())}; "
+                              f"`python -m course_utils export {spec} model.onnx` shows the "
+                              "export's options") from None
     return model, paths
 
 
@@ -472,14 +507,13 @@ def _parse_runtimes(text):
 def _run_cli(args) -> int:
     import tempfile
 
-    _check_threads(args.threads)  # before minutes of exporting
+    # Every output is checked before minutes of exporting and timing.
+    plan = PathPlan()
     if args.json:
-        check_output_path(args.json)
-    if args.plots and Path(args.plots).exists() and not Path(args.plots).is_dir():
-        raise InvalidArgumentError(f"--plots {args.plots} is a file; give a folder for the "
-                                   "two plots (it is created if missing)")
+        plan.output_file(args.json, "--json")
     if args.plots:
-        check_output_path(Path(args.plots) / "bench-latency.png")
+        plan.output_folder(args.plots, "--plots folder",
+                           files=["bench-latency.png", "bench-speedup.png"])
     device = resolve_device(args.device)
     if args.int8 and device != "cpu":
         raise InvalidArgumentError("--int8 measures ONNX Runtime's CPU int8 kernels; use --device cpu")
@@ -538,13 +572,16 @@ def _run_cli(args) -> int:
     if args.json:
         print(f"wrote {result.save_json(args.json)}")
     if args.plots:
+        import io
+
         import matplotlib
 
         matplotlib.use("Agg")
         folder = Path(args.plots)
-        folder.mkdir(parents=True, exist_ok=True)
         for stem, plot in (("latency", plot_latency), ("speedup", plot_speedup)):
-            plot(result).savefig(folder / f"bench-{stem}.png", dpi=120)
+            image = io.BytesIO()
+            plot(result).savefig(image, format="png", dpi=120)
+            write_atomic(folder / f"bench-{stem}.png", image.getvalue())
         print(f"wrote {folder}/bench-latency.png and bench-speedup.png")
     return 0
 
@@ -558,11 +595,15 @@ def add_cli(subparsers) -> None:
                     "levels, with matched threads.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                         help="quick: what notebook 04 runs (< 1 min); full: the whole sweep")
-    parser.add_argument("--json", metavar="PATH", help="also write every result as JSON")
-    parser.add_argument("--plots", metavar="DIR", help="also write latency and speedup plots")
+    parser.add_argument("--json", type=path_arg("--json"),
+                        metavar="PATH", help="also write every result as JSON")
+    parser.add_argument("--plots", type=path_arg("--plots"),
+                        metavar="DIR", help="also write latency and speedup plots")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                         help="cuda needs torch with CUDA and onnxruntime-gpu (default: cpu)")
-    parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+    add_number(parser, "--threads", low=1, high=_MAX_THREADS,
+               note="4 per logical CPU of this machine",
+               help="intra-op threads (default: physical cores)")
     parser.add_argument("--model", default="resnet18",
                         help="a torchvision model name or a spec such as package.module:factory")
     parser.add_argument("--compile", action="store_true",

@@ -139,10 +139,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._write(200, json.dumps({"received": result["index"]}).encode(), _MIME[".json"])
 
     def _refuse_method(self) -> None:
-        self._write(405, b"this server takes GET, HEAD and POST /results",
-                    extra=[("Allow", "GET, HEAD, POST")])
+        self.close_connection = True  # a body the request may carry is never read
+        if self._checked_path() is not None:  # a Host of another name gets its 403 first
+            self._write(405, b"this server takes GET, HEAD and POST /results",
+                        extra=[("Allow", "GET, HEAD, POST")])
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _refuse_method
+    def __getattr__(self, name: str):
+        # http.server answers a method without a do_* handler with 501, a page of its own
+        # without this server's headers; every other method gets the 405 above instead.
+        if name.startswith("do_"):
+            return self._refuse_method
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line or headers) with this
+        server's headers too."""
+        self.close_connection = True
+        self._write(code, f"{code}: {message or http.HTTPStatus(code).phrase}".encode(
+            "latin-1", "replace"))
 
     def _read_body(self, length: int) -> bytes | None:
         chunks, left, deadline = [], length, time.monotonic() + BODY_TIMEOUT_S

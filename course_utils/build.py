@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .datafiles import read_notebook
 from .exercise_headers import exercise_header, exercise_in, headers_in
 from .errors import CourseError, InvalidArgumentError, MissingFileError
 from .readme_tables import NotebookEntry, fill_regions, notebook_table, points_table, what_you_do
@@ -305,8 +306,6 @@ def read_source_notebook(path: Path):
         SourceNotebookError: the file is a folder, too large, not JSON, not a valid
             nbformat 4 notebook or not for a Python kernel; the message names it.
     """
-    import nbformat
-
     where = f"notebooks/{path.name}"
     if not path.is_file():
         raise SourceNotebookError(f"{where} is not a regular file (a folder, a pipe, a broken "
@@ -317,28 +316,13 @@ def read_source_notebook(path: Path):
                                   "source notebook should (outputs are not kept in notebooks/); "
                                   "clear its outputs and save it again")
     try:
-        text = path.read_bytes().decode("utf-8")
-        payload = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SourceNotebookError(f"{where} is not valid JSON ({error}); restore it from git "
-                                  "(git checkout -- notebooks/) or save it again from JupyterLab"
-                                  ) from None
-    if not isinstance(payload, dict) or payload.get("nbformat") != 4:
-        found = (f"nbformat {payload.get('nbformat')!r}" if isinstance(payload, dict)
-                 else f"a JSON {type(payload).__name__}")
-        raise SourceNotebookError(f"{where} is not an nbformat 4 notebook ({found}); restore it "
-                                  "from git or save it again from JupyterLab")
-    try:
-        from nbformat.validator import normalize
-
-        _, payload = normalize(payload)  # missing cell ids are added, as JupyterLab does
-        nbformat.validate(payload)  # raises; nbformat.reads would only log it
-        nb = nbformat.reads(text, as_version=4)
-    except (nbformat.ValidationError, KeyError, TypeError, ValueError) as error:
-        message = str(getattr(error, "message", error)).splitlines()[0][:200]
-        raise SourceNotebookError(f"{where} is not a valid nbformat 4 notebook ({message}); "
-                                  "restore it from git or save it again from JupyterLab") from None
-    language = nb.metadata.get("kernelspec", {}).get("language")
+        nb = read_notebook(path, "source notebook", max_bytes=MAX_NOTEBOOK_BYTES, where=where,
+                           next_step="restore it from git (git checkout -- notebooks/) or save "
+                                     "it again from JupyterLab")
+    except CourseError as error:  # the same words, as the build's own kind of error
+        raise SourceNotebookError(str(error)) from None
+    kernelspec = nb.metadata.get("kernelspec")
+    language = kernelspec.get("language") if isinstance(kernelspec, dict) else None
     if language != "python":
         raise SourceNotebookError(f"{where} is not a Python notebook (kernelspec language "
                                   f"{language!r}); open it in JupyterLab with the Python 3 "

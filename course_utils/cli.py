@@ -1,12 +1,15 @@
 """The command line: ``python -m course_utils doctor|providers|build|export|...``.
 
-Covers: argument parsing, and the two kinds of failure: an expected one (a
-:class:`~course_utils.errors.CourseError`: a missing file, a bad argument, a
-tool that is not installed) prints one ``error: ...`` line and exits 1; any
-other exception is a bug in the course package and is shown with its
-traceback (exit 1 too), so that it can be reported. Does not cover: the work
-itself; each subcommand lives in the
-module that owns its concern and registers itself through ``add_cli``.
+Covers: argument parsing, and the kinds of failure: an expected one (a
+:class:`~course_utils.errors.CourseError`: a missing file, a bad argument, an
+option's value out of its range (``options.py``), a tool that is not installed)
+prints one ``error: ...`` line and exits 1; argparse's own refusals (an unknown
+option) end with one ``error:`` line too and exit 2; a ``SystemExit`` raised by
+code a command ran (a model's factory or forward) is one ``error:`` line and exit 1,
+never a silent exit; any other exception is a bug in the course package and is
+shown with its traceback (exit 1 too), so that it can be reported. Does not
+cover: the work itself; each subcommand lives in the module that owns its concern
+and registers itself through ``add_cli``.
 """
 from __future__ import annotations
 
@@ -46,8 +49,18 @@ def _unavailable(command: str, error: BaseException):
     return run
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose own refusals (an unknown option, a missing argument) end with
+    one ``error:`` line too; exit 2 as argparse's always do."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (each module's ``add_cli``), as ``main`` uses it."""
+    parser = _Parser(
         prog="python -m course_utils",
         description="Helpers for the ONNX model-packaging course.",
     )
@@ -74,8 +87,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status."""
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
+    parser = build_parser()
+    try:  # an option's type refuses a value with a CourseError (options.py)
+        args, extra = parser.parse_known_args(argv)
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if extra and not getattr(args, "stand_in", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
@@ -105,3 +122,18 @@ def main(argv: list[str] | None = None) -> int:
               f"(python -m course_utils {' '.join(argv if argv is not None else sys.argv[1:])}).",
               file=sys.stderr)
         return 1
+    except BaseException as error:  # SystemExit & co: the package never raises them, code it ran did
+        return _foreign_exit(error)
+
+
+def _foreign_exit(error: BaseException) -> int:
+    """One line for a ``SystemExit`` (or another ``BaseException``) raised by code a command ran,
+    such as a model's factory or forward: without it the command would end silently with that
+    code's exit status (0 too), its work not done."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    print(f"error: the command stopped: code it ran raised {type(error).__name__}"
+          f"({', '.join(map(repr, error.args))}){where}, e.g. a model's factory or forward calling "
+          "sys.exit() or exit(); the command's work was not done: remove that call and run it again",
+          file=sys.stderr)
+    return 1

@@ -23,11 +23,13 @@ import re
 import shutil
 import tempfile
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import CourseError, InvalidArgumentError, MissingDependencyError
 from .inspection import summarize_model
-from .onnx_files import FolderGivenError, load_onnx_file
+from .onnx_files import load_onnx_file
+from .options import add_number, number_list, path_arg
+from .paths import PathPlan, output_file
 
 __all__ = ["export_model", "load_model_spec", "explain_export_errors", "ExportError", "ModelSpecError"]
 
@@ -47,6 +49,15 @@ class ExportError(CourseError, RuntimeError):
 
 class ModelSpecError(CourseError, ValueError):
     """A model spec that is malformed or names no model; the message shows the valid forms."""
+
+
+class ExampleInputError(InvalidArgumentError):
+    """The model does not take the example input an export builds; ``cause`` says why in a
+    few words, for callers (``bench``) whose own options differ from export's."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class ModelFactoryError(CourseError, TypeError):
@@ -81,6 +92,10 @@ def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
     """
     import torch
 
+    if not isinstance(spec, str):
+        raise ModelSpecError(f"a model spec is a string such as 'torchvision:resnet18', got a "
+                             f"{type(spec).__name__}")
+    _refuse_file_path(spec)
     source, sep, name = spec.partition(":")
     if not sep or not source or not name:
         hint = f"did you mean 'torchvision:{spec}'? " if spec.isidentifier() else ""
@@ -99,6 +114,42 @@ def load_model_spec(spec: str, *, seed: int = SPEC_SEED):
     return model.eval()
 
 
+#: What the name of a file that holds weights or a model ends with; a spec names code instead.
+_MODEL_FILE_SUFFIXES = (".onnx", ".pt", ".pth", ".pkl", ".ckpt", ".safetensors", ".bin")
+
+
+def _refuse_file_path(spec: str) -> None:
+    """A spec written as a file path (``models/net.py:Net``, ``model.onnx``) gets its own words,
+    instead of an import error that blames a module nobody meant."""
+    source, sep, name = spec.rpartition(":")
+    if not sep:
+        source, name = spec, ""
+    elif source == "torchvision":
+        source, name = name, ""  # bench's --model NAME becomes torchvision:NAME
+    if "/" not in source and "\\" not in source and not source.endswith(
+            (".py", *(_MODEL_FILE_SUFFIXES if not name else ()))):
+        if source.startswith(".") and name:
+            raise ModelSpecError(f"{spec!r} names a module relative to no package; a spec names "
+                                 "a module by its full import name, e.g. mypackage.models:Net "
+                                 "(run the command from the folder that holds mypackage/)")
+        return
+    if source.endswith(_MODEL_FILE_SUFFIXES):
+        raise ModelSpecError(
+            f"{source!r} is a file, but a model spec names the code that builds a PyTorch model: "
+            "torchvision:<name> or package.module:factory (e.g. course_utils.digits:DigitsCNN); "
+            "a checkpoint is loaded inside such a factory, and an .onnx file is what export "
+            "writes, not what it reads")
+    module = PurePosixPath(source.replace("\\", "/"))
+    module = module.with_suffix("") if module.name else module
+    parts = [p for p in module.parts if p.strip("/.") and not p.endswith(":")]
+    dotted = ".".join(parts) or "module"
+    holder = (parts[0] + ("/" if len(parts) > 1 else ".py")) if parts else "the file"
+    raise ModelSpecError(
+        f"{spec!r} names a file path, but a spec names a module by its import name: run the "
+        f"command from the folder that holds {holder} and write {dotted}:{name or 'factory'} "
+        "(dots between packages, no .py)")
+
+
 def _build_torchvision(name: str):
     import torchvision
 
@@ -115,9 +166,9 @@ def _build_torchvision(name: str):
     with _no_downloads(f"torchvision:{name}"):
         try:
             return builder(**kwargs)
-        except CourseError:
+        except (CourseError, KeyboardInterrupt):
             raise
-        except Exception as error:
+        except BaseException as error:
             raise ModelSpecError(f"torchvision could not build {name!r} with random weights "
                                  f"({_one_line(error)}); pick another model from "
                                  "torchvision.models.list_models()") from None
@@ -167,7 +218,9 @@ def _build_from_factory(module_name: str, attribute: str):
                 f"({error}{_where(error)}); install it in this environment") from None
         raise MissingDependencyError(f"could not import {module_name!r} ({error}); check the spelling and "
                           "run from the folder that contains the package (or install it)") from None
-    except (Exception, SystemExit) as error:  # the module's own code failed while importing
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # the module's own code failed (or exited) while importing
         raise ModelSpecError(f"importing {module_name!r} raised {_one_line(error)}{_where(error)}; "
                              "fix that module (run `python -c 'import "
                              f"{module_name}'` to see the whole traceback)") from None
@@ -200,9 +253,9 @@ def _build_from_factory(module_name: str, attribute: str):
     with _no_downloads(f"{module_name}:{attribute}"):
         try:
             return target()
-        except CourseError:
+        except (CourseError, KeyboardInterrupt):
             raise
-        except (Exception, SystemExit) as error:  # the factory's own code failed (or exited)
+        except BaseException as error:  # the factory's own code failed, or exited (SystemExit)
             raise ModelFactoryError(f"{module_name}:{attribute}() raised {_one_line(error)}"
                                     f"{_where(error)}; fix the factory so that it builds the "
                                     "model without arguments") from None
@@ -375,7 +428,7 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
     if example_batch < 1:
         raise InvalidArgumentError(f"example_batch must be at least 1, got {example_batch}")
     _check_opset(opset, dynamo)
-    out_path = check_output_path(out_path)  # before minutes of exporting
+    out_path = output_file(out_path, "ONNX file")  # before minutes of exporting
     module = load_model_spec(spec_or_module) if isinstance(spec_or_module, str) else spec_or_module
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"expected a torch.nn.Module or a spec string, got {type(module).__name__}")
@@ -383,10 +436,11 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
     module.eval()
     required = _required_inputs(module)
     if len(required) > 1:
-        raise InvalidArgumentError(
+        raise ExampleInputError(
             f"{what}'s forward takes {len(required)} inputs ({', '.join(required)}); "
             "export_model exports models with one tensor input: call torch.onnx.export with a "
-            "tuple of example inputs, or wrap the model in a module whose forward takes one")
+            "tuple of example inputs, or wrap the model in a module whose forward takes one",
+            cause=f"its forward takes {len(required)} inputs ({', '.join(required)})")
     shape = tuple(input_shape) if input_shape is not None else _default_input_shape(spec_or_module)
     if example_batch * math.prod(shape) > MAX_EXAMPLE_ELEMENTS:
         raise InvalidArgumentError(
@@ -398,11 +452,18 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
     try:
         with torch.no_grad():
             outputs = module(example)  # also tells how many outputs to name
+    except (CourseError, KeyboardInterrupt):
+        raise
     except Exception as error:  # whatever the model raises, the example does not fit it
-        raise InvalidArgumentError(f"{what} fails on an example input of shape {tuple(example.shape)} "
-                         f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); check "
-                         "input_shape, one sample's shape without the batch "
-                         "(CLI: --input-shape)") from error
+        cause = f"it fails on an example input of shape {tuple(example.shape)} ({_one_line(error)})"
+        raise ExampleInputError(f"{what} fails on an example input of shape "
+                                f"{tuple(example.shape)} ({_one_line(error)}); check "
+                                "input_shape, one sample's shape without the batch "
+                                "(CLI: --input-shape)", cause=cause) from error
+    except BaseException as error:  # SystemExit in forward: the CLI would end silently
+        raise ExportError(f"{what}'s forward raised {_one_line(error)}{_where(error)} on an example "
+                          "input; a model's code must not exit: remove that call") from None
+    _check_outputs(outputs, what)
     n_out = len(outputs) if isinstance(outputs, (tuple, list)) else 1
     out_names = ["output"] if n_out == 1 else [f"output_{i}" for i in range(n_out)]
     (in_name,) = _input_names(module, 1) or ["input"]
@@ -426,9 +487,15 @@ def export_model(spec_or_module, out_path, *, example_batch: int = 2, input_shap
                     contextlib.redirect_stderr(noise):
                 warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's own notice
                 torch.onnx.export(module, (example,), str(tmp), **kwargs)
+        except (CourseError, KeyboardInterrupt):
+            raise
         except Exception as error:  # the exporters raise many types; all mean "could not export"
             log.debug("exporter output:\n%s", noise.getvalue())
             raise ExportError(_explain_failure(error, what, dynamo, opset)) from error
+        except BaseException as error:  # SystemExit raised by forward while it was traced
+            raise ExportError(f"could not export {what}: its forward raised {_one_line(error)}"
+                              f"{_where(error)} while the exporter ran it; a model's code must "
+                              "not exit: remove that call") from None
         _check_exported(tmp, what, dynamic_batch, opset, dynamo)
         tmp.replace(out_path)  # atomic on one file system
     finally:
@@ -459,32 +526,33 @@ def _check_opset(opset, dynamo: bool) -> None:
                                    "for the exporter's default")
 
 
-def check_output_path(out_path) -> Path:
-    """Refuse an output path that cannot become a file, before any long work.
+def _check_outputs(outputs, what: str) -> None:
+    """Refuse a forward whose result the exporter would turn into a graph without outputs."""
+    import torch
 
-    Raises:
-        FolderGivenError: ``out_path`` is a folder.
-        InvalidArgumentError: a part of its folder is a file, or the folder is not writable.
-    """
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        raise FolderGivenError(f"{out_path} is a folder; give the path of the file to write, "
-                               f"e.g. {out_path / 'model.onnx'}")
-    ancestor = out_path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise InvalidArgumentError(f"cannot write {out_path}: {ancestor} is a file, not a "
-                                   "folder; choose another path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InvalidArgumentError(f"cannot write {out_path}: no permission to write in "
-                                   f"{ancestor}; choose a folder of your own")
-    return out_path
+    leaves, stack = [], [outputs]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (tuple, list)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        else:
+            leaves.append(value)
+    if not any(isinstance(v, torch.Tensor) for v in leaves):
+        found = "None" if outputs is None else f"a {type(outputs).__name__} without a tensor in it"
+        raise ExportError(f"{what}'s forward returned {found}: an ONNX graph needs at least one "
+                          "output tensor; make forward return the tensor(s) the model computes "
+                          "(e.g. `return self.fc(x)`: a missing `return` gives None)")
 
 
 def _check_exported(path: Path, what: str, dynamic_batch: bool, opset, dynamo: bool) -> None:
     """Refuse a file that lacks what was asked for, instead of letting it surprise later."""
     model = load_onnx_file(path, load_weights=False)
+    if not model.graph.output:
+        raise ExportError(f"the exporter wrote a graph without outputs for {what}: nothing of "
+                          "what forward returns depends on its input or is a tensor; make "
+                          "forward return the tensor(s) computed from its input")
     got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is not None and got != opset:
         raise ExportError(
@@ -506,22 +574,37 @@ def _check_exported(path: Path, what: str, dynamic_batch: bool, opset, dynamo: b
                 "export with dynamic_batch=False (CLI: --static-batch)")
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
+def spec_source(spec: str) -> Path | None:
+    """The source file of a ``package.module:factory`` spec's module, found without importing it
+    (None for torchvision specs, or when it cannot be told)."""
+    import importlib.util
+
+    source, sep, _ = spec.partition(":")
+    if not sep or not source or source == "torchvision":
+        return None
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise InvalidArgumentError(f"--input-shape {text!r} is not a list of positive sizes; write the "
-                         "shape of one sample without the batch, e.g. 3,224,224")
-    return shape
+        found = importlib.util.find_spec(source)  # imports parent packages, not the module
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # a parent that does not import: load_model_spec says why, later
+        return None
+    origin = getattr(found, "origin", None)
+    return Path(origin) if origin and os.path.isfile(origin) else None
+
+
+#: The largest size of one dimension of --input-shape (a sample of 2**31 values is a typo).
+_MAX_DIMENSION = 2**31 - 1
 
 
 def _cli_export(args) -> int:
-    path = export_model(args.spec, args.out, example_batch=args.example_batch,
-                        input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
-                        dynamic_batch=not args.static_batch, opset=args.opset,
-                        dynamo=not args.torchscript)
+    plan = PathPlan()
+    source = spec_source(args.spec)
+    if source is not None:  # `export pkg.mod:f pkg/mod.py` would overwrite the model's own code
+        plan.add_input(source, f"source of {args.spec}")
+    out = plan.output_file(args.out, "ONNX file to write")
+    path = export_model(args.spec, out, example_batch=args.example_batch,
+                        input_shape=args.input_shape, dynamic_batch=not args.static_batch,
+                        opset=args.opset, dynamo=not args.torchscript)
     print(f"wrote {path}")
     print(summarize_model(path))
     return 0
@@ -536,14 +619,18 @@ def add_cli(subparsers) -> None:
                     f"spec get random weights seeded with {SPEC_SEED}, so `verify` with the "
                     "same spec compares the same weights.")
     parser.add_argument("spec", help="torchvision:<name> or package.module:factory")
-    parser.add_argument("out", help="path of the .onnx file to write")
-    parser.add_argument("--input-shape", help="one sample's shape without batch, e.g. 3,224,224 "
-                        "(default for torchvision: the model's crop size)")
-    parser.add_argument("--example-batch", type=int, default=2,
-                        help="batch size of the example input (default 2)")
+    parser.add_argument("out", type=path_arg("OUT"), help="path of the .onnx file to write")
+    parser.add_argument("--input-shape", type=number_list("--input-shape", 1, _MAX_DIMENSION,
+                                                          example="3,224,224"),
+                        help="one sample's shape without batch, e.g. 3,224,224, each size from 1 "
+                        f"to {_MAX_DIMENSION:,} (default for torchvision: the model's crop size)")
+    add_number(parser, "--example-batch", low=1, high=1024, default=2,
+               help="batch size of the example input")
     parser.add_argument("--static-batch", action="store_true",
                         help="keep the example's batch size fixed in the file")
-    parser.add_argument("--opset", type=int, help="ai.onnx opset to target")
+    add_number(parser, "--opset", low=1, high=99,
+               help="ai.onnx opset to target (each exporter writes a narrower range, checked "
+                    "before the model is built)")
     parser.add_argument("--torchscript", action="store_true",
                         help="use the older TorchScript exporter (dynamo=False)")
     parser.set_defaults(func=_cli_export)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from .formatting import format_size
 from .onnx_files import count_ops, list_external_data, load_onnx_file, model_size_bytes
+from .options import path_arg
 
-__all__ = ["summarize_model", "ModelSummary", "TensorInfo"]
+__all__ = ["summarize_model", "ModelSummary", "TensorInfo", "element_type_name"]
 
 @dataclass
 class TensorInfo:
@@ -41,18 +42,29 @@ def _tensor_info(value_info) -> TensorInfo:
     kind = value_info.type.WhichOneof("value")
     if kind != "tensor_type":
         return TensorInfo(value_info.name, kind or "unknown", [])
+    dtype = element_type_name(value_info.type.tensor_type.elem_type)
     tensor_type = value_info.type.tensor_type
-    try:
-        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type))
-    except (KeyError, ValueError):
-        dtype = onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower()
-    dtype = {"object": "string"}.get(dtype, dtype)
     shape = []
     for dim in tensor_type.shape.dim:
         kind = dim.WhichOneof("value")
         shape.append(dim.dim_value if kind == "dim_value" else
                      dim.dim_param if kind == "dim_param" else None)
     return TensorInfo(value_info.name, dtype, shape)
+
+
+def element_type_name(elem_type: int) -> str:
+    """numpy's name of an ONNX element type (``float32``), else ONNX's (``bfloat16``), else
+    ``"unknown element type N"`` for a number no ONNX type has (a damaged or future file)."""
+    import onnx
+
+    try:
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        try:
+            dtype = onnx.TensorProto.DataType.Name(elem_type).lower()
+        except ValueError:
+            return f"unknown element type {elem_type}"
+    return {"object": "string"}.get(dtype, dtype)
 
 
 @dataclass
@@ -142,6 +154,11 @@ def _run_checker(model, path: Path | None, file_size: int | None) -> str:
         return "failed: " + str(error).strip().splitlines()[0]
     except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
         return "failed: the file holds names that are not UTF-8 text (a damaged file?)"
+    except (ValueError, TypeError, RuntimeError, KeyError, IndexError) as error:
+        # The checker's own code tripping over a damaged file (an element type no ONNX type
+        # has...) is its verdict on the file too.
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        return f"failed: {lines[0][:200]}"
 
 
 def summarize_model(path_or_proto) -> ModelSummary:
@@ -210,5 +227,5 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "inspect", help="summarize an ONNX file (I/O, opset, ops, parameters, checker)",
         description="Print a summary of an ONNX model; exit 1 if the ONNX checker rejects it.")
-    parser.add_argument("model", help="path of the .onnx file")
+    parser.add_argument("model", type=path_arg("MODEL"), help="path of the .onnx file")
     parser.set_defaults(func=_cli_inspect)

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from .build import ROOT, new_file_modes, parse_exercises, read_source_notebook, source_notebooks
 from .errors import InvalidArgumentError
-from .export import check_output_path
+from .options import path_arg
+from .paths import PathPlan
+from .release import SHIPPED
 
 __all__ = ["export_nbgrader", "nbgrader_notebook"]
 
@@ -114,11 +116,20 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
     """
     import nbformat
 
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    out, root = Path(out), Path(root)
+    if os.path.isfile(out):
         raise InvalidArgumentError(f"{out} already exists and is not an empty folder; give a new "
                                    "folder (nothing is overwritten)")
-    check_output_path(out / "nbgrader_config.py")  # a file where a folder must go, or no permission
+    plan = PathPlan()
+    plan.keep_out_of(root / "notebooks", "the folder of source notebooks this command reads")
+    for name in SHIPPED:  # the nbgrader course holds every solution
+        if (root / name).is_dir():
+            plan.keep_out_of(root / name, "which `release` ships to students (the nbgrader "
+                                          "course holds every solution)")
+    out = plan.output_folder(out, "nbgrader course folder")
+    if out.exists() and any(out.iterdir()):
+        raise InvalidArgumentError(f"{out} already exists and is not an empty folder; give a new "
+                                   "folder (nothing is overwritten)")
     sources = source_notebooks(Path(root), only)
     converted = [(path, nbgrader_notebook(read_source_notebook(path), path.stem))
                  for path in sources]  # everything is checked before anything is written
@@ -143,7 +154,7 @@ def export_nbgrader(out, root: Path = ROOT, only: list[str] | None = None) -> li
 
 
 def _run_cli(args) -> int:
-    written = export_nbgrader(args.out, only=args.only)
+    written = export_nbgrader(args.out, root=ROOT, only=args.only)
     print(f"wrote {len(written)} nbgrader assignments to {args.out}/source/; then, in "
           f"{args.out}: nbgrader generate_assignment NN-topic, and nbgrader autograde NN-topic "
           "on the submissions")
@@ -154,6 +165,7 @@ def add_cli(subparsers) -> None:
     """Register ``export-nbgrader``."""
     parser = subparsers.add_parser(
         "export-nbgrader", help="write the course as an nbgrader course folder (source/ assignments)")
-    parser.add_argument("out", help="a new or empty folder for the nbgrader course")
+    parser.add_argument("out", type=path_arg("OUT"),
+                        help="a new or empty folder for the nbgrader course")
     parser.add_argument("--only", nargs="+", metavar="NN", help="only notebooks starting with NN")
     parser.set_defaults(func=_run_cli)

@@ -6,9 +6,10 @@ package, its ``index.html`` naming this server's model, its ``browser.js`` with
 the cookie question and the usage reporting switched off, the model and the
 external-data files it names under ``/data/`` (nothing else from its folder),
 answers only to ``Host: 127.0.0.1:PORT`` or ``localhost:PORT`` (so a page
-elsewhere cannot read the model through DNS rebinding), and a
-Content-Security-Policy on every response that lets the page connect to this
-server only. Does not cover: starting, stopping and showing
+elsewhere cannot read the model through DNS rebinding), every method but GET and
+HEAD answered with 405 (after the Host check), and a Content-Security-Policy on
+every response, http.server's own refusals included, that lets the page connect
+to this server only. Does not cover: starting, stopping and showing
 servers (``netron_view.py``).
 
 Why not ``netron.serve``: it keeps the served model on its request handler
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import html
+import http
 import http.server
 import logging
 import os
@@ -120,12 +122,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
         self.do_GET()
 
+    def __getattr__(self, name: str):
+        # http.server answers a method without a do_* handler with 501, a page of its own
+        # without this server's headers; every other method gets a 405 here instead.
+        if name.startswith("do_"):
+            return self._other_method
+        raise AttributeError(name)
+
+    def _host_allowed(self) -> bool:
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) == 1 and hosts[0].strip().lower() in self.server.allowed_hosts:
+            return True
+        # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) sends
+        # its own name here: only the addresses this server gave out are answered.
+        self._write(403, b"this server answers only to " + self.server.url.encode())
+        return False
+
+    def _other_method(self) -> None:
+        self.close_connection = True  # a body the request may carry is never read
+        if self._host_allowed():
+            self._write(405, b"405: this server only answers GET and HEAD",
+                        extra={"Allow": "GET, HEAD"})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line or headers) with this
+        server's headers too."""
+        self.close_connection = True
+        self._write(code, f"{code}: {message or http.HTTPStatus(code).phrase}".encode(
+            "latin-1", "replace"))
+
     def do_GET(self) -> None:  # noqa: N802
-        host = (self.headers.get("Host") or "").strip().lower()
-        if host not in self.server.allowed_hosts:
-            # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) sends
-            # its own name here: only the addresses this server gave out are answered.
-            self._write(403, b"this server answers only to " + self.server.url.encode())
+        if not self._host_allowed():
             return
         if not self.path.startswith("/") or len(self.path) > _MAX_PATH_LENGTH:
             self._write(414 if len(self.path) > _MAX_PATH_LENGTH else 400, b"bad path")
@@ -159,8 +186,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 shutil.copyfileobj(handle, self.wfile, 1 << 20)
 
     def _write(self, status: int, body: bytes | None, content_type: str = "text/plain",
-               length: int | None = None) -> None:
+               length: int | None = None, extra: dict | None = None) -> None:
         self.send_response(status)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("Cache-Control", "no-store")  # a port may serve another model later
         self.send_header("Content-Type", content_type)

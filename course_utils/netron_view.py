@@ -36,8 +36,10 @@ import urllib.parse
 from pathlib import Path
 
 from . import install
-from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .errors import CourseError, InvalidArgumentError
 from .netron_page import HOST, ModelServer, find_netron_ui
+from .options import add_number, path_arg
+from .paths import input_file
 
 __all__ = ["serve_netron", "show_netron", "stop_all_netron", "NetronServer", "NetronError"]
 
@@ -161,10 +163,9 @@ def serve_netron(path, port: int | None = None) -> NetronServer:
         http://127.0.0.1:20123/
     """
     global _ATEXIT_REGISTERED
-    model = Path(path).expanduser().resolve()
-    if not model.is_file():
-        raise MissingFileError(f"no model file at {path}; export the model first "
-                                "(the export step of notebook 02, or python -m course_utils export)")
+    model = input_file(Path(path).expanduser(), "model file",
+                       missing_hint="export the model first (the export step of notebook 02, or "
+                                    "python -m course_utils export)").resolve()
     if port is not None and not 0 < int(port) < 65536:
         raise InvalidArgumentError(f"port must be between 1 and 65535, got {port}; or leave it out "
                          "to get a free one")
@@ -314,9 +315,10 @@ def add_cli(subparsers) -> None:
     """Register ``netron``."""
     parser = subparsers.add_parser(
         "netron", help="view a model in Netron (served on 127.0.0.1 until Ctrl+C)")
-    parser.add_argument("model", help="the model file, e.g. artifacts/resnet18.onnx")
-    parser.add_argument("--port", type=int, default=None,
-                        help="port to serve on (default: a free one; a busy one is replaced)")
+    parser.add_argument("model", type=path_arg("MODEL"),
+                        help="the model file, e.g. artifacts/resnet18.onnx")
+    add_number(parser, "--port", low=1, high=65535,
+               help="port to serve on (default: a free one; a busy one is replaced)")
     parser.add_argument("--browse", action="store_true",
                         help="also open the page in this machine's web browser")
     parser.set_defaults(func=_run_cli)

@@ -9,19 +9,16 @@ people (``inspection.py``) or changing it (``graph_opt.py``, ``export.py``).
 """
 from __future__ import annotations
 
-import stat
+import os
 from collections import Counter
 from pathlib import Path
 
 from .errors import CourseError, MissingFileError
+from .paths import FolderGivenError, input_file, read_bytes
 
 __all__ = ["load_onnx_file", "load_model_proto", "count_ops", "model_size_bytes",
            "list_external_data", "external_data_paths", "external_data_tensors", "FolderGivenError",
            "OnnxFileError"]
-
-
-class FolderGivenError(CourseError, IsADirectoryError):
-    """A folder was given where a model file was expected."""
 
 
 class OnnxFileError(CourseError, ValueError):
@@ -61,13 +58,16 @@ def _describe_unparsable(data: bytes) -> str:
             f"export the model again ({_EXPORT_HINT})")
 
 
-def load_onnx_file(path, *, load_weights: bool = True):
+def load_onnx_file(path, *, load_weights: bool = True, refuse_escaping: bool = False):
     """Read an ``.onnx`` file, raising one clear error if it is unusable.
 
     Args:
         path: the ``.onnx`` file.
         load_weights: also read weights stored in a separate file beside the
             model (external data). With False, only the graph is read.
+        refuse_escaping: with ``load_weights=False``, still refuse external data
+            named outside the model's folder (for a caller that hands the path to
+            ONNX Runtime, which reads the weights itself).
 
     Returns:
         The ``onnx.ModelProto``.
@@ -82,8 +82,8 @@ def load_onnx_file(path, *, load_weights: bool = True):
     import onnx
     from google.protobuf.message import DecodeError
 
+    data = _read_regular_file(path)  # the path as given: "" is refused, not read as "."
     path = Path(path)
-    data = _read_regular_file(path)
     if not data:
         raise OnnxFileError(f"{path.name} is empty (0 bytes): the export or copy that wrote it "
                          "failed or was interrupted; export the model again")
@@ -100,6 +100,9 @@ def load_onnx_file(path, *, load_weights: bool = True):
                          "copy it again")
     if load_weights:
         _load_external_weights(model, path)
+    elif refuse_escaping:  # the graph alone: no weights file need be there, none may lie elsewhere
+        for location in list_external_data(model):
+            _refuse_escaping(location, path)
     return model
 
 
@@ -107,32 +110,25 @@ def load_onnx_file(path, *, load_weights: bool = True):
 MAX_ONNX_BYTES = 2**31
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file of at most MAX_ONNX_BYTES; devices, pipes, folders refused."""
+def _read_regular_file(path) -> bytes:
+    """The bytes of a regular file of at most MAX_ONNX_BYTES (``paths.py`` checks what it is)."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        nearby = sorted(p.name for p in path.parent.glob("*.onnx")) if path.parent.is_dir() else []
-        also = f" (.onnx files in that folder: {', '.join(nearby)})" if nearby else ""
+        path = input_file(path, "ONNX model", missing_hint="check the path, or create the model "
+                          f"first, e.g. {_EXPORT_HINT}")
+    except MissingFileError as error:
+        if os.path.islink(path):  # a dangling link: the door's words say so
+            raise
+        folder = Path(path).parent
+        nearby = sorted(p.name for p in folder.glob("*.onnx")) if folder.is_dir() else []
+        also = f" (.onnx files in that folder: {', '.join(nearby[:10])})" if nearby else ""
         raise MissingFileError(f"no file at {path}{also}; check the path, or create the "
-                                f"model first, e.g. {_EXPORT_HINT}") from None
-    except OSError as error:  # a name too long, a link loop, no permission on a folder
-        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check the path") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise FolderGivenError(f"{path} is a folder, not an .onnx file; "
-                                "pass the path of the model file inside it")
-    if not stat.S_ISREG(info.st_mode):
-        raise OnnxFileError(f"{path} is not a regular file (a device, a pipe or a socket); "
-                            "pass the path of an .onnx file")
-    if info.st_size > MAX_ONNX_BYTES:
-        raise OnnxFileError(f"{path.name} has {info.st_size:,} bytes, more than the 2 GiB a "
+                               f"model first, e.g. {_EXPORT_HINT}") from None
+    size = path.stat().st_size
+    if size > MAX_ONNX_BYTES:
+        raise OnnxFileError(f"{path.name} has {size:,} bytes, more than the 2 GiB a "
                             "single ONNX file can hold; such models keep their weights in "
                             "external data (export with external_data=True)")
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_ONNX_BYTES + 1)
-    except OSError as error:
-        raise OnnxFileError(f"cannot read {path} ({error.strerror}); check its permissions") from None
+    return read_bytes(path, "ONNX model", max_bytes=MAX_ONNX_BYTES, checked=True)
 
 
 def external_data_tensors(model) -> list:
@@ -173,6 +169,16 @@ def list_external_data(model) -> list[str]:
     return locations
 
 
+def _refuse_escaping(location: str, path) -> None:
+    """Refuse an external-data location that leaves the model's folder (absolute, ``..``)."""
+    relative = Path(location)
+    if relative.is_absolute() or ".." in relative.parts or "\0" in location or not location:
+        raise OnnxFileError(
+            f"{Path(path).name} names its external weights {location!r}, a place outside "
+            "its folder; ONNX external data must sit beside the model: re-export it, or "
+            "save it with onnx.save(..., location='<name>.data')")
+
+
 def external_data_paths(model, path: Path) -> dict[str, Path]:
     """Each external-data location of ``model`` (read from ``path``) and its file, all checked.
 
@@ -184,19 +190,19 @@ def external_data_paths(model, path: Path) -> dict[str, Path]:
     folder = Path(path).parent
     found = {}
     for location in list_external_data(model):
-        relative = Path(location)
-        if relative.is_absolute() or ".." in relative.parts or "\0" in location or not location:
-            raise OnnxFileError(
-                f"{Path(path).name} names its external weights {location!r}, a place outside "
-                "its folder; ONNX external data must sit beside the model: re-export it, or "
-                "save it with onnx.save(..., location='<name>.data')")
-        target = folder / relative
-        if not target.exists():
+        _refuse_escaping(location, path)
+        target = folder / location
+        try:
+            exists = target.exists()
+            inside = exists and target.is_file() and folder.resolve() in target.resolve().parents
+        except (OSError, RuntimeError):  # a name too long, a link loop
+            exists = inside = False
+        if not exists and not os.path.islink(target):
             raise MissingFileError(
                 f"{Path(path).name} keeps its weights in a separate file {location!r}, which is not "
                 f"beside it in {folder.name or '.'}/; copy {location} next to {Path(path).name}, "
                 "or re-export with external_data=False to get a single file")
-        if not target.is_file() or folder.resolve() not in target.resolve().parents:
+        if not inside:
             raise OnnxFileError(f"{Path(path).name}'s external weights {location!r} are not a "
                                 f"regular file inside {folder.name or '.'}/; re-export the model")
         found[location] = target

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
+import os
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from pathlib import Path
 from .devices import OPENVINO, describe_second_provider, openvino_options, register_openvino
 from .errors import InvalidArgumentError, MissingFileError
 from .formatting import format_table
+from .options import add_number, path_arg
 from .placement import (RECORD_ASSIGNMENT, assigned_nodes, format_placement,
                         placement_from_profile, placement_table)
 
@@ -215,6 +218,10 @@ _NUMPY_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
                 "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
 
 
+#: The most values a random input of --placement holds (1 GiB of float32).
+_MAX_RANDOM_ELEMENTS = 2**28
+
+
 def _feed(session, seed: int = 0) -> dict:
     """Random inputs of batch 1 for every input of the session."""
     import numpy as np
@@ -229,6 +236,12 @@ def _feed(session, seed: int = 0) -> dict:
                 f"input {arg.name!r} ({arg.type}, shape {shape}) cannot be made up: --placement "
                 "fills tensors of numbers with random values of batch 1, every other size fixed")
         shape = [1 if not isinstance(d, int) else d for d in shape]
+        if any(d < 0 for d in shape) or math.prod(shape) > _MAX_RANDOM_ELEMENTS:
+            raise InvalidArgumentError(
+                f"input {arg.name!r} has the shape {shape} in the file, which no random input of "
+                f"batch 1 can fill (a negative size, or more than {_MAX_RANDOM_ELEMENTS:,} "
+                "values: a damaged file, or a size exported by mistake?); check it with "
+                "`python -m course_utils inspect`")
         feed[arg.name] = (rng.standard_normal(shape) if dtype.startswith("float")
                           else np.zeros(shape)).astype(dtype)
     return feed
@@ -249,7 +262,9 @@ def measure_placement(path, prefer: list[str] | None = None, threads: int | None
     from .onnx_files import load_onnx_file
     from .sessions import default_threads, fair_session_options
 
-    load_onnx_file(path, load_weights=False)  # one clear error for a missing or broken file
+    # One clear error for a missing or broken file, or weights named outside its folder (ONNX
+    # Runtime would read them).
+    load_onnx_file(path, load_weights=False, refuse_escaping=True)
     if any(name.startswith(OPENVINO) for name in prefer or []):
         register_openvino()  # its names are known once it is registered
     unknown = [name for name in prefer or [] if name not in _names_to_accept(prefer or [])]
@@ -264,12 +279,21 @@ def measure_placement(path, prefer: list[str] | None = None, threads: int | None
     options.enable_profiling = True
     with tempfile.TemporaryDirectory(prefix="placement-") as folder:
         options.profile_file_prefix = str(Path(folder) / "profile")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            session = make_session(path, prefer=prefer, options=options)
-        feed = _feed(session)
-        for _ in range(2):  # the first run includes a compiling provider's compilation
-            session.run(None, feed)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                session = make_session(path, prefer=prefer, options=options)
+            feed = {name: ort.OrtValue.ortvalue_from_numpy(value)
+                    for name, value in _feed(session).items()}
+            for _ in range(2):  # the first run includes a compiling provider's compilation
+                # OrtValues both ways: an output numpy has no type for (bfloat16) still runs.
+                session.run_with_ort_values([o.name for o in session.get_outputs()], feed)
+        except Exception as error:  # onnxruntime's own types (InvalidGraph, Fail, ...)
+            if not type(error).__module__.startswith("onnxruntime"):
+                raise
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+            raise InvalidArgumentError(f"ONNX Runtime cannot run {path}: {first}; check the file "
+                                       "with `python -m course_utils inspect`") from None
         events = json.loads(Path(session.end_profiling()).read_text())
     rows = placement_table(assigned_nodes(session), placement_from_profile(events))
     return {"rows": rows, "providers": list(session.get_providers()),
@@ -298,12 +322,13 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "providers", help="all execution providers and which this machine has; "
                           "--placement MODEL: where each node runs")
-    parser.add_argument("--placement", metavar="MODEL.onnx",
+    parser.add_argument("--placement", type=path_arg("--placement"), metavar="MODEL.onnx",
                         help="run the model once (random inputs, batch 1) under the profiler and "
                              "print the nodes, op types and time of each provider")
     parser.add_argument("--prefer", nargs="+", metavar="NAME",
                         help="with --placement: providers, most preferred first (default: CPU "
                              "only; the CPU provider is always added last)")
-    parser.add_argument("--threads", type=int,
-                        help="with --placement: intra-op threads (default: physical cores)")
+    add_number(parser, "--threads", low=1, high=4 * (os.cpu_count() or 1),
+               note="4 per logical CPU of this machine",
+               help="with --placement: intra-op threads (default: physical cores)")
     parser.set_defaults(func=_run_cli)

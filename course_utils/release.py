@@ -29,17 +29,19 @@ from pathlib import Path
 
 from .build import ROOT, new_file_modes
 from .errors import CourseError, InvalidArgumentError, MissingFileError
-from .export import check_output_path
+from .options import path_arg
+from .paths import output_folder
 from .readme_tables import is_region_marker
 
-__all__ = ["write_release", "FolderNotEmptyError"]
+__all__ = ["write_release", "FolderNotEmptyError", "SHIPPED"]
 
 
 class FolderNotEmptyError(CourseError, FileExistsError):
     """The release folder already holds files; nothing is overwritten."""
 
-# Paths relative to the repository root that a student copy holds.
-_COPIED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".gitignore"]
+#: Paths relative to the repository root that a student copy holds (nothing written by an
+#: instructor's command may land inside them: it would ship to students).
+SHIPPED = ["exercises", "course_utils", "lab-settings", "environment.yml", ".gitignore"]
 # Inside the copied folders: what stays with the instructor.
 _INSTRUCTOR_ONLY = {
     "course_utils/grading",         # the grader: sandbox, verdicts, results, hidden checks
@@ -149,22 +151,28 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
     Example:
         >>> write_release("/tmp/onnx-course-student")  # doctest: +SKIP
     """
-    root, out = Path(root).resolve(), Path(out).resolve()
-    if out.exists() and not out.is_dir():
+    out = Path(out)
+    if os.path.isfile(out):
         raise FolderNotEmptyError(f"{out} is a file; give a new folder for the release")
+    out = output_folder(out, "release folder")  # a name, a link, a folder that cannot be written
+    root, out = Path(root).resolve(), out.resolve()
     if out.exists() and any(out.iterdir()):
         raise FolderNotEmptyError(f"{out} already exists and is not empty; give a new folder "
                               "(the release never overwrites anything)")
     if out == root or root in out.parents:
         raise InvalidArgumentError(f"{out} is inside the course repository; write the release elsewhere")
-    check_output_path(out / "README.md")  # a file where a folder must go, or no permission
+    missing = [name for name in ("README.md", "Makefile", "pyproject.toml")
+               if not (root / name).is_file()]
+    if missing:
+        raise MissingFileError(f"{root} lacks {', '.join(missing)}: it is not the course "
+                               "repository (run release from a checkout of it)")
     if not sorted((root / "exercises").glob("*.ipynb")):
         raise MissingFileError(f"{root / 'exercises'} holds no notebooks; run "
                                 "`python -m course_utils build` first")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        for name in _COPIED:
+        for name in SHIPPED:
             source = root / name
             if source.is_dir():
                 shutil.copytree(source, staging / name, ignore=_ignore(root))
@@ -187,7 +195,7 @@ def write_release(out: Path | str, root: Path = ROOT) -> Path:
 
 
 def _run_cli(args) -> int:
-    out = write_release(args.out)
+    out = write_release(args.out, root=ROOT)
     files = sum(1 for p in out.rglob("*") if p.is_file())
     print(f"wrote the student release to {out} ({files} files): exercises/, course_utils/ "
           "without the grader and its hidden checks, README, Makefile, pyproject.toml, "
@@ -199,5 +207,6 @@ def add_cli(subparsers) -> None:
     """Register ``release``."""
     parser = subparsers.add_parser(
         "release", help="write the student copy (no notebooks/, solutions/ or hidden checks)")
-    parser.add_argument("out", help="a new or empty folder to write the student copy into")
+    parser.add_argument("out", type=path_arg("OUT"),
+                        help="a new or empty folder to write the student copy into")
     parser.set_defaults(func=_run_cli)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .datafiles import read_notebook
 from .exercise_headers import exercise_header
-from .errors import CourseError, InvalidArgumentError, MissingFileError
+from .errors import CourseError, InvalidArgumentError
+from .options import add_number, path_arg
+from .paths import input_file, shown
 from .scores import format_score_table
 
 __all__ = ["selfcheck", "SelfCheck", "print_verdict", "add_cli"]
@@ -82,27 +84,18 @@ def print_verdict(exercise_id: str) -> None:
 
 
 def _read(path: Path):
-    import nbformat
-
     if path.suffix != ".ipynb":
-        raise InvalidArgumentError(f"{path} is not a notebook; give the .ipynb file, "
+        raise InvalidArgumentError(f"{shown(path)} is not a notebook; give the .ipynb file, "
                                    "e.g. exercises/00-install-check.ipynb")
-    try:
-        info = path.stat()
-    except OSError:
-        raise MissingFileError(f"{path} does not exist; give the path of your exercises notebook, "
-                               "e.g. exercises/00-install-check.ipynb") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InvalidArgumentError(f"{path} is not a file")
-    if info.st_size > MAX_NOTEBOOK_BYTES:
-        raise InvalidArgumentError(f"{path} is {info.st_size / 2**20:.0f} MiB, over the "
+    input_file(path, "notebook", missing_hint="give the path of your exercises notebook, e.g. "
+                                              "exercises/00-install-check.ipynb")
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise InvalidArgumentError(f"{path} is {path.stat().st_size / 2**20:.0f} MiB, over the "
                                    f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have; clear its "
                                    "outputs (Edit > Clear Outputs of All Cells), save, and try again")
-    try:
-        return nbformat.reads(path.read_bytes().decode("utf-8"), as_version=4)
-    except Exception as error:  # JSON, Unicode or schema errors: the file is not a notebook any more
-        raise InvalidArgumentError(f"{path} is not a readable notebook ({type(error).__name__}); "
-                                   "open it in JupyterLab and save it again") from None
+    return read_notebook(path, max_bytes=MAX_NOTEBOOK_BYTES,
+                         next_step="open it in JupyterLab and save it again (or start again from "
+                                   "a fresh copy of the exercises notebook)")
 
 
 def _error_of(cell):
@@ -154,7 +147,9 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
     path = Path(path)
     nb = _read(path)
     started = time.perf_counter()
-    result = SelfCheck(str(path), str(nb.metadata.get("course_utils", {}).get("notebook") or path.stem))
+    course = nb.metadata.get("course_utils")  # the build's own entry; a file may hold anything there
+    name = course.get("notebook") if isinstance(course, dict) else None
+    result = SelfCheck(str(path), name if isinstance(name, str) and name else path.stem)
     exercises = {}
     for index, cell in enumerate(nb.cells):
         header = exercise_header(cell.source) if cell.cell_type == "code" else None
@@ -241,6 +236,8 @@ def add_cli(subparsers) -> None:
     """Register ``selfcheck``."""
     parser = subparsers.add_parser("selfcheck", help="run your notebook in a fresh kernel and show "
                                    "the grader's table (public checks) before you hand in")
-    parser.add_argument("notebook", help="your exercises notebook, e.g. exercises/00-install-check.ipynb")
-    parser.add_argument("--timeout", type=int, default=600, metavar="S", help="seconds per cell (600)")
+    parser.add_argument("notebook", type=path_arg("NOTEBOOK"),
+                        help="your exercises notebook, e.g. exercises/00-install-check.ipynb")
+    add_number(parser, "--timeout", low=1, high=86400, default=600, metavar="S",
+               help="seconds one cell may run")
     parser.set_defaults(func=_run_cli)

@@ -19,6 +19,19 @@ The HTTP contract of an app made by :func:`make_app`:
   is JSON ``{"<json_key>": nested list}`` for ``input_format="json"``, or the
   bytes of ``numpy.save`` of an array (``Content-Type:
   application/octet-stream``) for ``input_format="npy"``.
+
+What it refuses, and why (a page on another site must not be able to use it):
+
+* a ``Host`` other than ``127.0.0.1:PORT`` or ``localhost:PORT``: 403 (a page on
+  a domain that resolves to 127.0.0.1, DNS rebinding, would send its own name);
+* a JSON body whose ``Content-Type`` is not ``application/json``: 415 (a page
+  elsewhere can send ``text/plain`` or no type without asking the browser first;
+  ``application/json`` needs a CORS preflight, which this server never answers);
+* headers that do not arrive within ``header_timeout_s`` (10 s): 408, and the
+  connection is closed; a body that does not arrive within ``body_timeout_s``: 408;
+* every malformed body: a 4xx that names the problem and what to send instead;
+  an input whose scores come out infinite or NaN (values far outside the
+  training range): 422.
 """
 import atexit
 import functools
@@ -101,6 +114,9 @@ class _BadInput(Exception):
 
 #: Seconds a client may take to send its whole body; a body that never ends gets a 408.
 BODY_TIMEOUT_S = 10.0
+#: Seconds a client may take to send a request's headers (from its connection, or its first
+#: byte after an earlier answer); headers that never end get a 408 and the connection closes.
+HEADER_TIMEOUT_S = 10.0
 
 # A JSON string, read atomically (linear time whatever the body): brackets inside it are
 # not nesting.
@@ -228,6 +244,9 @@ def _parse_npy(body: bytes, content_type: str, endpoint: ModelEndpoint) -> np.nd
     except Exception as error:  # numpy's header reader fails in many ways on hostile bytes
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise _BadInput(400, f"the body is not a .npy array ({reason}); send {expected}") from None
+    if any(size < 0 for size in shape):
+        raise _BadInput(400, f"the .npy header says shape {tuple(shape)}, with a negative size, "
+                             f"which no array has; send {expected}")
     if dtype != np.dtype(endpoint.dtype):
         raise _BadInput(422, f"expected dtype {endpoint.dtype}, got {dtype} "
                              f"(convert with x.astype(np.{endpoint.dtype})); send {expected}")
@@ -344,6 +363,12 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server",
         if endpoint is None:
             raise HTTPException(404, f"no model named {name!r}; available: {', '.join(names)} "
                                      "(see GET /health)")
+        content_type = request.headers.get("content-type", "")
+        if endpoint.input_format == "json" and \
+                content_type.split(";")[0].strip().lower() != "application/json":
+            raise HTTPException(415, f"this endpoint takes {endpoint.describe()}, sent with "
+                                     "Content-Type: application/json; got Content-Type "
+                                     f"'{content_type[:80] or 'none'}'")
         declared = request.headers.get("content-length")
         limit = endpoint.max_body_bytes()
         if declared and declared.isdigit() and int(declared) > limit:
@@ -354,7 +379,7 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server",
             if endpoint.input_format == "json":
                 array = _parse_json(body, endpoint)
             else:
-                array = _parse_npy(body, request.headers.get("content-type", ""), endpoint)
+                array = _parse_npy(body, content_type, endpoint)
             batch = _validate(array, endpoint)
         except _BadInput as bad:
             detail = (str(bad) if endpoint.describe() in str(bad)
@@ -379,10 +404,101 @@ def make_app(endpoints: list[ModelEndpoint], *, title: str = "model server",
                                      f"{scores.shape} ({scores.dtype}) for a batch of "
                                      f"{len(batch)}; its loader must give scores of shape "
                                      "(batch, classes)")
+        if scores.dtype.kind == "f" and not np.isfinite(scores).all():
+            # JSON has no infinity or NaN (they would come out as null): the input's values are
+            # so far from the training range that the model's arithmetic overflowed.
+            logger.warning("model %r gave infinite or NaN scores for a finite input", name)
+            raise HTTPException(422, f"the model's scores for this input are not finite "
+                                     "(infinity or NaN): its values, up to "
+                                     f"{float(np.abs(batch).max()):g} in magnitude, are far "
+                                     "outside the range the model was trained on; send "
+                                     f"{endpoint.describe()}, with values scaled as in training")
         return {"model": name, "labels": scores.argmax(axis=1).tolist(),
                 "scores": scores.tolist()}
 
+    app.add_middleware(_LoopbackHostOnly)
     return app
+
+
+class _LoopbackHostOnly:
+    """ASGI middleware: answer only requests whose ``Host`` is ``127.0.0.1:PORT`` or
+    ``localhost:PORT`` (this server's own addresses); every other one gets a 403 unread."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            hosts = [v.decode("latin-1").strip().lower() for k, v in scope["headers"] if k == b"host"]
+            port = (scope.get("server") or (None, None))[1]
+            allowed = (f"{_LOOPBACK}:{port}", f"localhost:{port}")
+            if len(hosts) != 1 or hosts[0] not in allowed:
+                from starlette.responses import JSONResponse
+
+                found = f"Host {hosts[0][:80]!r}" if len(hosts) == 1 else f"{len(hosts)} Host headers"
+                response = JSONResponse(status_code=403, content={"detail": (
+                    f"this server answers only to http://{allowed[0]}/ and http://{allowed[1]}/ "
+                    f"(got {found}); call it at one of those addresses")})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header_timeout_protocol(seconds: float):
+    """uvicorn's HTTP protocol with a limit on the time a request's headers may take.
+
+    uvicorn bounds the wait between requests on a kept-alive connection, but not a
+    request whose headers never end: such a client would hold its connection
+    forever. The timer starts when a connection opens or a request's first byte
+    arrives, and stops with the answer; if it fires while the headers are still
+    incomplete, the client gets a 408 and the connection is closed.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    body = (f"the request's headers did not arrive within {seconds:g} s; send the whole "
+            "request in one go").encode()
+    answer = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+              b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+
+    class Protocol(AutoHTTPProtocol):
+        _header_timer = None
+
+        def _waiting_for_headers(self) -> bool:
+            return self.cycle is None or self.cycle.response_complete
+
+        def _arm(self) -> None:
+            if self._header_timer is None and not self.transport.is_closing():
+                self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._waiting_for_headers():
+                self._arm()  # the first byte of a new request (a no-op if already armed)
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            self._disarm()  # idle until the next request: uvicorn's keep-alive limit applies
+            super().on_response_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if self._waiting_for_headers() and not self.transport.is_closing():
+                self.transport.write(answer)
+                self.transport.close()
+
+    return Protocol
 
 
 class RunningServer:
@@ -393,7 +509,8 @@ class RunningServer:
         port: the port the operating system chose.
     """
 
-    def __init__(self, app, *, startup_timeout: float = 60.0) -> None:
+    def __init__(self, app, *, startup_timeout: float = 60.0,
+                 header_timeout_s: float = HEADER_TIMEOUT_S) -> None:
         import uvicorn
 
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted
@@ -404,7 +521,8 @@ class RunningServer:
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{_LOOPBACK}:{self.port}"
         config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
-                                lifespan="on", timeout_graceful_shutdown=5)
+                                lifespan="on", timeout_graceful_shutdown=5,
+                                http=_header_timeout_protocol(header_timeout_s))
         self._server = uvicorn.Server(config)
         self._app = app
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}",
@@ -460,7 +578,8 @@ class RunningServer:
         return f"RunningServer(url={self.url!r}, running={self.running})"
 
 
-def serve_app(app, *, startup_timeout: float = 60.0) -> RunningServer:
+def serve_app(app, *, startup_timeout: float = 60.0,
+              header_timeout_s: float = HEADER_TIMEOUT_S) -> RunningServer:
     """Start ``app`` with uvicorn on 127.0.0.1 on a free port, in a background thread.
 
     Returns once the app's start-up (model loading) has finished, so the first
@@ -470,6 +589,8 @@ def serve_app(app, *, startup_timeout: float = 60.0) -> RunningServer:
     Args:
         app: an ASGI app, e.g. from :func:`make_app`.
         startup_timeout: seconds to wait for start-up before giving up.
+        header_timeout_s: seconds a client may take to send a request's headers
+            (then 408, and its connection is closed).
 
     Returns:
         A :class:`RunningServer`; use it in a ``with`` block, or call ``stop()``.
@@ -483,7 +604,7 @@ def serve_app(app, *, startup_timeout: float = 60.0) -> RunningServer:
         ...     httpx.get(f"{server.url}/health").json()["status"]
         'ok'
     """
-    return RunningServer(app, startup_timeout=startup_timeout)
+    return RunningServer(app, startup_timeout=startup_timeout, header_timeout_s=header_timeout_s)
 
 
 @atexit.register

@@ -93,7 +93,7 @@ def choose_device(requested: str, *, torch_cuda: bool, ort_providers) -> str:
     if not torch_cuda:
         raise DeviceError("device 'cuda' asked for, but torch.cuda.is_available() is False; "
                            "install a CUDA build of PyTorch on a machine with an NVIDIA GPU, "
-                           "or use --device cpu")
+                           "or ask for device 'cpu' (bench: --device cpu)")
     if not cuda_ok:
         raise DeviceError("device 'cuda' asked for, but this onnxruntime has no "
                            f"CUDAExecutionProvider (available: {list(ort_providers)}); "

@@ -16,6 +16,7 @@ import math
 from .errors import CourseError, InvalidArgumentError
 from .export import load_model_spec
 from .onnx_files import load_onnx_file
+from .options import add_number, number_list, path_arg
 from .parity import (DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, ParityReport,
                      check_tolerances, compare_outputs, convert_to_numpy)
 from .providers import make_session
@@ -172,6 +173,12 @@ def _random_feed(inputs, batch: int, rng) -> dict:
             raise InvalidArgumentError(f"input {arg.name!r} has type {arg.type}, which random "
                                        "inputs cannot fill; pass example inputs with "
                                        "inputs=[...]") from None
+        if math.prod(dims[1:]) > MAX_RANDOM_ELEMENTS:
+            raise InvalidArgumentError(
+                f"input {arg.name!r} of the file is {_describe_inputs([arg])}: one sample holds "
+                f"{math.prod(dims[1:]):,} values, more than the {MAX_RANDOM_ELEMENTS:,} verify "
+                "builds (a damaged file, or a size exported by mistake?); check the file with "
+                "`python -m course_utils inspect`, or pass real inputs with inputs=[...]")
         shape = [batch] + dims[1:] if dims else []
         if math.prod(shape) > MAX_RANDOM_ELEMENTS:
             raise InvalidArgumentError(f"a random input {arg.name!r} of shape {tuple(shape)} "
@@ -182,6 +189,50 @@ def _random_feed(inputs, batch: int, rng) -> dict:
         else:
             feed[arg.name] = rng.integers(0, 2, shape).astype(dtype)
     return feed
+
+
+#: ONNX element types that numpy, PyTorch and ONNX Runtime's Python API all hold as they are
+#: (float, float16, double, the integers, bool): the ones a comparison can use.
+_COMPARABLE_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
+                     7: "int64", 9: "bool", 10: "float16", 11: "float64", 12: "uint32",
+                     13: "uint64"}
+
+
+def _check_comparable(proto, path, random_inputs: bool) -> None:
+    """Refuse a file whose outputs (and inputs, when verify makes them up) are not tensors
+    numpy and PyTorch both hold."""
+    from .inspection import element_type_name
+
+    graph = proto.graph
+    if not graph.output:
+        raise InvalidArgumentError(f"{path} has no outputs: there is nothing to compare; export "
+                                   "the model again (its forward must return a tensor)")
+    weights = {t.name for t in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in weights] if random_inputs else []
+    for role, values in (("input", inputs), ("output", graph.output)):
+        instead = ("which random inputs cannot fill; pass example inputs with "
+                   "verify_model(..., inputs=[...])" if role == "input" else
+                   "which verify cannot compare with PyTorch's outputs; compare it by hand")
+        for value in values:
+            kind = value.type.WhichOneof("value")
+            if kind != "tensor_type":
+                found = {"sequence_type": "a sequence of tensors", "map_type": "a map",
+                         "optional_type": "an optional value",
+                         "sparse_tensor_type": "a sparse tensor"}.get(kind, "of no known type")
+                raise InvalidArgumentError(f"{role} {value.name!r} of {path} is {found}, not a "
+                                           f"tensor, {instead}")
+            dims = value.type.tensor_type.shape.dim
+            if any(d.WhichOneof("value") == "dim_value" and d.dim_value < 0 for d in dims):
+                raise InvalidArgumentError(
+                    f"{role} {value.name!r} of {path} has a negative size in its shape, which no "
+                    "tensor has: the file is damaged; export the model again")
+            elem = value.type.tensor_type.elem_type
+            if elem not in _COMPARABLE_TYPES:
+                raise InvalidArgumentError(
+                    f"{role} {value.name!r} of {path} has the element type "
+                    f"{element_type_name(elem)}, {instead} (verify takes float, integer and "
+                    "bool tensors, which numpy and PyTorch both hold; a model can cast to "
+                    "float32 before its output)")
 
 
 def _make_session(onnx_path, providers):
@@ -246,6 +297,7 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
         raise InvalidArgumentError(f"unknown runtime(s) {sorted(unknown)}; "
                                    "choose from 'onnxruntime', 'reference'")
     proto = load_onnx_file(onnx_path)  # one clear error for missing/empty/truncated files
+    _check_comparable(proto, onnx_path, random_inputs=inputs is None)
     if isinstance(model, str):
         model = load_model_spec(model)
     model.eval()
@@ -287,6 +339,11 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
                 f"the PyTorch model fails on the file's inputs ({shapes}): "
                 f"{_first_line(error)}; is it the model {onnx_path} was exported from? Give the same spec as to "
                 "`export`") from None
+        if not any(isinstance(value, torch.Tensor) for value in expected):
+            raise InvalidArgumentError(
+                f"the PyTorch model's forward returned {'None' if expected == [None] else 'no tensor'}"
+                f", so there is nothing to compare with the file's outputs "
+                f"({', '.join(out_names)}); make forward return the tensor(s) the model computes")
         if "onnxruntime" in runtimes:
             report += compare_outputs(expected, _run(session, feed, onnx_path), rtol=rtol, atol=atol,
                                       names=out_names, runtime="onnxruntime", batch=batch)
@@ -296,16 +353,13 @@ def verify_model(onnx_path, model, *, batch_sizes=(1, 2, 8), inputs=None,
     return report
 
 
+#: The largest batch size --batch-sizes takes (a random batch is built for each).
+_MAX_BATCH = 4096
+
+
 def _cli_verify(args) -> int:
-    try:
-        batch_sizes = tuple(int(b) for b in args.batch_sizes.split(",") if b.strip())
-    except ValueError:
-        batch_sizes = ()
-    if not batch_sizes or min(batch_sizes) < 1:
-        raise InvalidArgumentError(f"--batch-sizes {args.batch_sizes!r} is not a list of positive "
-                         "integers; write e.g. 1,2,8")
     runtimes = ("onnxruntime", "reference") if args.reference else ("onnxruntime",)
-    report = verify_model(args.model, args.spec, batch_sizes=batch_sizes, rtol=args.rtol,
+    report = verify_model(args.model, args.spec, batch_sizes=args.batch_sizes, rtol=args.rtol,
                           atol=args.atol, runtimes=runtimes)
     print(report)
     return 0 if report.passed else 1
@@ -318,14 +372,15 @@ def add_cli(subparsers) -> None:
         description="Run the PyTorch model named by SPEC (seeded weights, as `export` uses) and "
                     "the ONNX file on random inputs of several batch sizes; print max abs/rel "
                     "errors and the worst element per output; exit 0 within tolerance, else 1.")
-    parser.add_argument("model", help="path of the .onnx file")
+    parser.add_argument("model", type=path_arg("MODEL"), help="path of the .onnx file")
     parser.add_argument("spec", help="torchvision:<name> or package.module:factory")
-    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
-                        help=f"relative tolerance (default {DEFAULT_RTOL:g})")
-    parser.add_argument("--atol", type=float, default=DEFAULT_ATOL,
-                        help=f"absolute tolerance (default {DEFAULT_ATOL:g})")
-    parser.add_argument("--batch-sizes", default="1,2,8",
-                        help="comma-separated batch sizes (default 1,2,8)")
+    add_number(parser, "--rtol", kind=float, low=0, default=DEFAULT_RTOL, help="relative tolerance")
+    add_number(parser, "--atol", kind=float, low=0, default=DEFAULT_ATOL, help="absolute tolerance")
+    parser.add_argument("--batch-sizes", default=(1, 2, 8), metavar="B,B,...",
+                        type=number_list("--batch-sizes", 1, _MAX_BATCH, example="1,2,8",
+                                         hint="choose smaller batch sizes"),
+                        help=f"comma-separated batch sizes, each from 1 to {_MAX_BATCH} "
+                             "(default 1,2,8)")
     parser.add_argument("--reference", action="store_true",
                         help="also run onnx's ReferenceEvaluator (slow for large models)")
     parser.set_defaults(func=_cli_verify)

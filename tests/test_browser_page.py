@@ -110,9 +110,12 @@ def test_every_response_carries_the_policy_and_only_isolated_pages_the_isolation
 
 
 def test_methods_other_than_get_head_and_the_result_post_are_refused(server):
-    """Are PUT, DELETE, OPTIONS a 405, a POST anywhere but /results a 405, and HEAD bodiless?"""
-    for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
-        assert _request(server, "/model.onnx", method=method)[0] == 405
+    """Are PUT, DELETE, OPTIONS and any other method a 405 under the usual headers, after the Host
+    check, a POST anywhere but /results a 405, and HEAD bodiless?"""
+    for method in ("PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "PROPFIND", "BREW"):
+        status, headers, _ = _request(server, "/model.onnx", method=method)
+        assert status == 405 and headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert _request(server, "/model.onnx", method=method, host="evil.example")[0] == 403
     assert _request(server, "/model.onnx", method="POST", body=b"{}",
                     headers={"Content-Type": "application/json"})[0] == 405
     assert _request(server, "/model.onnx", method="HEAD")[::2] == (200, b"")

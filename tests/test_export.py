@@ -224,7 +224,7 @@ def test_export_cli_writes_and_summarizes(tmp_path, capsys):
 @pytest.mark.parametrize("args, text", [
     (["torchvision:resnet81"], "did you mean resnet18"),
     ([DIGITS], "--input-shape"),
-    ([DIGITS, "--input-shape", "1,eight,8"], "not a list of positive sizes"),
+    ([DIGITS, "--input-shape", "1,eight,8"], "--input-shape must be whole numbers from 1"),
 ])
 def test_export_cli_errors_are_one_line(args, text, tmp_path, capsys):
     """Does `export` turn a bad spec or shape into one error line, writing nothing?"""

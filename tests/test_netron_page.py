@@ -160,11 +160,29 @@ def test_a_file_that_is_not_onnx_is_served_alone(tmp_path):
         assert _request(server.port, "/data/other.bin")[0] == 404
 
 
-def test_other_methods_are_refused():
-    """Are POST, PUT and DELETE refused (Netron's page only reads)?"""
+def _answer(port: int, method: str, host: str):
+    """(status, headers, body) of one request with a small body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, "/data/small-cnn.onnx", body=b"x=1", headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
+                                    "PROPFIND", "BREW"])
+def test_other_methods_are_a_405_under_the_usual_headers(method):
+    """Is every method but GET and HEAD a 405 with Allow and the usual CSP, after the Host check?"""
     with serve_netron(FIXTURE) as server:
-        for method in ("POST", "PUT", "DELETE", "OPTIONS"):
-            assert _request(server.port, "/data/small-cnn.onnx", method=method)[0] == 501
+        status, headers, body = _answer(server.port, method, f"127.0.0.1:{server.port}")
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+        assert headers["Content-Security-Policy"].startswith("connect-src 'self'")
+        assert headers["Cache-Control"] == "no-store" and b"small-cnn" not in body
+        status, headers, body = _answer(server.port, method, "evil.example")
+        assert status == 403 and "Allow" not in headers and b"small-cnn" not in body
+        assert _request(server.port, "/data/small-cnn.onnx")[0] == 200  # still serving
 
 
 def test_a_port_that_needs_root_is_one_clear_error(monkeypatch):

@@ -43,8 +43,8 @@ def test_files_that_are_not_exercises_notebooks_are_one_clear_error(tmp_path, ca
     """Are a missing file, a broken file and a notebook without exercises each refused in one line?"""
     broken = tmp_path / "broken.ipynb"
     broken.write_text('{"cells": [')
-    for path, words in [(tmp_path / "missing.ipynb", "does not exist"), (broken, "not a readable notebook"),
-                        (ROOT / "tests" / "files" / "not-a-notebook.ipynb", "not a readable notebook")]:
+    for path, words in [(tmp_path / "missing.ipynb", "no notebook at"), (broken, "is not valid JSON"),
+                        (ROOT / "tests" / "files" / "not-a-notebook.ipynb", "is not valid JSON")]:
         assert main(["selfcheck", str(path)]) == 1
         assert words in capsys.readouterr().err
     with pytest.raises(ValueError, match="no exercise cell"):

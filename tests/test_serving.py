@@ -127,6 +127,7 @@ def test_npy_prediction_equals_local_session(served, onnx_path):
 
 
 ONE = [[0.5] * 3] * 2  # one valid (2, 3) item
+JSON = {"content-type": "application/json"}
 JSON_EXPECTED = "float32 array of shape (batch, 2, 3)"
 
 
@@ -154,7 +155,7 @@ def test_bad_json_is_refused_with_expected_shape(served, body, status, fragment)
 def test_unparsable_json_is_a_400(served):
     """Is a body that is not JSON at all a 400 naming the expected format?"""
     server, _ = served
-    response = _post(server, "linear-json", content=b"pixels=1,2,3")
+    response = _post(server, "linear-json", content=b"pixels=1,2,3", headers=JSON)
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["detail"]
     assert JSON_EXPECTED in response.json()["detail"]
@@ -163,7 +164,8 @@ def test_unparsable_json_is_a_400(served):
 def test_nan_is_refused(served):
     """Are NaN values (Python's JSON accepts them) refused?"""
     server, _ = served
-    response = _post(server, "linear-json", content=b'{"pixels": [[[NaN, 0, 0], [0, 0, 0]]]}')
+    response = _post(server, "linear-json", content=b'{"pixels": [[[NaN, 0, 0], [0, 0, 0]]]}',
+                     headers=JSON)
     assert response.status_code == 422
     assert "NaN" in response.json()["detail"]
     assert JSON_EXPECTED in response.json()["detail"]

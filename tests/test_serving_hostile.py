@@ -1,9 +1,11 @@
-"""Hostile bodies for course_utils/serving.py: every one a 4xx with the right words, never a 500.
+"""Hostile requests for course_utils/serving.py: every one a 4xx with the right words, never a 500.
 
 The server under test runs in a child process (loopback only), so that its
 peak memory (``VmHWM``) can be read from outside: a body the server refuses
 must cost it no more memory than a valid one. The fuzz test sends a bounded
-number of requests under a time limit and stops by itself.
+number of requests under a time limit and stops by itself. Besides bodies: a
+Host other than the server's own addresses, a JSON body of another type (what
+another site's page can send without a preflight), headers that never end.
 """
 import io
 import json
@@ -70,6 +72,7 @@ def _npy(array) -> bytes:
 
 
 NPY = {"content-type": "application/octet-stream"}
+JSON = {"content-type": "application/json"}
 ONE = [[0.5] * 8] * 8  # one valid (8, 8) item
 
 
@@ -89,9 +92,9 @@ def _zip_body() -> bytes:
 
 # (endpoint, request, status, words the detail must hold)
 BAD_BODIES = [
-    ("json", dict(content=b"[" * 1000 + b"]" * 1000), 422, "levels deep"),
-    ("json", dict(content=b'{"pixels": ' + b"[" * 100000), 422, "levels deep"),
-    ("json", dict(content=b'{"pixels": "' + b"[" * 5000 + b'"}'), 422, "holds strings"),
+    ("json", dict(content=b"[" * 1000 + b"]" * 1000, headers=JSON), 422, "levels deep"),
+    ("json", dict(content=b'{"pixels": ' + b"[" * 100000, headers=JSON), 422, "levels deep"),
+    ("json", dict(content=b'{"pixels": "' + b"[" * 5000 + b'"}', headers=JSON), 422, "holds strings"),
     ("json", dict(json={"pixels": [[[None] * 8] * 8]}), 422, "holds null (first at pixels[0][0][0])"),
     ("json", dict(json={"pixels": [[[True] * 8] * 8]}), 422, "holds booleans"),
     ("json", dict(json={"pixels": [[[{"a": 1}] * 8] * 8]}), 422, "holds JSON objects"),
@@ -99,19 +102,19 @@ BAD_BODIES = [
      "ragged (rows of different lengths: pixels[0][0] has 8 entries, pixels[0][7] has 7)"),
     ("json", dict(json={"pixels": [[[0.5] * 8] * 7 + [0.5]]}), 422, "ragged: pixels[0][7] is a single value"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e30" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "values must lie in [0, 1]"),
+                  + b"]]}", headers=JSON), 422, "values must lie in [0, 1]"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e39" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "too large for float32"),
+                  + b"]]}", headers=JSON), 422, "too large for float32"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[" + b"9" * 5000 + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "NaN or infinity"),
+                  + b"]]}", headers=JSON), 422, "NaN or infinity"),
     ("json", dict(content=b'{"pixels": [[' + b",".join([b"[1e400" + b",0" * 7 + b"]"] * 8)
-                  + b"]]}"), 422, "NaN or infinity"),
+                  + b"]]}", headers=JSON), 422, "NaN or infinity"),
     ("json", dict(json={"pixels": [ONE] * 65}), 422, "1 to 64 items, got 65"),
     ("json", dict(json={"pixels": [[[0.5] * 8] * 7]}), 422, "got shape (1, 7, 8)"),
     ("json", dict(json={"pixels": [[ONE]]}), 422, "got shape (1, 1, 8, 8)"),
     ("json", dict(json={"pixels": 0.5}), 422, "got shape ()"),
-    ("json", dict(content=_zip_body()), 400, "not valid JSON"),
-    ("json", dict(content=b"\xff\xfe{}"), 400, "not valid JSON"),
+    ("json", dict(content=_zip_body(), headers=JSON), 400, "not valid JSON"),
+    ("json", dict(content=b"\xff\xfe{}", headers=JSON), 400, "not valid JSON"),
     ("npy", dict(content=_npy_header("(1000000000000,)"), headers=NPY), 400,
      "header says shape (1000000000000,)"),
     ("npy", dict(content=_npy_header("(1, 8, 8)") + b"\0" * 100, headers=NPY), 400,
@@ -130,6 +133,14 @@ BAD_BODIES = [
     ("npy", dict(content=b"\x93NUMPY\x03\x00" + b"\0" * 60, headers=NPY), 400,
      "not a .npy array"),
     ("npy", dict(content=b"", headers=NPY), 400, "not a .npy array"),
+    ("npy", dict(content=_npy_header("(-1, -1)") + b"\0" * 4, headers=NPY), 400,
+     "with a negative size, which no array has"),
+    ("npy", dict(content=_npy_header("(-8, -8, 1)") + b"\0" * 256, headers=NPY), 400,
+     "with a negative size"),
+    ("npy", dict(content=_npy(np.full((1, 8, 8), 3e38, np.float32)), headers=NPY), 422,
+     "the model's scores for this input are not finite"),
+    ("npy", dict(content=_npy(np.full((2, 8, 8), -1e38, np.float32)), headers=NPY), 422,
+     "up to 1e+38 in magnitude"),
 ]
 
 
@@ -148,7 +159,7 @@ def _chunked_post(url: str, path: str, chunk: bytes, total: int, pause: float = 
     """Send a chunked body of up to ``total`` bytes; return the status line the server answers."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as client:
-        client.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        client.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n".encode())
         sent = 0
         try:
@@ -194,7 +205,7 @@ def _random_body(rng: random.Random) -> tuple[str, dict]:
     text = list(text)
     for _ in range(rng.randint(0, 6)):
         text.insert(rng.randrange(len(text) + 1), rng.choice(pieces))
-    return name, dict(content="".join(text).encode())
+    return name, dict(content="".join(text).encode(), headers=JSON)
 
 
 def test_fuzz_no_5xx_and_bounded_memory(child):
@@ -225,7 +236,8 @@ def test_a_body_within_the_limit_but_slow_and_chunked_still_works():
         yield b"0.5]]}"
 
     with serve_app(make_app([endpoint])) as server:
-        response = httpx.post(f"{server.url}/models/m/predict", content=chunks(), timeout=10)
+        response = httpx.post(f"{server.url}/models/m/predict", content=chunks(), headers=JSON,
+                              timeout=10)
     assert response.status_code == 200 and response.json()["labels"] == [1]
 
 
@@ -254,3 +266,96 @@ def test_a_body_with_thousands_of_keys_gets_a_short_answer(child):
     response = httpx.post(f"{url}/models/json/predict", json=body, timeout=10)
     assert response.status_code == 422
     assert "and 4992 more" in response.json()["detail"] and len(response.text) < 1000
+
+
+# (Host header, or None for none at all): what a page on another name sends (DNS rebinding)
+OTHER_HOSTS = ["evil.example", "evil.example:{port}", "127.0.0.1", "127.0.0.1:1", "localhost",
+               "127.0.0.1:{port}.evil.example", "0.0.0.0:{port}", "[::1]:{port}", ""]
+ROUTES = [("GET", "/health", {}),
+          ("POST", "/models/json/predict", dict(json={"pixels": [ONE]})),
+          ("POST", "/models/npy/predict", dict(content=_npy(np.ones((1, 8, 8), np.float32)),
+                                               headers=NPY))]
+
+
+@pytest.mark.parametrize("host", OTHER_HOSTS)
+def test_a_request_for_another_host_gets_nothing(child, host):
+    """Does every route answer 403, without the models' answers, to a Host other than
+    127.0.0.1:PORT or localhost:PORT (a page on a rebinding domain cannot read it)?"""
+    url, _ = child
+    port = url.rsplit(":", 1)[1]
+    for method, path, request in ROUTES:
+        headers = {**request.get("headers", {}), "host": host.format(port=port)}
+        response = httpx.request(method, url + path, timeout=10,
+                                 **{**request, "headers": headers})
+        assert response.status_code == 403, (path, response.text)
+        assert "answers only to http://127.0.0.1:" in response.json()["detail"]
+        assert "labels" not in response.text and "models" not in response.json()
+    for host in (f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
+        assert httpx.get(url + "/health", headers={"host": host}, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "text/plain;charset=UTF-8",
+                                          "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "text/json",
+                                          "application/jsonp", "application/octet-stream"])
+def test_a_json_body_of_another_type_is_refused_unread(child, content_type):
+    """Is a JSON body sent as another type (what a page elsewhere can post without a CORS
+    preflight: no type, text/plain, a form) a 415 that names application/json?"""
+    url, _ = child
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = httpx.post(f"{url}/models/json/predict", content=json.dumps({"pixels": [ONE]}),
+                          headers=headers, timeout=10)
+    assert response.status_code == 415, response.text
+    detail = response.json()["detail"]
+    assert "Content-Type: application/json" in detail and "array of shape (batch, 8, 8)" in detail
+    for accepted in ("application/json", "Application/JSON; charset=utf-8"):
+        response = httpx.post(f"{url}/models/json/predict", content=json.dumps({"pixels": [ONE]}),
+                              headers={"content-type": accepted}, timeout=10)
+        assert response.status_code == 200, response.text
+
+
+def _status_after(port: int, sent: bytes, keep: socket.socket | None = None):
+    """(status line, seconds) the server answers after ``sent`` (on ``keep`` if given)."""
+    client = keep or socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        started = time.monotonic()
+        client.sendall(sent)
+        answer = client.recv(4096).split(b"\r\n", 1)[0].decode()
+        return answer, time.monotonic() - started
+    finally:
+        if keep is None:
+            client.close()
+
+
+def _whole_answer(client: socket.socket) -> bytes:
+    """The bytes of one whole HTTP/1.1 answer (headers, then Content-Length bytes of body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += client.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += client.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+def test_headers_that_never_end_get_a_408_and_the_connection_closes():
+    """Does a client whose request headers never finish (or that sends nothing, or stalls in the
+    headers of its second request) get a 408 after the header time limit, not hold on forever?"""
+    endpoint = ModelEndpoint("m", load=lambda: (lambda x: x), shape=(2,))
+    with serve_app(make_app([endpoint]), header_timeout_s=0.8) as server:
+        host = f"Host: 127.0.0.1:{server.port}\r\n".encode()
+        for partial in (b"GET /health HTTP/1.1\r\n" + host + b"X-Slow: ", b""):
+            status, seconds = _status_after(server.port, partial)
+            assert status.startswith("HTTP/1.1 408") and 0.3 < seconds < 10, (partial, status)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as kept:
+            kept.sendall(b"GET /health HTTP/1.1\r\n" + host + b"\r\n")
+            assert _whole_answer(kept).startswith(b"HTTP/1.1 200 OK")
+            assert _status_after(server.port, b"GET /health HTTP/1.1\r\n",
+                                 kept)[0].startswith("HTTP/1.1 408")
+        # A request that takes its time but finishes its headers in time is answered.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as slow:
+            slow.sendall(b"GET /health HTTP/1.1\r\n")
+            time.sleep(0.1)
+            assert _status_after(server.port, host + b"\r\n", slow)[0] == "HTTP/1.1 200 OK"

@@ -41,7 +41,10 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import InvalidArgumentError, MissingFileError
+from ..datafiles import read_table
+from ..errors import InvalidArgumentError
+from ..options import path_arg
+from ..paths import PathPlan
 from .identity import graded_rows, student_key
 from .pages import as_number, clean_text, csv_cell, read_grades, text_list, write_text
 
@@ -53,21 +56,23 @@ _MATCH_ORDER = ["SIS Login ID", "SIS User ID", "ID"]
 _MAX_OUTPUT = 8000  # characters of one test's output
 
 
+#: A roster larger than this is refused (Canvas' export of a class of thousands stays far below).
+MAX_ROSTER_BYTES = 64 * 2**20
+
+
 def read_roster(path) -> list[dict[str, str]]:
-    """The students of a roster CSV (Canvas' gradebook export, or the five columns and ``folder``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MissingFileError(f"{path} does not exist; export the gradebook from Canvas "
-                               "(Grades > Export > Export Entire Gradebook) and give that file") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CANVAS_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InvalidArgumentError(f"{path} lacks the column(s) {missing}; a roster has Canvas' columns "
-                                   f"{CANVAS_COLUMNS} (its gradebook export has them), and optionally 'folder'")
+    """The students of a roster CSV (Canvas' gradebook export, or the five columns and ``folder``).
+
+    The file may be UTF-8 (with or without a BOM), UTF-16, or the Windows code page Excel
+    writes, separated by commas, semicolons or tabs (``datafiles.read_table``).
+    """
+    rows = read_table(path, "roster", columns=CANVAS_COLUMNS, max_bytes=MAX_ROSTER_BYTES,
+                      next_step="give Canvas' gradebook export (Grades > Export > Export Entire "
+                                "Gradebook), or a CSV with its columns and optionally 'folder'",
+                      missing_hint="export the gradebook from Canvas (Grades > Export > Export "
+                                   "Entire Gradebook) and give that file")
     students = []
-    for row in reader:
+    for row in rows:
         name = (row.get("Student") or "").strip()
         if not name or name.lower() in ("points possible", "student, test"):
             continue  # Canvas' export has a 'Points Possible' row and a test student
@@ -242,6 +247,13 @@ def _parse_columns(items) -> dict[str, str]:
 
 
 def _run_cli(args) -> int:
+    plan = PathPlan()  # every path before the work: --out is neither the grades nor the roster
+    plan.input_file(args.grades, "grades file", missing_hint="write it with `python -m "
+                    "course_utils grade SUBMISSIONS/ --json grades.json`")
+    if args.roster:
+        plan.input_file(args.roster, "roster", missing_hint="export the gradebook from Canvas "
+                        "(Grades > Export > Export Entire Gradebook) and give that file")
+    plan.output_file(args.out, "--out")
     rows = read_grades(args.grades)
     if args.format == "canvas":
         if not args.roster:
@@ -267,9 +279,13 @@ def add_cli(subparsers) -> None:
     parser = subparsers.add_parser("gradebook", help="gradebook export from a grades JSON file: "
                                    "a Canvas import CSV or Gradescope's results.json")
     parser.add_argument("format", choices=["canvas", "gradescope"])
-    parser.add_argument("grades", help="the JSON file of grade --json (or grade --merge)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="the CSV (canvas) or results.json (gradescope)")
-    parser.add_argument("--roster", metavar="CSV", help="canvas: Canvas' gradebook export (or its five "
+    parser.add_argument("grades", type=path_arg("GRADES"),
+                        help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", type=path_arg("--out"),
+                        required=True, metavar="FILE",
+                        help="the CSV (canvas) or results.json (gradescope)")
+    parser.add_argument("--roster", type=path_arg("--roster"),
+                        metavar="CSV", help="canvas: Canvas' gradebook export (or its five "
                         "student columns, optionally with 'folder')")
     parser.add_argument("--column", action="append", metavar="NOTEBOOK=HEADER",
                         help="canvas: the Canvas column of a notebook's total (default: its name)")

@@ -36,8 +36,9 @@ import time
 from pathlib import Path
 
 from ..build import ROOT, exercise_in, parse_exercises, source_notebooks
-from ..errors import CourseError, InvalidArgumentError
+from ..errors import CourseError, InvalidArgumentError, MissingFileError
 from ..formatting import format_table
+from ..options import add_number, path_arg
 from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_text, select_shard,
                       write_results)
 from .similarity import reference_copy_note
@@ -392,6 +393,35 @@ def points_table(root: Path = ROOT) -> str:
     return "\n".join(lines)
 
 
+def _check_paths(args, csv_path) -> None:
+    """Every path of the command, before any grading: the submissions and parts it reads, and
+    outputs that are none of them and lie outside the submissions folders."""
+    from ..paths import PathPlan, check_name
+
+    plan = PathPlan()
+    for part in args.merge or []:
+        plan.input_file(part, "--merge part", missing_hint="give the JSON files that "
+                        "grade --shard K/N --json wrote")
+    for raw in args.paths:
+        path = check_name(raw, "read")
+        if os.path.isdir(path) and not os.path.islink(path):
+            plan.input_folder(path, "submissions folder")
+        elif os.path.lexists(path):  # a link, a pipe...: the grader reports it, never opens it
+            plan.add_input(path, "submission")
+        else:
+            raise MissingFileError(f"{raw} does not exist; give notebook files or a folder of them")
+    if args.json:
+        plan.output_file(args.json, "--json")
+    if csv_path:
+        plan.output_file(csv_path, "--csv" if args.csv else "the default --csv grades.csv")
+    if args.feedback:
+        plan.output_folder(args.feedback, "--feedback folder")
+    if args.report:
+        from .report import REPORT_FILES
+
+        plan.output_folder(args.report, "--report folder", files=REPORT_FILES)
+
+
 def _run_cli(args) -> int:
     if args.list:
         print(points_table())
@@ -399,6 +429,7 @@ def _run_cli(args) -> int:
     if args.merge:
         if not (args.json or args.csv):
             raise InvalidArgumentError("--merge needs --json OUT and/or --csv OUT")
+        _check_paths(args, args.csv)
         rows = merge_parts(args.merge, json_path=args.json, csv_path=args.csv)
         print(f"merged {len(args.merge)} parts: {len(rows)} notebooks"
               + (f"; wrote {args.csv}" if args.csv else "") + (f"; wrote {args.json}" if args.json else ""))
@@ -410,8 +441,9 @@ def _run_cli(args) -> int:
         raise InvalidArgumentError("--feedback and --report need every submission: give them to "
                                    "`grade --merge PART... --json grades.json` once the shards are done")
     csv_path = args.csv
-    if csv_path is None and any(Path(p).is_dir() for p in args.paths) and not args.shard:
+    if csv_path is None and any(os.path.isdir(p) for p in args.paths) and not args.shard:
         csv_path = "grades.csv"
+    _check_paths(args, csv_path)
     grades = grade_notebooks(args.paths, json_path=args.json, csv_path=csv_path,
                              timeout=args.timeout, jobs=args.jobs, sandbox=not args.no_sandbox,
                              budget=args.budget, shard=args.shard, memory_mb=args.memory_mb)
@@ -433,28 +465,55 @@ def _after_grading(rows, args) -> None:
         print("\n".join(after_grading(rows, args.feedback, args.report)))
 
 
+#: The most notebooks graded at once: more only makes the sandboxes wait for cores.
+_MAX_JOBS = 4 * (os.cpu_count() or 1)
+
+
+def _shard(text: str) -> str:
+    """``--shard``'s argparse type: K/N with 1 <= K <= N <= 10000 (see results.select_shard)."""
+    from ..options import OptionError
+
+    k, sep, n = str(text).partition("/")
+    try:
+        good = sep and 1 <= int(k) <= int(n) <= 10000
+    except ValueError:
+        good = False
+    if not good:
+        raise OptionError(f"--shard must be K/N with 1 <= K <= N <= 10000, e.g. 1/4, got "
+                          f"{str(text)[:40]!r}")
+    return f"{int(k)}/{int(n)}"
+
+
 def add_cli(subparsers) -> None:
     """Register ``grade``."""
     parser = subparsers.add_parser("grade", help="grade student notebooks, each in a sandbox")
-    parser.add_argument("paths", nargs="*", help="notebook files or folders of them")
-    parser.add_argument("--json", metavar="OUT", help="write every exercise's result as JSON")
-    parser.add_argument("--csv", metavar="OUT", help="write one row per student and exercise "
+    parser.add_argument("paths", type=path_arg("PATHS"),
+                        nargs="*", help="notebook files or folders of them")
+    parser.add_argument("--json", type=path_arg("--json"),
+                        metavar="OUT", help="write every exercise's result as JSON")
+    parser.add_argument("--csv", type=path_arg("--csv"),
+                        metavar="OUT", help="write one row per student and exercise "
                         "(default grades.csv when a folder is given)")
-    parser.add_argument("--timeout", type=int, default=120, metavar="S", help="seconds per cell (120)")
-    parser.add_argument("--budget", type=float, default=3600, metavar="S",
-                        help="seconds per notebook in all, restarts included (3600)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="grade N notebooks at a time (1; at most one per CPU core)")
-    parser.add_argument("--memory-mb", type=int, default=8192, metavar="MB",
-                        help="memory of each sandbox as a whole (with cgroups) and of each "
-                        "process in it (8192)")
-    parser.add_argument("--shard", metavar="K/N", help="grade only the K-th of N shares of the "
-                        "submissions (with --json; combine the parts with --merge)")
-    parser.add_argument("--merge", nargs="+", metavar="PART",
+    add_number(parser, "--timeout", low=1, high=86400, default=120, metavar="S",
+               help="seconds one cell may run")
+    add_number(parser, "--budget", kind=float, low=1, high=7 * 86400, default=3600, metavar="S",
+               help="seconds per notebook in all, restarts included")
+    add_number(parser, "--jobs", low=1, high=_MAX_JOBS, default=1, metavar="N",
+               note="4 per logical CPU of this machine",
+               help="grade N notebooks at a time (best: at most one per CPU core)")
+    add_number(parser, "--memory-mb", low=1024, high=2**20, default=8192, metavar="MB",
+               help="memory of each sandbox as a whole (with cgroups) and of each process in it "
+                    "(a kernel with torch needs some GiB)")
+    parser.add_argument("--shard", metavar="K/N", type=_shard,
+                        help="grade only the K-th of N shares of the submissions (with --json; "
+                             "combine the parts with --merge); 1 <= K <= N <= 10000")
+    parser.add_argument("--merge", type=path_arg("--merge"), nargs="+", metavar="PART",
                         help="combine the JSON parts of --shard runs into --json/--csv")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels without bubblewrap: ONLY for trusted notebooks (e.g. macOS)")
     parser.add_argument("--list", action="store_true", help="print every exercise and its points")
-    parser.add_argument("--feedback", metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
-    parser.add_argument("--report", metavar="DIR", help="write the class report (report.html, plots, CSV)")
+    parser.add_argument("--feedback", type=path_arg("--feedback"),
+                        metavar="DIR", help="write each student's feedback pages (HTML, Markdown)")
+    parser.add_argument("--report", type=path_arg("--report"),
+                        metavar="DIR", help="write the class report (report.html, plots, CSV)")
     parser.set_defaults(func=_run_cli)

@@ -13,14 +13,12 @@ Does not cover: what the pages say (``feedback.py``, ``report.py``).
 from __future__ import annotations
 
 import html
-import json
-import os
 import re
-import tempfile
-from pathlib import Path
 
-from ..errors import InvalidArgumentError, MissingFileError
-from .results import defuse_formula, escape_invisible
+from ..datafiles import read_json
+from ..errors import InvalidArgumentError
+from ..paths import shown, write_atomic
+from .results import MAX_GRADES_BYTES, MAX_GRADES_DEPTH, check_grades, defuse_formula, escape_invisible
 
 __all__ = ["clean_text", "text_list", "as_number", "html_text", "markdown_text", "csv_cell", "safe_filename",
            "html_page", "read_grades", "write_text", "MAX_TEXT", "CSP"]
@@ -30,8 +28,6 @@ MAX_TEXT = 2000
 #: No script, no request of any kind; inline styles and data: pictures only.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
        "form-action 'none'")
-#: A grades file larger than this is refused (a class of thousands stays far below).
-MAX_GRADES_BYTES = 256 * 2**20
 
 
 
@@ -134,40 +130,19 @@ def html_page(title: str, body: str) -> str:
 
 
 def read_grades(path) -> list[dict]:
-    """The rows of a grades JSON file written by ``grade --json`` or ``grade --merge``."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise MissingFileError(f"{path} does not exist; write it with "
-                               "`python -m course_utils grade SUBMISSIONS/ --json grades.json`") from None
-    if size > MAX_GRADES_BYTES:
-        raise InvalidArgumentError(f"{path} is {size / 2**20:.0f} MiB, larger than any grades file "
-                                   f"({MAX_GRADES_BYTES // 2**20} MiB); is it the right file?")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
-    except ValueError as error:
-        raise InvalidArgumentError(f"{path} is not JSON ({error}); give the file of grade --json") from None
-    if (not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("exercises"), dict)
-                                              and "student" in r for r in rows)):
-        raise InvalidArgumentError(f"{path} is not a grades file: expected the list of notebooks that "
-                                   "`grade --json` writes (each with 'student' and 'exercises')")
-    if any("order" in r for r in rows):
-        raise InvalidArgumentError(f"{path} is one shard's part; combine the parts first with "
-                                   "`python -m course_utils grade --merge PART... --json grades.json`")
-    return rows
+    """The rows of a grades JSON file written by ``grade --json`` or ``grade --merge``, checked
+    against the shape the pages read (``datafiles.py`` bounds its size and depth)."""
+    rows = read_json(path, "grades file", max_bytes=MAX_GRADES_BYTES, max_depth=MAX_GRADES_DEPTH,
+                     next_step="give the file of grade --json",
+                     missing_hint="write it with `python -m course_utils grade SUBMISSIONS/ "
+                                  "--json grades.json`")
+    if isinstance(rows, list) and any(isinstance(r, dict) and "order" in r for r in rows):
+        raise InvalidArgumentError(f"{shown(path)} is one shard's part; combine the parts first "
+                                   "with `python -m course_utils grade --merge PART... --json "
+                                   "grades.json`")
+    return check_grades(rows, shown(path))
 
 
 def write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8", errors="replace"), mode=0o644)

@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
+from ..options import add_number, path_arg
+from ..paths import PathPlan, write_atomic
 from .identity import graded_rows
 from .pages import as_number, clean_text, csv_cell, html_page, html_text, read_grades, text_list, write_text
 from .plots import plot_pass_rates, plot_totals
@@ -280,9 +282,8 @@ def write_report(rows: list[dict], folder, *, similarity: bool = True, base: Pat
     exercises, notebooks = class_statistics(rows)
     found = find_similar(rows, base=base, threshold=threshold) if similarity else None
     pass_png, totals_png = plot_pass_rates(exercises), plot_totals(notebooks)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pass-rates.png").write_bytes(pass_png)
-    (folder / "totals.png").write_bytes(totals_png)
+    write_atomic(folder / "pass-rates.png", pass_png)
+    write_atomic(folder / "totals.png", totals_png)
     write_text(folder / "exercises.csv", _csv(_EXERCISE_HEADER, _exercise_rows(exercises)))
     totals = [[n.notebook, total, count] for n in notebooks for total, count in n.distribution().items()]
     write_text(folder / "totals.csv", _csv(["notebook", "total", "students"], totals))
@@ -309,7 +310,20 @@ def after_grading(rows: list[dict], feedback=None, report=None) -> list[str]:
     return lines
 
 
+#: The files ``write_report`` writes into its folder.
+REPORT_FILES = ["report.html", "pass-rates.png", "totals.png", "exercises.csv", "totals.csv",
+                "similar.csv"]
+
+
 def _run_cli(args) -> int:
+    plan = PathPlan()  # every path, before the work: the grades file, the submissions, the outputs
+    plan.input_file(args.grades, "grades file", missing_hint="write it with `python -m "
+                    "course_utils grade SUBMISSIONS/ --json grades.json`")
+    if args.submissions_base:
+        plan.input_folder(args.submissions_base, "--submissions-base folder")
+    plan.output_folder(args.out, "--out folder", files=REPORT_FILES)
+    if args.feedback:
+        plan.output_folder(args.feedback, "--feedback folder")
     rows = read_grades(args.grades)
     for line in after_grading(rows, args.feedback, None):
         print(line)
@@ -323,12 +337,15 @@ def _run_cli(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``report``."""
     parser = subparsers.add_parser("report", help="class report (and feedback pages) from a grades JSON file")
-    parser.add_argument("grades", help="the JSON file of grade --json (or grade --merge)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="where report.html and its files go")
-    parser.add_argument("--feedback", metavar="DIR", help="also write each student's feedback pages here")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD, metavar="S",
-                        help=f"similarity score from which a pair is listed ({THRESHOLD})")
-    parser.add_argument("--submissions-base", metavar="DIR",
+    parser.add_argument("grades", type=path_arg("GRADES"),
+                        help="the JSON file of grade --json (or grade --merge)")
+    parser.add_argument("--out", type=path_arg("--out"),
+                        required=True, metavar="DIR", help="where report.html and its files go")
+    parser.add_argument("--feedback", type=path_arg("--feedback"),
+                        metavar="DIR", help="also write each student's feedback pages here")
+    add_number(parser, "--threshold", kind=float, low=0, high=1, default=THRESHOLD, metavar="S",
+               help="similarity score from which a pair is listed")
+    parser.add_argument("--submissions-base", type=path_arg("--submissions-base"), metavar="DIR",
                         help="folder the grades file's relative submission paths start from (the current one)")
     parser.add_argument("--no-similarity", action="store_true", help="do not compare the submissions")
     parser.set_defaults(func=_run_cli)

@@ -11,17 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..datafiles import read_json
 from ..errors import InvalidArgumentError
+from ..paths import shown, write_atomic
 from ..scores import format_score_table
 
 __all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts",
-           "safe_text", "student_text", "escape_invisible", "defuse_formula", "FEEDBACK_CHARS"]
+           "safe_text", "student_text", "escape_invisible", "defuse_formula", "check_grades",
+           "FEEDBACK_CHARS", "MAX_GRADES_BYTES"]
 
 #: The longest feedback one exercise carries (characters, after escaping).
 FEEDBACK_CHARS = 400
@@ -189,15 +190,7 @@ def payload(grades, order=None) -> list[dict]:
 
 
 def _atomic_write(path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, mode=0o600)  # grades: readable by their owner only
 
 
 def _csv_text(rows: list[dict]) -> str:
@@ -224,17 +217,79 @@ def write_results(rows: list[dict], json_path, csv_path) -> None:
         _atomic_write(csv_path, _csv_text(rows))
 
 
+#: A grades file larger than this is refused (a class of thousands stays far below).
+MAX_GRADES_BYTES = 256 * 2**20
+#: How deeply a grades file nests: rows, a row, its exercises, one exercise, a list in it.
+MAX_GRADES_DEPTH = 16
+
+# The fields of a grades file's rows and exercises the pages read, and the types they need
+# (each may also be missing or null).
+_ROW_FIELDS = {"path": str, "notebook": str, "error": str, "notes": list, "duplicates": list,
+               "points": float, "max_points": float, "seconds": float}
+_EXERCISE_FIELDS = {"points": float, "max_points": float, "passed": bool, "feedback": str}
+_TYPE_WORDS = {str: "text", list: "a list of texts", float: "a number", bool: "true or false"}
+
+
+def _wrong_type(value, kind) -> bool:
+    if value is None:
+        return False
+    if kind is float:
+        return (isinstance(value, bool) or not isinstance(value, (int, float))
+                or value != value or value in (float("inf"), float("-inf")))
+    if kind is list:
+        return not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+    return not isinstance(value, kind)
+
+
+def _problems(row: dict, part: bool) -> list[str]:
+    """What is off in one row of a grades file, first problem first."""
+    if "student" not in row or not isinstance(row.get("exercises"), dict):
+        return ["it lacks 'student' or its 'exercises' object"]
+    problems = []
+    if part and (isinstance(row.get("order"), bool) or not isinstance(row.get("order"), int)):
+        problems.append("its 'order' is not a whole number (the submission's place)")
+    problems += [f"'{name}' is {type(row[name]).__name__}, expected {_TYPE_WORDS[kind]}"
+                 for name, kind in _ROW_FIELDS.items() if _wrong_type(row.get(name), kind)]
+    for exercise, entry in row["exercises"].items():
+        name = safe_text(exercise, 20)
+        if not isinstance(entry, dict):
+            problems.append(f"exercise {name!r} is {type(entry).__name__}, expected an object")
+            continue
+        problems += [f"exercise {name!r}: '{field}' is {type(entry[field]).__name__}, expected "
+                     f"{_TYPE_WORDS[kind]}" for field, kind in _EXERCISE_FIELDS.items()
+                     if _wrong_type(entry.get(field), kind)]
+    return problems
+
+
+def check_grades(rows, where: str, *, part: bool = False) -> list:
+    """Refuse a grades file whose rows do not have the shape the pages read, naming the first
+    field that is off (a field may be missing or null; one that is there has its type).
+
+    Raises:
+        InvalidArgumentError: the first row or field that is not what ``grade --json`` writes.
+    """
+    written_by = "grade --shard K/N --json" if part else "grade --json (or grade --merge)"
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InvalidArgumentError(f"{where} is not a grades file: expected the list of notebooks "
+                                   f"that {written_by} writes, each a JSON object")
+    for index, row in enumerate(rows, start=1):
+        problems = _problems(row, part)
+        if problems:
+            who = f"row {index}" + (f" (student {safe_text(row['student'], 40)!r})"
+                                    if isinstance(row.get("student"), str) else "")
+            raise InvalidArgumentError(f"{where}, {who}: {problems[0]}; this is not what "
+                                       f"{written_by} writes: give that file (or mend the field)")
+    return rows
+
+
 def merge_parts(parts, json_path=None, csv_path=None) -> list[dict]:
     """Combine the JSON files of ``grade --shard K/N`` runs into what one run writes."""
     rows = []
     for part in parts:
-        try:
-            data = json.loads(Path(part).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise InvalidArgumentError(f"{part}: not a JSON file written by grade --shard ({error})") from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) and "order" in r for r in data):
-            raise InvalidArgumentError(f"{part}: not written by grade --shard K/N --json (no 'order' field)")
-        rows.extend(data)
+        data = read_json(part, "part of grade --shard", max_bytes=MAX_GRADES_BYTES,
+                         max_depth=MAX_GRADES_DEPTH,
+                         next_step="give the JSON files that grade --shard K/N --json wrote")
+        rows.extend(check_grades(data, shown(part), part=True))  # an 'order' in every row too
     rows.sort(key=lambda r: r["order"])
     orders = [r["order"] for r in rows]
     if len(set(orders)) != len(orders):
