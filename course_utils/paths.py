@@ -259,6 +259,23 @@ def _probe_writable(folder: Path, shown_as: str) -> None:
     os.unlink(probe)
 
 
+def _stat_output(path: Path, verb: str, what: str, instead: str):
+    """What is at an output path now (``os.stat``), or None where nothing is (or a file stands
+    where one of its folders should be: the caller names that); a dangling link is refused."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise BadPathError(f"cannot {verb} {shown(path)}: it is a symbolic link to "
+                               f"{shown(os.readlink(path))}, which does not exist (a dangling "
+                               f"link); remove the link or give another {instead}") from None
+        return None
+    except OSError as error:
+        if error.errno != errno.ENOTDIR:
+            raise _refuse_os_error(error, path, verb, what, "check the path") from None
+        return None
+
+
 def output_file(path, what: str = "output file") -> Path:
     """Check that ``path`` can become a file: the name, what is there now, a writable folder.
 
@@ -273,18 +290,7 @@ def output_file(path, what: str = "output file") -> Path:
     """
     path = check_name(path, "write")
     where = shown(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            raise BadPathError(f"cannot write {where}: it is a symbolic link to "
-                               f"{shown(os.readlink(path))}, which does not exist (a dangling "
-                               "link); remove the link or give another path") from None
-        info = None
-    except OSError as error:
-        if error.errno != errno.ENOTDIR:
-            raise _refuse_os_error(error, path, "write", what, "check the path") from None
-        info = None  # a file where a folder should be: named below
+    info = _stat_output(path, "write", what, "path")
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise FolderGivenError(f"cannot write {where}: it is a folder; give the path of the file "
                                f"to write, e.g. {shown(path / 'out')}")
@@ -306,18 +312,7 @@ def output_folder(path, what: str = "output folder") -> Path:
     """
     path = check_name(path, "write")
     where = shown(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        if os.path.islink(path):
-            raise BadPathError(f"cannot write into {where}: it is a symbolic link to "
-                               f"{shown(os.readlink(path))}, which does not exist (a dangling "
-                               "link); remove the link or give another folder") from None
-        info = None
-    except OSError as error:
-        if error.errno != errno.ENOTDIR:
-            raise _refuse_os_error(error, path, "write into", what, "check the path") from None
-        info = None
+    info = _stat_output(path, "write into", what, "folder")
     if info is not None and not stat.S_ISDIR(info.st_mode):
         kind = "a file" if stat.S_ISREG(info.st_mode) else _kind(info.st_mode)
         raise BadPathError(f"cannot write into {where}: it is {kind}; give a folder for the "
