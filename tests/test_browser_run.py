@@ -42,16 +42,21 @@ def digits():
     return x_test, session.run(None, {"x": x_test})[0]
 
 
-@pytest.fixture
-def browser_ready():
-    """Skip (fail in CI) unless Chromium, playwright and onnxruntime-web are all here."""
-    chromium_path(), sync_playwright()
+def _web_runtime_or_skip():
+    """Skip (fail in CI) unless onnxruntime-web is where setup puts it."""
     try:
         find_web_runtime()
     except WebRuntimeMissing as missing:
         if in_ci():
             raise
         pytest.skip(str(missing))
+
+
+@pytest.fixture
+def browser_ready():
+    """Skip (fail in CI) unless Chromium, playwright and onnxruntime-web are all here."""
+    chromium_path(), sync_playwright()
+    _web_runtime_or_skip()
 
 
 def test_headless_chromium_gives_python_onnx_runtimes_outputs(browser_ready, digits):
@@ -158,12 +163,7 @@ def test_a_notebook_without_a_front_end_and_without_chromium_skips(digits, monke
     the run skip after page_timeout_s, saying both?"""
     import IPython.display
 
-    try:
-        find_web_runtime()
-    except WebRuntimeMissing as missing:
-        if in_ci():
-            raise
-        pytest.skip(str(missing))
+    _web_runtime_or_skip()
     monkeypatch.setattr(IPython.display, "display", lambda html: None)
     monkeypatch.setenv("ONNX_COURSE_CHROMIUM", "/nonexistent/chromium")
     results = run_in_browser(MODEL, SCRIPT, digits[0], browser="notebook", page_timeout_s=0.3)
