@@ -173,8 +173,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _checked_path(self) -> str | None:
         """The request's path once Host and shape are fine; else the refusal is sent, None."""
-        host = (self.headers.get("Host") or "").strip().lower()
-        if host not in self.server.allowed_hosts:
+        hosts = self.headers.get_all("Host") or []  # exactly one, as Netron's server asks
+        if len(hosts) != 1 or hosts[0].strip().lower() not in self.server.allowed_hosts:
             # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) sends
             # its own name here: only the addresses this server gave out are answered.
             self._write(403, b"this server answers only to " + self.server.url.encode())

@@ -94,6 +94,12 @@ def test_other_host_names_get_nothing(server, host):
     assert status == 403 and not server.results
 
 
+def test_a_second_host_header_gets_nothing(server):
+    """Is a request with two Host headers refused even when the first is this server's own?"""
+    status, _, body = _request(server, "/model.onnx", headers={"Host": "evil.example"})
+    assert status == 403 and b"ONNX" not in body
+
+
 def test_every_response_carries_the_policy_and_only_isolated_pages_the_isolation(server):
     """Is the Content-Security-Policy on every answer (404s too), and are COOP, COEP and the
     Document-Isolation-Policy sent on the isolated page only?"""
