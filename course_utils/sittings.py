@@ -48,7 +48,6 @@ NOT_YET_CUT = frozenset({
     "02-export-and-verify",
     "03-netron-and-graph-optimisation",
     "04-runtime-comparison",
-    "05-deployment",
 })
 
 _MARKER = re.compile(r"^##\s+Part\s+(\d+)\s+of\s+(\d+)\s*:\s*(\S.*?)\s*$")
