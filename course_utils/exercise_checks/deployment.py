@@ -128,7 +128,8 @@ def loader_facts(factory):
 register_answer("05.1", "onnx_loader", extract=loader_facts)
 
 
-def _facts(value) -> dict:
+def observed_loader(value) -> dict:
+    """The facts ``loader_facts`` observed, or a hint when the answer was not the function."""
     if not isinstance(value, dict) or "stored" not in value:
         raise CheckFailed("store the function onnx_loader itself, which takes a path and a model "
                           "shape; check() observes what it does")
@@ -146,7 +147,7 @@ def _sessions_of_load(facts, which: int) -> set:
 
 @register("05.1")
 def _loader_then_predict_run(facts):
-    facts = _facts(facts)
+    facts = observed_loader(facts)
     error = facts.get("error")
     if error and error["stage"] == "factory":
         raise CheckFailed(f"onnx_loader{LOADER_CALL!r} raised {error['type']} ({error['message']}); "
@@ -165,7 +166,7 @@ def _loader_then_predict_run(facts):
 
 @register("05.1")
 def _one_onnx_runtime_session_per_load(facts):
-    facts = _facts(facts)
+    facts = observed_loader(facts)
     sessions = facts.get("sessions") or []
     if not sessions:
         raise CheckFailed("no ONNX Runtime session was created by the loader, nor by predict: "
@@ -187,7 +188,7 @@ def _one_onnx_runtime_session_per_load(facts):
 
 @register("05.1")
 def _session_has_the_serving_settings(facts):
-    facts = _facts(facts)
+    facts = observed_loader(facts)
     for session in facts.get("sessions") or []:
         if list(session["providers"]) != ["CPUExecutionProvider"]:
             raise CheckFailed(f"the session registered {list(session['providers'])}; the exercise "
@@ -205,7 +206,7 @@ def _session_has_the_serving_settings(facts):
 
 @register("05.1")
 def _predict_returns_logits_per_image(facts):
-    facts = _facts(facts)
+    facts = observed_loader(facts)
     error = facts.get("error")
     if error and error["stage"] == "predict":
         raise CheckFailed(f"predict failed on a float32 batch of shape {tuple(error['shape'])}, the "
@@ -317,7 +318,8 @@ def measured_ratios() -> dict:
     return dict(_measured_ratios())
 
 
-def _close(a, b, tolerance=0.02) -> bool:
+def close_ratios(a, b, tolerance=0.02) -> bool:
+    """True when ``a`` is within ``tolerance`` (relative) of ``b``."""
     return abs(a - b) <= tolerance * abs(b)
 
 
@@ -336,26 +338,26 @@ def _ratios_match_this_environment(ratios):
                               "ONNX Runtime one's")
     measured = measured_ratios()  # of the distributions installed here, as the notebook measures
     installed, cpu = ratios["as installed"], ratios["CPU only"]
-    if not _close(installed, measured["as installed"]):
-        if _close(installed, measured["as installed without python"]):
+    if not close_ratios(installed, measured["as installed"]):
+        if close_ratios(installed, measured["as installed without python"]):
             raise CheckFailed("'as installed' leaves out the Python layer that both environments "
                               "run on: each footprint's total counts it, a sum over its "
                               "distributions does not")
-        if _close(installed, measured["top level"]):
+        if close_ratios(installed, measured["top level"]):
             raise CheckFailed("'as installed' compares only the two top-level packages; a serving "
                               "environment needs their dependencies too")
         raise CheckFailed("'as installed' does not match the total sizes of torch_fp and ort_fp")
-    if not _close(cpu, measured["CPU only"]):
-        if _close(cpu, measured["as installed"]):
+    if not close_ratios(cpu, measured["CPU only"]):
+        if close_ratios(cpu, measured["as installed"]):
             raise CheckFailed("'CPU only' is the size as installed: leave out what only a GPU uses")
-        if _close(cpu, measured["CPU only without python"]):
+        if close_ratios(cpu, measured["CPU only without python"]):
             raise CheckFailed("'CPU only' leaves out the Python layer that both environments run "
                               "on: keep it in both sizes, as in 'as installed'")
-        if _close(cpu, measured["wheels only"]):
+        if close_ratios(cpu, measured["wheels only"]):
             raise CheckFailed("'CPU only' still holds CUDA libraries that are not wheels of their "
                               "own: list the files of the largest distribution and look at their "
                               "names")
-        if _close(cpu, measured["pytorch side only"]):
+        if close_ratios(cpu, measured["pytorch side only"]):
             raise CheckFailed("'CPU only' leaves the GPU libraries out of the PyTorch environment "
                               "only: like for like, leave them out of both")
         raise CheckFailed("'CPU only' does not match the two environments without their GPU "

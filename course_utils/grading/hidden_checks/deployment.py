@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.deployment import (LOADER_CALL, _close, _facts, load_digits_held_out, load_test_labels,
-                                           make_check_session)
+from ...exercise_checks.deployment import (LOADER_CALL, close_ratios, load_digits_held_out, load_test_labels,
+                                           make_check_session, observed_loader)
 from ..cases import Cases, Right, Wrong, built, context_item
 
 
 @register("05.1", hidden=True)
 def _predict_answers_with_its_session(facts):
-    calls = _facts(facts)["calls"]
+    calls = observed_loader(facts)["calls"]
     if not calls or not all(call["is_session_output"] for call in calls):
         raise CheckFailed("what predict returns is not what its session computed: return the "
                           "session's logits as they come out of run")
@@ -19,7 +19,7 @@ def _predict_answers_with_its_session(facts):
 
 @register("05.1", hidden=True)
 def _predict_is_the_trained_digits_model(facts):
-    logits, labels = _facts(facts)["calls"][-1]["result"], load_test_labels()
+    logits, labels = observed_loader(facts)["calls"][-1]["result"], load_test_labels()
     if np.shape(logits) != (len(labels), 10) or (np.argmax(logits, axis=1) == labels).mean() < 0.9:
         raise CheckFailed("on all held-out digits, the predicted classes are mostly wrong: is "
                           "this the exported digits model, fed the images as they came?")
@@ -281,7 +281,7 @@ def _ratios(**changes):
 def _skip_unless_apart(first, second, why):
     def skip(c):
         ratios = footprint_ratios(c)
-        return why if _close(ratios[first], ratios[second]) else None
+        return why if close_ratios(ratios[first], ratios[second]) else None
     return skip
 
 
