@@ -409,4 +409,4 @@ def _skl_file_runs(path):
                           f"{[o.name for o in outputs]}")
     if outputs[1].type != "tensor(float)":
         raise CheckFailed(f"the probabilities come out as {outputs[1].type}, one {{class: "
-                          "probability}} map per row, not a (batch, 10) tensor: ZipMap is still on")
+                          "probability} map per row, not a (batch, 10) tensor: ZipMap is still on")
