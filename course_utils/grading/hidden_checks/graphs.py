@@ -62,6 +62,10 @@ def _runs_with_batch_3(optimized_path):
 def _fusions_of_resnet18(fused_into):
     if {other: conv for conv, other in fused_into.items()} == _RESNET18_FUSED_INTO:
         raise CheckFailed("the dict maps each absorbed node to its Conv: key each pair by the Conv")
+    outputs = {conv: other.removeprefix("node_") for conv, other in _RESNET18_FUSED_INTO.items()}
+    if fused_into and all(outputs.get(conv) == other for conv, other in fused_into.items()):
+        raise CheckFailed("the values are the names of the tensors the absorbed nodes write "
+                          "(node.output), not of the nodes (node.name)")
     wrong = [conv for conv, other in fused_into.items() if _RESNET18_FUSED_INTO.get(conv) != other]
     if wrong:
         raise CheckFailed(f"{len(wrong)} of these pairs were not fused at the extended level: each "
@@ -346,6 +350,9 @@ for n in original.graph.node:
                  Wrong("a-list", built(lambda c: sorted(fused_into(c))), _PAIRS, "store a dict"),
                  Wrong("activation-to-conv", built(lambda c: fused_into(c, reverse=True)), "graphs:_fusions_of_resnet18",
                        "the dict maps each absorbed node to its Conv"),
+                 Wrong("tensor-names-for-node-names",
+                       built(lambda c: {k: v.removeprefix("node_") for k, v in fused_into(c).items()}),
+                       "graphs:_fusions_of_resnet18", "the values are the names of the tensors"),
                  Wrong("every-relu-and-its-producer", built(lambda c: original_pairs(c, follows=("Conv", "Add"))),
                        "graphs:_fusions_of_resnet18", "8 of these pairs were not fused at the extended level"),
                  Wrong("only-the-first-block", built(lambda c: dict(list(fused_into(c).items())[:3])),
