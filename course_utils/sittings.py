@@ -46,7 +46,6 @@ _ROUND_TO = 5
 #: fails while a notebook listed here fits one sitting).
 NOT_YET_CUT = frozenset({
     "02-export-and-verify",
-    "03-netron-and-graph-optimisation",
     "04-runtime-comparison",
 })
 

@@ -17,14 +17,21 @@ from check_support import (  # noqa: F401 (pytest collects the tests imported he
     test_wrong_answer_fails_a_public_check_with_a_hint,
     test_wrong_answer_fails_its_hidden_check,
 )
-from course_utils.grading.hidden_checks.graphs import first_conv, fused, removed, saved_bytes
+from course_utils.grading.hidden_checks.graphs import (
+    _RESNET18_FUSED_INTO,
+    first_conv,
+    fused_into,
+    original_pairs,
+    removed,
+    saved_bytes,
+)
 
 TOPIC = "graphs"
 
 
 def test_resnet18_facts_are_those_the_checks_expect():
-    """Are the facts computed here those the hidden checks hard-code (7x7 stride 2, 9 Conv+Relu)?"""
+    """Are the facts computed here those the hidden checks hard-code (7x7 stride 2, 9 Conv+Relu pairs)?"""
     assert first_conv(context()) == {"kernel_shape": [7, 7], "strides": [2, 2], "pads": [3, 3, 3, 3],
                                      "weight_shape": [64, 3, 7, 7]}
-    assert fused(context()) == {"Conv+Relu": 9}
+    assert fused_into(context()) == original_pairs(context()) == _RESNET18_FUSED_INTO
     assert saved_bytes(context()) == 6_221_824 and len(removed(context())) == 9
