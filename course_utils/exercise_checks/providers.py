@@ -6,7 +6,7 @@ Nothing here is an answer to copy: the NVIDIA providers are those the course's o
 (``PROVIDER_TARGETS``, printed in the notebook) says run on NVIDIA GPUs only (built on NVIDIA's
 CUDA, cuDNN or TensorRT; vendor-neutral ones such as DirectML or WebGPU run on NVIDIA GPUs
 too, but not on them alone). The function answers are called with plain data the checks make
-here: profiles in the form ONNX Runtime's profiler writes (:func:`profile_events`) and device
+here: profiles in the form ONNX Runtime's profiler writes (``placement.profile_events``) and device
 rows as the notebook makes them from ``ort.get_ep_devices()`` (:func:`device_rows`); the
 expected results come from how those were made, not from a second solution. The hidden
 checks (grader only) try the functions on data these checks do not.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..answers import register_answer
 from ..checks import CheckFailed, register
+from ..placement import profile_events
 from ..providers import PROVIDER_TARGETS
 
 CPU = "CPUExecutionProvider"
@@ -134,77 +135,31 @@ def _refuses_a_misspelt_name(fn):
 
 # --- 01.3: kernels_per_provider, from a profile's events ------------------------------------
 
-def profile_events(runs, openvino_ops: int = 0, order: str = "written", start: int = 2000) -> list:
-    """Events as ONNX Runtime's profiler writes them, for runs of the given kernels.
-
-    Args:
-        runs: one list per ``model_run``, of ``(provider, op_name, microseconds)`` per kernel.
-            A kernel whose ``op_name`` starts with its provider's name is a compiled subgraph
-            (one kernel for many nodes, as OpenVINO's); the CPU provider's ``op_name`` is the
-            node's operator type.
-        openvino_ops: OpenVINO's own operations added inside each compiled kernel, as the
-            plugin writes them (category ``Kernel``, no ``provider`` in their args).
-        order: "written" (each run's kernels, then the run itself, as ONNX Runtime writes
-            them) or "by_ts" (every event sorted by its start).
-        start: the first run's start, in microseconds.
-
-    Returns:
-        The list of event dicts (``cat``, ``name``, ``ts``, ``dur``, ``args``, ...).
-    """
-    events = [{"cat": "Session", "name": "model_loading_uri", "ph": "X", "ts": 3, "dur": 400,
-               "pid": 7, "tid": 7, "args": {}},
-              {"cat": "Session", "name": "session_initialization", "ph": "X", "ts": 420,
-               "dur": start - 500, "pid": 7, "tid": 7, "args": {}}]
-    ts = start
-    for run in runs:
-        run_start, ts = ts, ts + 9
-        for index, (provider, op_name, us) in enumerate(run):
-            compiled = op_name.startswith(provider)
-            name = f"{provider}_{op_name}_{index}" if compiled else f"node_{op_name.lower()}_{index}"
-            events.append({"cat": "Node", "name": f"{name}_kernel_time", "ph": "X", "ts": ts,
-                           "dur": us, "pid": 7, "tid": 7,
-                           "args": {"op_name": op_name, "provider": provider,
-                                    "node_index": str(index)}})
-            for op in range(openvino_ops if compiled else 0):  # inside the kernel, in its time
-                events.append({"cat": "Kernel", "name": f"OV::op_{op}", "ph": "X",
-                               "ts": ts + op * us // (openvino_ops + 1), "dur": us // (openvino_ops + 1),
-                               "pid": -1, "tid": 40, "args": {
-                                   "ov_node_type": "Convolution", "ov_exec_type": "jit_avx512_f32",
-                                   "parent_ort_event_name": f"{name}_kernel_time"}})
-            ts += us + 5
-        events.append({"cat": "Session", "name": "SequentialExecutor::Execute", "ph": "X",
-                       "ts": run_start + 2, "dur": ts - run_start - 4, "pid": 7, "tid": 7, "args": {}})
-        events.append({"cat": "Session", "name": "model_run", "ph": "X", "ts": run_start,
-                       "dur": ts - run_start, "pid": 7, "tid": 7, "args": {}})
-        ts += 60
-    if order == "by_ts":
-        events.sort(key=lambda event: event["ts"])
-    return events
-
-
 def kernels_of_run(registered, run) -> dict:
-    """``{provider: {"kernels": n, "ms": t}}`` of one run as :func:`profile_events` takes it."""
-    result = {provider: {"kernels": 0, "ms": 0.0} for provider in registered}
-    for provider, _, us in run:
-        result[provider]["kernels"] += 1
-        result[provider]["ms"] += us / 1e3
-    return result
+    """``{provider: {"kernels": n, "ms": t}}`` of one run as ``profile_events`` takes it."""
+    return {provider: {"kernels": sum(p == provider for p, _, _ in run),
+                       "ms": sum(us for p, _, us in run if p == provider) / 1e3}
+            for provider in registered}
 
 
 def _close(a, b) -> bool:
     return isinstance(a, (int, float)) and not isinstance(a, bool) and abs(a - b) <= 1e-6 + 1e-6 * abs(b)
 
 
-def expect_kernels(fn, registered, runs, what: str, **shape) -> None:
-    """Fail with a hint unless ``fn(registered, events)`` gives the last run's kernels and ms."""
-    events = profile_events(runs, **shape)
+def call_kernels(fn, registered, events, what: str):
+    """The student's ``kernels_per_provider(registered, events)``, or a hint if it raised."""
     try:
-        got = fn(list(registered), events)
+        return fn(list(registered), events)
     except Exception as error:  # the student's code; in the grader only the type's name crosses
         said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
         raise CheckFailed(f"kernels_per_provider on {what}: {said} (kernels are the events of "
                           "category Node whose name ends in _kernel_time; other events carry no "
                           "provider)") from None
+
+
+def expect_kernels(fn, registered, runs, what: str, **shape) -> None:
+    """Fail with a hint unless ``fn(registered, events)`` gives the last run's kernels and ms."""
+    got = call_kernels(fn, registered, profile_events(runs, **shape), what)
     if not isinstance(got, dict):
         raise CheckFailed(f"kernels_per_provider returned {type(got).__name__}; return a dict: "
                           "provider -> {'kernels': ..., 'ms': ...}")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.providers import (CPU, device_rows, expect_choice, expect_kernels,
-                                          expect_picked, kernels_of_run, profile_events)
+from ...exercise_checks.providers import (CPU, call_kernels, device_rows, expect_choice,
+                                          expect_kernels, expect_picked, kernels_of_run)
+from ...placement import profile_events
 from ..cases import Cases, Right, Wrong, built
 
 
@@ -81,11 +82,7 @@ def _any_order_and_other_providers(fn):
 
 
 def _expect_on(fn, registered, events, want, what):
-    try:
-        got = fn(list(registered), events)
-    except Exception as error:
-        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
-        raise CheckFailed(f"kernels_per_provider on {what}: {said}") from None
+    got = call_kernels(fn, registered, events, what)
     same = isinstance(got, dict) and set(got) == set(want) and all(
         isinstance(got[p], dict) and got[p].get("kernels") == want[p]["kernels"]
         and isinstance(got[p].get("ms"), (int, float))
