@@ -14,6 +14,8 @@ a subgraph (OpenVINO, TensorRT) shows one kernel for all the nodes it took, name
 the provider (``OpenVINOExecutionProvider_<hash>_0``); the CPU provider shows one kernel
 per node, named after the node with its operator type as ``op_name``. The OpenVINO provider
 also adds OpenVINO's own operations, each with the precision it ran in (:func:`kernel_precisions`).
+:func:`profile_events` writes events of that form for runs one describes (the checks of notebook
+01 call students' functions with them).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .errors import InvalidArgumentError
 from .formatting import format_table
 
 __all__ = ["RECORD_ASSIGNMENT", "ProviderShare", "assigned_nodes", "placement_from_profile",
-           "kernel_precisions", "placement_table", "format_placement"]
+           "kernel_precisions", "placement_table", "format_placement", "profile_events"]
 
 #: The session config entry that makes a session keep which provider took which node.
 RECORD_ASSIGNMENT = "session.record_ep_graph_assignment_info"
@@ -141,3 +143,51 @@ def format_placement(rows: list[dict], max_types: int = 6) -> str:
                       f"{100 * r['share']:.0f}%", ", ".join(types)])
     return "\n".join(format_table(["provider", "nodes", "kernels", "ms", "time", "op types"],
                                   cells, align="<>>>><", gap="  ", rule="-"))
+
+
+def profile_events(runs, openvino_ops: int = 0, order: str = "written", start: int = 2000) -> list:
+    """Events as ONNX Runtime's profiler writes them, for runs of the given kernels.
+
+    Args:
+        runs: one list per ``model_run``, of ``(provider, op_name, microseconds)`` per kernel.
+            A kernel whose ``op_name`` starts with its provider's name is a compiled subgraph
+            (one kernel for many nodes, as OpenVINO's); the CPU provider's ``op_name`` is the
+            node's operator type.
+        openvino_ops: OpenVINO's own operations added inside each compiled kernel, as the
+            plugin writes them (category ``Kernel``, no ``provider`` in their args).
+        order: "written" (each run's kernels, then the run itself, as ONNX Runtime writes
+            them) or "by_ts" (every event sorted by its start).
+        start: the first run's start, in microseconds.
+
+    Returns:
+        The list of event dicts (``cat``, ``name``, ``ts``, ``dur``, ``args``, ...).
+    """
+    events = [{"cat": "Session", "name": "model_loading_uri", "ph": "X", "ts": 3, "dur": 400,
+               "pid": 7, "tid": 7, "args": {}},
+              {"cat": "Session", "name": "session_initialization", "ph": "X", "ts": 420,
+               "dur": start - 500, "pid": 7, "tid": 7, "args": {}}]
+    ts = start
+    for run in runs:
+        run_start, ts = ts, ts + 9
+        for index, (provider, op_name, us) in enumerate(run):
+            compiled = op_name.startswith(provider)
+            name = f"{provider}_{op_name}_{index}" if compiled else f"node_{op_name.lower()}_{index}"
+            events.append({"cat": "Node", "name": f"{name}_kernel_time", "ph": "X", "ts": ts,
+                           "dur": us, "pid": 7, "tid": 7,
+                           "args": {"op_name": op_name, "provider": provider,
+                                    "node_index": str(index)}})
+            for op in range(openvino_ops if compiled else 0):  # inside the kernel, in its time
+                events.append({"cat": "Kernel", "name": f"OV::op_{op}", "ph": "X",
+                               "ts": ts + op * us // (openvino_ops + 1), "dur": us // (openvino_ops + 1),
+                               "pid": -1, "tid": 40, "args": {
+                                   "ov_node_type": "Convolution", "ov_exec_type": "jit_avx512_f32",
+                                   "parent_ort_event_name": f"{name}_kernel_time"}})
+            ts += us + 5
+        events.append({"cat": "Session", "name": "SequentialExecutor::Execute", "ph": "X",
+                       "ts": run_start + 2, "dur": ts - run_start - 4, "pid": 7, "tid": 7, "args": {}})
+        events.append({"cat": "Session", "name": "model_run", "ph": "X", "ts": run_start,
+                       "dur": ts - run_start, "pid": 7, "tid": 7, "args": {}})
+        ts += 60
+    if order == "by_ts":
+        events.sort(key=lambda event: event["ts"])
+    return events

@@ -4,9 +4,7 @@ course_utils/grading/hidden_checks/providers.py.
 The cases (right answers, a wrong answer for every check, the alternative answers) are declared
 in ``CASES`` of the hidden check module; ``check_support`` turns them into the tests imported
 here, each answer graded as the grader grades it (01.4's function is called across the data
-boundary). 01.3's right answer is what a real session reports on this machine, found
-independently of the check; the onnxruntime-gpu layout is tested in
-test_exercise_checks_gpu_build.py.
+boundary, as are 01.3's and 01.5's, called with profiles and device lists the checks make).
 """
 from check_support import (  # noqa: F401 (pytest collects the tests imported here)
     pytest_generate_tests,

@@ -1,8 +1,8 @@
-"""Do the install and provider checks accept correct answers on an onnxruntime-gpu install?
+"""Do the install checks accept correct answers on an onnxruntime-gpu install?
 
 A student with an NVIDIA GPU installs ``onnxruntime-gpu`` instead of ``onnxruntime``; the
-module is the same, the distribution's name is not, and a GPU build may have no usable
-GPU. These tests simulate that layout on any machine.
+module is the same, the distribution's name is not. These tests simulate that layout on any
+machine. (Notebook 01's checks call the student's functions with data, which no build changes.)
 """
 import importlib.metadata as metadata
 
@@ -13,11 +13,8 @@ import pytest
 from course_utils import checks, install
 from course_utils.grading import load_hidden_checks
 from course_utils.exercise_checks import install as install_checks
-from course_utils.exercise_checks import providers as provider_checks
 
 load_hidden_checks()  # these tests run the grader's checks too
-
-GPU_BUILD_PROVIDERS = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 @pytest.fixture
@@ -65,44 +62,3 @@ def test_doctor_counts_the_gpu_wheel_as_onnxruntime(gpu_wheel_only):
     rows = {row.name: row for row in install._package_rows()}
     assert rows["onnxruntime"].found == ort.__version__
     assert rows["onnxruntime"].status != "missing"
-
-
-@pytest.fixture
-def gpu_build_without_gpu(monkeypatch):
-    """onnxruntime-gpu on a machine whose GPU cannot be used: sessions fall back to the CPU."""
-    class FallbackSession:
-        def __init__(self, model, providers):
-            self.requested = providers
-
-        def get_providers(self):
-            return ["CPUExecutionProvider"]
-
-    monkeypatch.setattr(ort, "get_available_providers", lambda: list(GPU_BUILD_PROVIDERS))
-    monkeypatch.setattr(ort, "InferenceSession", FallbackSession)
-
-
-def test_cpu_fallback_passes_on_a_gpu_build_without_gpu(gpu_build_without_gpu):
-    """Does 01.3's correct answer, the CPU the session fell back to, pass?"""
-    verdict = checks.run_checks("01.3", ["CPUExecutionProvider"], include_hidden=True)
-    assert verdict.passed, verdict.feedback
-
-
-@pytest.mark.parametrize("wrong", [GPU_BUILD_PROVIDERS, ["CUDAExecutionProvider", "CPUExecutionProvider"]],
-                         ids=["package-list", "priority-list"])
-def test_package_or_priority_list_still_fails(gpu_build_without_gpu, wrong):
-    """Are the package's list and the requested list still refused with the hint?"""
-    verdict = checks.run_checks("01.3", wrong, include_hidden=True)
-    assert not verdict.passed and "ask the session itself" in verdict.feedback
-
-
-def test_reference_session_on_this_machine_matches_a_real_session(tmp_path):
-    """Does the check's probe report what a real session with CUDA first reports here?"""
-    import torch
-
-    model = torch.nn.Linear(2, 2).eval()
-    path = tmp_path / "small.onnx"
-    torch.onnx.export(model, (torch.randn(2, 2),), str(path), dynamo=False)
-    wanted = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-              if p in ort.get_available_providers()]
-    real = ort.InferenceSession(str(path), providers=wanted).get_providers()
-    assert provider_checks.session_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == real

@@ -135,3 +135,16 @@ def test_placement_cli_errors_are_one_line(det_model, tmp_path, capsys):
     assert "not a binary ONNX model" in capsys.readouterr().err
     assert main(["providers", "--prefer", CPU]) == 1
     assert "go with --placement" in capsys.readouterr().err
+
+
+def test_events_written_for_described_runs_read_back_the_same():
+    """Do events made by profile_events, in any order and with OpenVINO's own operations among
+    them, give placement_from_profile the kernels and time of the last run described?"""
+    from course_utils.placement import profile_events
+
+    runs = [[(OPENVINO, f"{OPENVINO}_9_0", 900), (CPU, "Det", 30)],
+            [(OPENVINO, f"{OPENVINO}_9_0", 120), (CPU, "Det", 10)]]
+    for order in ("written", "by_ts"):
+        shares = placement_from_profile(profile_events(runs, openvino_ops=3, order=order))
+        assert {p: (s.kernels, s.ms) for p, s in shares.items()} == {OPENVINO: (1, 0.12), CPU: (1, 0.01)}
+    assert kernel_precisions(profile_events(runs, openvino_ops=3)) == {"f32": 6}

@@ -1,26 +1,30 @@
 """Checks for notebook 01 (execution providers): 01.1 the CPU and NVIDIA providers, 01.2 a
-priority list, 01.3 the providers a session registered, 01.4 ``choose_providers``.
+priority list, 01.3 ``kernels_per_provider`` (what a session registered against what ran, from
+a profile), 01.4 ``choose_providers``, 01.5 ``pick_devices`` (ONNX Runtime's device list).
 
 Nothing here is an answer to copy: the NVIDIA providers are those the course's own table
 (``PROVIDER_TARGETS``, printed in the notebook) says run on NVIDIA GPUs only (built on NVIDIA's
 CUDA, cuDNN or TensorRT; vendor-neutral ones such as DirectML or WebGPU run on NVIDIA GPUs
-too, but not on them alone), and the providers a session registers are asked of a real
-session on this machine (``get_providers()``: the providers the session kept, the CPU one
-last; which of them runs each node is in the profiler's per-node ``provider`` field). The hidden checks (grader only) try
-``choose_providers`` on cases its task states but these checks do not.
+too, but not on them alone). The function answers are called with plain data the checks make
+here: profiles in the form ONNX Runtime's profiler writes (``placement.profile_events``) and device
+rows as the notebook makes them from ``ort.get_ep_devices()`` (:func:`device_rows`); the
+expected results come from how those were made, not from a second solution. The hidden
+checks (grader only) try the functions on data these checks do not.
 """
 from __future__ import annotations
 
 from ..answers import register_answer
 from ..checks import CheckFailed, register
+from ..placement import profile_events
 from ..providers import PROVIDER_TARGETS
 
 CPU = "CPUExecutionProvider"
 
 register_answer("01.1", "cpu_and_gpu")
 register_answer("01.2", "priority")
-register_answer("01.3", "used")
+register_answer("01.3", "kernels_per_provider", kind="function")
 register_answer("01.4", "choose_providers", kind="function")
+register_answer("01.5", "pick_devices", kind="function")
 
 
 def _known(name):
@@ -56,8 +60,9 @@ def _every_nvidia_provider(answer):
     gpu, nvidia = list(answer["nvidia_gpu"]), nvidia_providers()
     wrong = [name for name in gpu if name not in nvidia]
     if wrong:
-        raise CheckFailed(f"{wrong[0]} targets {PROVIDER_TARGETS.get(wrong[0], 'other hardware')}, "
-                          "not NVIDIA GPUs only")
+        raise CheckFailed(f"{wrong[0]} targets {PROVIDER_TARGETS.get(wrong[0], 'other hardware')}: "
+                          "not NVIDIA GPUs only; the task asks for the providers that run on "
+                          "NVIDIA GPUs alone")
     if len(set(gpu)) != len(gpu):
         raise CheckFailed("a provider is listed twice")
     if len(gpu) < len(nvidia):
@@ -79,32 +84,6 @@ def _priority(priority):
     if "TensorRT" in PROVIDER_TARGETS.get(priority[0], "") or "CUDA" not in PROVIDER_TARGETS.get(priority[0], ""):
         raise CheckFailed(f"{priority[0]} is first; the task asks for CUDA first (the provider "
                           "that needs CUDA and cuDNN, not TensorRT)")
-
-
-def session_providers(priority) -> list[str]:
-    """The providers a session asked for ``priority`` registers here (a one-node model in memory)."""
-    import warnings
-
-    import onnxruntime as ort
-
-    from .deployment import make_tiny_model_bytes
-
-    requested = [p for p in priority if p in ort.get_available_providers()]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        session = ort.InferenceSession(make_tiny_model_bytes(), providers=requested)
-    return session.get_providers()
-
-
-@register("01.3")
-def _used(used):
-    if not isinstance(used, (list, tuple)) or not used or not all(isinstance(n, str) for n in used):
-        raise CheckFailed("expected the list of provider names the session reports")
-    # The truth is what a session with the notebook's priority list reports, not what the
-    # package offers: onnxruntime-gpu without a usable GPU falls back to the CPU.
-    if list(used) != session_providers(["CUDAExecutionProvider", CPU]):
-        raise CheckFailed("this lists what the package offers or what you asked for, not the "
-                          "providers the session registered: ask the session itself")
 
 
 # --- 01.4: choose_providers -----------------------------------------------------------------
@@ -152,3 +131,133 @@ def _refuses_a_misspelt_name(fn):
         raise CheckFailed(f"a misspelt name raised {error or type(error).__name__}; raise a ValueError") from None
     raise CheckFailed("choose_providers accepted 'CudaExecutionProvider', which is no provider "
                       "(mind the case): raise a ValueError, or a typo looks like a missing GPU")
+
+
+# --- 01.3: kernels_per_provider, from a profile's events ------------------------------------
+
+def kernels_of_run(registered, run) -> dict:
+    """``{provider: {"kernels": n, "ms": t}}`` of one run as ``profile_events`` takes it."""
+    return {provider: {"kernels": sum(p == provider for p, _, _ in run),
+                       "ms": sum(us for p, _, us in run if p == provider) / 1e3}
+            for provider in registered}
+
+
+def _close(a, b) -> bool:
+    return isinstance(a, (int, float)) and not isinstance(a, bool) and abs(a - b) <= 1e-6 + 1e-6 * abs(b)
+
+
+def call_kernels(fn, registered, events, what: str):
+    """The student's ``kernels_per_provider(registered, events)``, or a hint if it raised."""
+    try:
+        return fn(list(registered), events)
+    except Exception as error:  # the student's code; in the grader only the type's name crosses
+        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        raise CheckFailed(f"kernels_per_provider on {what}: {said} (kernels are the events of "
+                          "category Node whose name ends in _kernel_time; other events carry no "
+                          "provider)") from None
+
+
+def expect_kernels(fn, registered, runs, what: str, **shape) -> None:
+    """Fail with a hint unless ``fn(registered, events)`` gives the last run's kernels and ms."""
+    got = call_kernels(fn, registered, profile_events(runs, **shape), what)
+    if not isinstance(got, dict):
+        raise CheckFailed(f"kernels_per_provider returned {type(got).__name__}; return a dict: "
+                          "provider -> {'kernels': ..., 'ms': ...}")
+    want = kernels_of_run(registered, runs[-1])
+    every_run = [kernels_of_run(registered, run) for run in runs]
+    for provider in registered:
+        if provider not in got:
+            raise CheckFailed(f"on {what}, {provider} has no entry: every provider the session "
+                              "registered gets one, with 0 kernels where it ran none")
+    extra = [key for key in got if key not in want]
+    if extra:
+        raise CheckFailed(f"on {what}, the key {extra[0]!r} is no provider the session registered; "
+                          "key the dict by the provider in each kernel's args")
+    for provider in registered:
+        entry = got[provider]
+        if not isinstance(entry, dict) or set(entry) != {"kernels", "ms"}:
+            raise CheckFailed("each value should be a dict with exactly the keys 'kernels' and 'ms'")
+        kernels, ms = entry["kernels"], entry["ms"]
+        if kernels != want[provider]["kernels"]:
+            if kernels == sum(run[provider]["kernels"] for run in every_run) and len(runs) > 1:
+                raise CheckFailed(f"on {what}, you counted {provider}'s kernels of every run: count "
+                                  "the last model_run's only (a kernel belongs to the run whose "
+                                  "[ts, ts + dur] holds its ts)")
+            raise CheckFailed(f"on {what}, {provider} ran {want[provider]['kernels']} kernel(s) in "
+                              f"the last run, not {kernels}: kernels are the events of category "
+                              "Node whose name ends in _kernel_time")
+        if not _close(ms, want[provider]["ms"]):
+            if _close(ms, want[provider]["ms"] * 1e3):
+                raise CheckFailed("'ms' looks like microseconds: an event's dur is in microseconds")
+            if _close(ms, sum(run[provider]["ms"] for run in every_run)):
+                raise CheckFailed(f"on {what}, {provider}'s time adds up every run; take the last "
+                                  "model_run's only")
+            if any(_close(ms, run[provider]["ms"]) for run in every_run[:-1]):
+                raise CheckFailed(f"on {what}, {provider}'s time is that of an earlier run (the "
+                                  "first includes a compiling provider's compilation); take the "
+                                  "last model_run")
+            raise CheckFailed(f"on {what}, {provider}'s 'ms' should be the sum of its kernels' dur "
+                              "in the last run, in milliseconds")
+
+
+@register("01.3")
+def _kernels_and_time_of_the_last_run(fn):
+    if not callable(fn):
+        raise CheckFailed("pass the function itself: check('01.3', kernels_per_provider)")
+    azure = "AzureExecutionProvider"
+    expect_kernels(fn, [azure, CPU], [[(CPU, "Gemm", 81), (CPU, "Gemm", 6)],
+                                      [(CPU, "Gemm", 14), (CPU, "Gemm", 8)]],
+                   "a session asked for Azure, then the CPU")
+    openvino = "OpenVINOExecutionProvider"
+    first, second = f"{openvino}_1230_0", f"{openvino}_1230_1"
+    expect_kernels(fn, [openvino, CPU], [[(openvino, first, 24990), (CPU, "Det", 36),
+                                          (openvino, second, 15900)],
+                                         [(openvino, first, 104), (CPU, "Det", 12),
+                                          (openvino, second, 66)]],
+                   "OpenVINO with a Det node left to the CPU", openvino_ops=3)
+
+
+# --- 01.5: pick_devices, from ONNX Runtime's device list -------------------------------------
+
+def device_rows(devices) -> list[dict]:
+    """Rows as the notebook makes them from ``ort.get_ep_devices()``, from
+    ``(ep_name, ep_vendor, device type, device vendor)`` tuples."""
+    return [{"ep_name": ep_name, "ep_vendor": ep_vendor, "type": kind, "vendor": vendor}
+            for ep_name, ep_vendor, kind, vendor in devices]
+
+
+def expect_picked(fn, rows, provider, prefer, expected, why: str) -> None:
+    """Fail with ``why`` unless ``pick_devices(rows, provider, prefer) == expected``."""
+    try:
+        got = fn([dict(row) for row in rows], provider, list(prefer))
+    except Exception as error:  # the student's code; in the grader only the type's name crosses
+        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        raise CheckFailed(f"pick_devices(rows, {provider!r}, {list(prefer)}): {said}") from None
+    if not isinstance(got, (list, tuple)) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in got):
+        raise CheckFailed(f"pick_devices returned {type(got).__name__}; return a list of positions "
+                          "in rows (whole numbers), [] when the provider offers none")
+    if list(got) != expected:
+        listing = "; ".join(f"{i}: {r['ep_name']} {r['type']}" for i, r in enumerate(rows))
+        raise CheckFailed(f"pick_devices(rows, {provider!r}, {list(prefer)}) gave {list(got)} "
+                          f"for the rows [{listing}]: {why}")
+
+
+@register("01.5")
+def _picks_one_provider_and_the_preferred_type(fn):
+    if not callable(fn):
+        raise CheckFailed("pass the function itself: check('01.5', pick_devices)")
+    openvino, auto = "OpenVINOExecutionProvider", "OpenVINOExecutionProvider.AUTO"
+    laptop = device_rows([(CPU, "Microsoft", "CPU", "Intel"), (auto, "Intel", "CPU", "Intel"),
+                          (openvino, "Intel", "CPU", "Intel"), (auto, "Intel", "GPU", "Intel"),
+                          (openvino, "Intel", "GPU", "Intel")])
+    expect_picked(fn, laptop, openvino, ["GPU", "CPU"], [4],
+                  "a device of another provider (a name must match exactly: one "
+                  "add_provider_for_devices call takes the devices of one provider), or of a "
+                  "type other than the first in `prefer` that this provider offers")
+    expect_picked(fn, laptop, openvino, ["NPU", "CPU", "GPU"], [2],
+                  "the first type of `prefer` that the provider offers wins (it offers no NPU "
+                  "here), whatever the order of the rows")
+    amd = device_rows([(CPU, "Microsoft", "CPU", "AMD")])
+    expect_picked(fn, amd, openvino, ["GPU", "CPU"], [],
+                  "a provider that offers no device here gets an empty list")

@@ -1,9 +1,11 @@
 """Hidden checks for notebook 01 (execution providers) and their test data: grader only, never released."""
 from __future__ import annotations
 
-from ...checks import register
-from ...exercise_checks.providers import CPU, expect_choice
-from ..cases import Cases, Right, Wrong, built, providers_used
+from ...checks import CheckFailed, register
+from ...exercise_checks.providers import (CPU, call_kernels, device_rows, expect_choice,
+                                          expect_kernels, expect_picked, kernels_of_run)
+from ...placement import profile_events
+from ..cases import Cases, Right, Wrong, built
 
 
 @register("01.4", hidden=True)
@@ -17,6 +19,89 @@ def _cpu_last_wherever_it_was_wanted(fn):
     openvino = "OpenVINOExecutionProvider"
     expect_choice(fn, [CPU, openvino], [openvino, CPU], [openvino, CPU],
                   "the CPU provider goes last, whatever its place in `wanted`")
+
+
+OPENVINO, AUTO = "OpenVINOExecutionProvider", "OpenVINOExecutionProvider.AUTO"
+
+#: A profile recorded with ONNX Runtime 1.31.1 and the OpenVINO plugin 1.8.1 on an Intel CPU
+#: (the Det model: two OpenVINO subgraphs, Det on the CPU between them; two runs), trimmed to
+#: (cat, name, ts, dur, op_name, provider).
+_RECORDED_DET = [
+    ("Session", "model_loading_uri", 4, 16499, None, None),
+    ("Session", "session_initialization", 16659, 232369, None, None),
+    ("Node", f"{OPENVINO}_{OPENVINO}_12910053494168387685_0_0_kernel_time", 249259, 394,
+     f"{OPENVINO}_12910053494168387685_0", OPENVINO),
+    ("Node", "n0_kernel_time", 249660, 36, "Det", CPU),
+    ("Node", f"{OPENVINO}_{OPENVINO}_12910053494168387685_1_1_kernel_time", 249705, 159,
+     f"{OPENVINO}_12910053494168387685_1", OPENVINO),
+    ("Session", "SequentialExecutor::Execute", 249256, 620, None, None),
+    ("Session", "model_run", 249240, 640, None, None),
+    ("Node", f"{OPENVINO}_{OPENVINO}_12910053494168387685_0_0_kernel_time", 249952, 104,
+     f"{OPENVINO}_12910053494168387685_0", OPENVINO),
+    ("Node", "n0_kernel_time", 250062, 12, "Det", CPU),
+    ("Node", f"{OPENVINO}_{OPENVINO}_12910053494168387685_1_1_kernel_time", 250080, 66,
+     f"{OPENVINO}_12910053494168387685_1", OPENVINO),
+    ("Session", "SequentialExecutor::Execute", 249951, 199, None, None),
+    ("Session", "model_run", 249944, 210, None, None),
+]
+
+
+def _recorded_det_events() -> list:
+    events = []
+    for cat, name, ts, dur, op_name, provider in _RECORDED_DET:
+        event = {"cat": cat, "name": name, "ph": "X", "ts": ts, "dur": dur, "pid": 2241, "tid": 2241}
+        event["args"] = {"op_name": op_name, "provider": provider} if provider else {}
+        events.append(event)
+    return events
+
+
+@register("01.3", hidden=True)
+def _any_order_and_other_providers(fn):
+    import random
+
+    trt, cuda = "TensorrtExecutionProvider", "CUDAExecutionProvider"
+    gpu_runs = [[(cpu_or_gpu, op, us * (9 if turn == 0 else 1)) for cpu_or_gpu, op, us in
+                 [(CPU, "Shape", 3), (trt, f"{trt}_TRTKernel_graph_main_0", 210), (cuda, "Conv", 40),
+                  (cuda, "Relu", 7), (CPU, "Gather", 2)]] for turn in range(3)]
+    gpu_runs[-1][2] = (cuda, "Conv", 51)
+    expect_kernels(fn, [trt, cuda, CPU], gpu_runs, "TensorRT, CUDA and the CPU sharing a model",
+                   order="by_ts")
+    cpu_first = [[(CPU, "Conv", 90), (CPU, "Relu", 9), (CPU, "Gemm", 13)],
+                 [(CPU, "Conv", 31), (CPU, "Relu", 4), (CPU, "Gemm", 12)]]
+    expect_kernels(fn, [CPU, OPENVINO], cpu_first, "the CPU provider listed before OpenVINO")
+    shuffled_runs = [[(OPENVINO, f"{OPENVINO}_77_0", 700 - 100 * turn), (CPU, "Det", 20 + turn),
+                      (OPENVINO, f"{OPENVINO}_77_1", 300 + turn)] for turn in range(4)]
+    events = profile_events(shuffled_runs, openvino_ops=2)
+    random.Random(1).shuffle(events)
+    _expect_on(fn, [OPENVINO, CPU], events, kernels_of_run([OPENVINO, CPU], shuffled_runs[-1]),
+               "a profile whose events come in another order")
+    recorded = kernels_of_run([OPENVINO, CPU], [(OPENVINO, "a", 104), (CPU, "Det", 12),
+                                                 (OPENVINO, "b", 66)])
+    _expect_on(fn, [OPENVINO, CPU], _recorded_det_events(), recorded,
+               "a profile recorded with OpenVINO on an Intel CPU")
+
+
+def _expect_on(fn, registered, events, want, what):
+    got = call_kernels(fn, registered, events, what)
+    same = isinstance(got, dict) and set(got) == set(want) and all(
+        isinstance(got[p], dict) and got[p].get("kernels") == want[p]["kernels"]
+        and isinstance(got[p].get("ms"), (int, float))
+        and abs(got[p]["ms"] - want[p]["ms"]) <= 1e-6 + 1e-6 * want[p]["ms"] for p in want)
+    if not same:
+        raise CheckFailed(f"kernels_per_provider on {what} gave {got}: a kernel belongs to the "
+                          "run whose [ts, ts + dur] holds its ts, whatever its place in the list")
+
+
+@register("01.5", hidden=True)
+def _several_devices_and_no_match(fn):
+    rows = device_rows([(OPENVINO, "Intel", "CPU", "Intel"), (OPENVINO, "Intel", "GPU", "Intel"),
+                        (CPU, "Microsoft", "CPU", "Intel"), (OPENVINO, "Intel", "GPU", "Intel"),
+                        ("DmlExecutionProvider", "Microsoft", "GPU", "NVIDIA")])
+    expect_picked(fn, rows, OPENVINO, ["GPU", "CPU"], [1, 3],
+                  "every device of the preferred type, in the order of the rows")
+    expect_picked(fn, rows, "DmlExecutionProvider", ["NPU", "GPU"], [4], "the next type of `prefer`")
+    expect_picked(fn, rows, OPENVINO, ["NPU"], [], "no device of a type in `prefer`")
+    expect_picked(fn, [], CPU, ["CPU"], [], "no rows at all")
 
 
 # --- test data (grading/cases.py): right and wrong answers, the alternative ----------------------
@@ -83,16 +168,141 @@ def _raises_key_error(wanted, available):
     return [known[p] for p in dict.fromkeys(wanted) if p in available and p != CPU] + [CPU]
 
 
-@built
-def _package_list_or_cpu_twice(c):
-    """The package's own list where it differs from what the session uses; else a wrong list."""
-    import onnxruntime as ort
+def _last_run(events):
+    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    return max(runs, key=lambda e: e["ts"])
 
-    available = ort.get_available_providers()
-    return available if available != providers_used(c) else [CPU, CPU]
+
+def _kernels(events):
+    return [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+
+
+def kernels_per_provider(registered, events):
+    """01.3's right answer written another way: the kernels sorted by time, then cut by run."""
+    run = _last_run(events)
+    inside = [e for e in _kernels(events) if run["ts"] <= e["ts"] <= run["ts"] + run["dur"]]
+    return {p: {"kernels": sum(e["args"]["provider"] == p for e in inside),
+                "ms": sum(e["dur"] for e in inside if e["args"]["provider"] == p) / 1000}
+            for p in registered}
+
+
+def _through_the_library(registered, events):
+    """01.3 answered with the course's own placement_from_profile (it agrees)."""
+    from course_utils.placement import placement_from_profile
+
+    shares = placement_from_profile(events)
+    return {p: {"kernels": shares[p].kernels if p in shares else 0,
+                "ms": shares[p].ms if p in shares else 0.0} for p in registered}
+
+
+def _every_run(registered, events):
+    result = {p: {"kernels": 0, "ms": 0.0} for p in registered}
+    for e in _kernels(events):
+        result[e["args"]["provider"]]["kernels"] += 1
+        result[e["args"]["provider"]]["ms"] += e["dur"] / 1000
+    return result
+
+
+def _first_run(registered, events):
+    runs = [e for e in events if e.get("name") == "model_run"]
+    run = min(runs, key=lambda e: e["ts"])
+    inside = [e for e in _kernels(events) if run["ts"] <= e["ts"] <= run["ts"] + run["dur"]]
+    return {p: {"kernels": sum(e["args"]["provider"] == p for e in inside),
+                "ms": sum(e["dur"] for e in inside if e["args"]["provider"] == p) / 1000}
+            for p in registered}
+
+
+def _microseconds(registered, events):
+    return {p: {"kernels": v["kernels"], "ms": v["ms"] * 1000}
+            for p, v in kernels_per_provider(registered, events).items()}
+
+
+def _only_providers_that_ran(registered, events):
+    return {p: v for p, v in kernels_per_provider(registered, events).items() if v["kernels"]}
+
+
+def _every_event_but_the_session_s(registered, events):
+    run = _last_run(events)
+    result = {p: {"kernels": 0, "ms": 0.0} for p in registered}
+    for e in events:
+        if e["cat"] != "Session" and run["ts"] <= e["ts"] <= run["ts"] + run["dur"]:
+            result[e["args"]["provider"]]["kernels"] += 1
+            result[e["args"]["provider"]]["ms"] += e["dur"] / 1000
+    return result
+
+
+def _run_wall_time(registered, events):
+    run = _last_run(events)
+    return {p: {"kernels": v["kernels"], "ms": run["dur"] / 1000 if v["kernels"] else 0.0}
+            for p, v in kernels_per_provider(registered, events).items()}
+
+
+def _kernels_after_the_last_but_one_run(registered, events):
+    """Cuts the list by position: right in the order ONNX Runtime writes, wrong in any other."""
+    runs = [i for i, e in enumerate(events) if e.get("name") == "model_run"]
+    start = runs[-2] + 1 if len(runs) > 1 else 0
+    inside = [e for e in _kernels(events[start:runs[-1]])]
+    return {p: {"kernels": sum(e["args"]["provider"] == p for e in inside),
+                "ms": sum(e["dur"] for e in inside if e["args"]["provider"] == p) / 1000}
+            for p in registered}
+
+
+def _second_provider_against_the_cpu(registered, events):
+    """Every kernel not on the CPU given to the first registered provider that is not the CPU."""
+    other = next((p for p in registered if p != CPU), CPU)
+    run = _last_run(events)
+    result = {p: {"kernels": 0, "ms": 0.0} for p in registered}
+    for e in _kernels(events):
+        if run["ts"] <= e["ts"] <= run["ts"] + run["dur"]:
+            key = CPU if e["args"]["provider"] == CPU else other
+            result[key]["kernels"] += 1
+            result[key]["ms"] += e["dur"] / 1000
+    return result
+
+
+def pick_devices(rows, provider, prefer):
+    """01.5's right answer written another way: positions grouped by type first."""
+    by_type = {}
+    for i, row in enumerate(rows):
+        if row["ep_name"] == provider:
+            by_type.setdefault(row["type"], []).append(i)
+    return next((by_type[kind] for kind in prefer if kind in by_type), [])
+
+
+def _substring(rows, provider, prefer):
+    for kind in prefer:
+        found = [i for i, r in enumerate(rows) if provider in r["ep_name"] and r["type"] == kind]
+        if found:
+            return found
+    return []
+
+
+def _every_type(rows, provider, prefer):
+    return [i for i, r in enumerate(rows) if r["ep_name"] == provider and r["type"] in prefer]
+
+
+def _first_row_that_fits(rows, provider, prefer):
+    for i, r in enumerate(rows):
+        if r["ep_name"] == provider and r["type"] in prefer:
+            return [j for j, s in enumerate(rows) if s["ep_name"] == provider and s["type"] == r["type"]]
+    return []
+
+
+def _the_rows_themselves(rows, provider, prefer):
+    return [rows[i] for i in pick_devices(rows, provider, prefer)]
+
+
+def _none_when_absent(rows, provider, prefer):
+    return pick_devices(rows, provider, prefer) or None
+
+
+def _first_device_only(rows, provider, prefer):
+    return pick_devices(rows, provider, prefer)[:1]
 
 
 _SHAPE, _NVIDIA = "providers:_shape_of_answer", "providers:_every_nvidia_provider"
+_KERNELS = "providers:_kernels_and_time_of_the_last_run"
+_PICK = "providers:_picks_one_provider_and_the_preferred_type"
 CASES = [
     Cases("01.1",
           right=[Right("cpu-and-the-table", built(lambda c: {
@@ -104,7 +314,7 @@ CASES = [
                  Wrong("intel-only-cpu-provider", {"cpu": "DnnlExecutionProvider", "nvidia_gpu": [CUDA]},
                        _SHAPE, "which provider runs on any CPU?"),
                  Wrong("directml", {"cpu": CPU, "nvidia_gpu": [CUDA, "DmlExecutionProvider"]}, _NVIDIA,
-                       "DirectML, not NVIDIA GPUs"),
+                       "via DirectML: not NVIDIA GPUs only"),
                  Wrong("one-left-out", {"cpu": CPU, "nvidia_gpu": [CUDA, TRT]}, _NVIDIA,
                        "more row(s) of the table target NVIDIA GPUs"),
                  Wrong("cuda-left-out", built(lambda c: {
@@ -131,16 +341,35 @@ session = ort.InferenceSession(str(Path("artifacts") / "small.onnx"), providers=
                        "the task asks for CUDA first")],
           answer_words=["CUDAExecutionProvider"]),
     Cases("01.3",
-          alternative="used = [name for name in session.get_providers()]",
-          right=[Right("what-the-session-uses", built(providers_used))],
-          wrong=[Wrong("a-string", CPU, "providers:_used",
-                       "expected the list of provider names the session reports"),
-                 Wrong("the-priority-list", built(lambda c: PRIORITY if PRIORITY != providers_used(c)
-                                                  else [CPU, CUDA]), "providers:_used",
-                       "this lists what the package offers or what you asked for"),
-                 Wrong("the-package-list", _package_list_or_cpu_twice, "providers:_used",
-                       "this lists what the package offers")],
-          answer_words=["get_providers"]),
+          alternative='''def kernels_per_provider(registered, events):
+    runs = sorted((e for e in events if e["name"] == "model_run"), key=lambda e: e["ts"])
+    begin, end = runs[-1]["ts"], runs[-1]["ts"] + runs[-1]["dur"]
+    result = {name: {"kernels": 0, "ms": 0.0} for name in registered}
+    for e in events:
+        if e["cat"] == "Node" and e["name"].endswith("_kernel_time") and begin <= e["ts"] <= end:
+            result[e["args"]["provider"]]["kernels"] += 1
+            result[e["args"]["provider"]]["ms"] += e["dur"] / 1e3
+    return result''',
+          right=[Right("cut-by-run", kernels_per_provider),
+                 Right("the-course-s-placement", _through_the_library)],
+          wrong=[Wrong("a-dict", {CPU: {"kernels": 2, "ms": 0.02}}, _KERNELS,
+                       "pass the function itself"),
+                 Wrong("every-run", _every_run, _KERNELS, "kernels of every run"),
+                 Wrong("first-run", _first_run, _KERNELS, "that of an earlier run"),
+                 Wrong("microseconds", _microseconds, _KERNELS, "looks like microseconds"),
+                 Wrong("only-providers-that-ran", _only_providers_that_ran, _KERNELS,
+                       "has no entry: every provider the session registered gets one"),
+                 Wrong("openvino-s-own-events", _every_event_but_the_session_s, _KERNELS,
+                       "the function raised KeyError"),
+                 Wrong("the-run-s-whole-time", _run_wall_time, _KERNELS,
+                       "should be the sum of its kernels' dur"),
+                 Wrong("cut-by-position", _kernels_after_the_last_but_one_run,
+                       "providers:_any_order_and_other_providers",
+                       "on TensorRT, CUDA and the CPU sharing a model"),
+                 Wrong("two-providers-only", _second_provider_against_the_cpu,
+                       "providers:_any_order_and_other_providers",
+                       "on TensorRT, CUDA and the CPU sharing a model")],
+          answer_words=["endswith", "max("]),
     Cases("01.4",
           alternative='''def choose_providers(wanted, available):
     valid = set(ort.get_all_providers())
@@ -166,4 +395,23 @@ session = ort.InferenceSession(str(Path("artifacts") / "small.onnx"), providers=
                  Wrong("key-error-not-value-error", _raises_key_error, "providers:_refuses_a_misspelt_name",
                        "raise a ValueError")],
           answer_words=["get_all_providers", "dict.fromkeys"]),
+    Cases("01.5",
+          alternative='''def pick_devices(rows, provider, prefer):
+    for wanted in prefer:
+        picked = [n for n, row in enumerate(rows) if (row["ep_name"], row["type"]) == (provider, wanted)]
+        if picked:
+            return picked
+    return []''',
+          right=[Right("grouped-by-type", pick_devices)],
+          wrong=[Wrong("a-list", [4], _PICK, "pass the function itself"),
+                 Wrong("name-in-name", _substring, _PICK, "a name must match exactly"),
+                 Wrong("every-type-in-prefer", _every_type, _PICK, "or of a type other than the first"),
+                 Wrong("first-row-that-fits", _first_row_that_fits, _PICK,
+                       "a type other than the first in `prefer` that this provider offers"),
+                 Wrong("the-rows-themselves", _the_rows_themselves, _PICK,
+                       "return a list of positions"),
+                 Wrong("none-when-absent", _none_when_absent, _PICK, "pick_devices returned NoneType"),
+                 Wrong("first-device-only", _first_device_only, "providers:_several_devices_and_no_match",
+                       "pick_devices(rows, 'OpenVINOExecutionProvider', ['GPU', 'CPU']) gave [1]")],
+          answer_words=["enumerate"]),
 ]
