@@ -123,8 +123,9 @@ def test_folder_gives_json_and_csv_per_student(tmp_path):
     alice = next(d for d in data if d["student"] == "alice")
     points = declared_points("00")
     assert alice["exercises"]["00.1"] == {"points": points["00.1"], "max_points": points["00.1"],
-                                          "passed": True, "feedback": "all checks passed"}
-    assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback"}
+                                          "passed": True, "feedback": "all checks passed",
+                                          "status": "passed"}
+    assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback", "status"}
     rows = list(csv.DictReader(out_csv.open()))
     assert [(r["student"], r["exercise"]) for r in rows] == [("alice", e) for e in points] + [("bob", "")]
 
