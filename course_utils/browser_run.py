@@ -340,11 +340,13 @@ def run_script_in_browser(script: str, model: bytes, inputs, *, provider: str = 
         "blocked": int}``; ``error`` is the browser's or the harness's words.
 
     Raises:
-        BrowserUnavailable: no browser can be driven here; the grader reports the
-            exercise as "needs a browser to grade", never as 0.
+        BrowserUnavailable: no browser can be driven here (or ``ONNX_COURSE_BROWSER=none``);
+            the grader reports the exercise as "needs a browser to grade", never as 0.
         InvalidArgumentError: the script or the data is over the limits.
     """
     limits = GRADING_LIMITS
+    if os.environ.get(BROWSER_VARIABLE) == "none":  # e.g. a grader's sandbox: no browser there
+        raise BrowserUnavailable(f"no browser is driven here ({BROWSER_VARIABLE}=none)")
     if not isinstance(script, str) or len(script) > limits["script_chars"]:
         raise InvalidArgumentError(f"the script must be a str of at most "
                                    f"{limits['script_chars']:,} characters")

@@ -23,11 +23,16 @@ from typing import Any, Callable
 from .answers import CaptureError, prepare
 from .errors import MissingDependencyError
 
-__all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks"]
+__all__ = ["check", "register", "CheckFailed", "Verdict", "run_checks", "drives_browser"]
 
 _REGISTRY: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
+_DRIVES_BROWSER: set[str] = set()  # exercises whose checks run the answer in a browser
 _LOADED = False
 _HIDDEN_LOADED = False
+
+
+#: The start of the feedback of an answer whose checks need a browser this machine cannot drive.
+NEEDS_BROWSER = "needs a browser to grade"
 
 
 class CheckFailed(Exception):
@@ -41,19 +46,27 @@ class Verdict:
     exercise: str
     passed: bool
     feedback: str
+    #: The checks could not run here because no browser can be driven (``feedback`` says why):
+    #: the answer is neither right nor wrong yet.
+    needs_browser: bool = False
 
 
-def register(exercise_id: str, *, hidden: bool = False):
+def register(exercise_id: str, *, hidden: bool = False, browser: bool = False):
     """Decorator that registers ``fn(answer)`` as a check for ``exercise_id``.
 
     Args:
         exercise_id: the exercise number as in the notebook, e.g. ``"02.1"``.
         hidden: if True, only the grader runs this check; such checks live in
             ``course_utils/grading/hidden_checks/``, which students never receive.
+        browser: the check runs the answer in a browser (``browser_run``); it raises
+            ``BrowserUnavailable`` where none can be driven, and the grader gives the
+            check's process limits a browser can live with.
     """
 
     def decorate(fn: Callable[[Any], None]) -> Callable[[Any], None]:
         _REGISTRY.setdefault(exercise_id, []).append((fn, hidden))
+        if browser:
+            _DRIVES_BROWSER.add(exercise_id)
         return fn
 
     return decorate
@@ -99,6 +112,12 @@ def hidden_checks_loaded() -> bool:
     return _HIDDEN_LOADED
 
 
+def drives_browser(exercise_id: str) -> bool:
+    """Whether a check of ``exercise_id`` runs the answer in a browser."""
+    load_check_modules()
+    return exercise_id in _DRIVES_BROWSER
+
+
 def known_exercises() -> list[str]:
     """Return the sorted exercise ids that have at least one check."""
     load_check_modules()
@@ -142,6 +161,12 @@ def run_checks_on_data(exercise_id: str, answer: Any, *, include_hidden: bool = 
         except CheckFailed as failure:
             return Verdict(exercise_id, False, str(failure))
         except Exception as error:  # a check must never show a traceback wall
+            if exercise_id in _DRIVES_BROWSER:
+                from .browser_run import BrowserUnavailable
+
+                if isinstance(error, BrowserUnavailable):  # not the answer's fault: say so
+                    return Verdict(exercise_id, False, f"{NEEDS_BROWSER}: {error.reason}",
+                                   needs_browser=True)
             return Verdict(
                 exercise_id,
                 False,
@@ -174,7 +199,9 @@ def check(exercise_id: str, answer: Any) -> None:
                   "judged: tell your instructor" if broken else error.args[0])
         print(f"[not checked] Exercise {exercise_id}: {reason}")
         return
-    if verdict.passed:
+    if verdict.needs_browser:
+        print(f"[not checked] Exercise {exercise_id}: {verdict.feedback}")
+    elif verdict.passed:
         print(f"[pass] Exercise {exercise_id}: public checks passed. "
               "The grader runs further checks.")
     else:

@@ -19,7 +19,9 @@ def format_score_table(head: str, rows, *, notes=(), seconds: float | None = Non
 
     Args:
         head: the first line, e.g. ``"alice/00-install-check.ipynb (alice)"``.
-        rows: ``(exercise, points, max_points, passed, feedback)`` per exercise.
+        rows: ``(exercise, points, max_points, passed, feedback)`` per exercise; ``passed``
+            may instead be a str that says why the exercise is not graded yet (shown as
+            ``ungraded``, the feedback says why).
         notes: lines printed as ``note: ...`` under the table.
         seconds: the time taken, printed on the total line (None: left out).
         error: why the notebook could not be graded; the table is then that one line.
@@ -37,7 +39,7 @@ def format_score_table(head: str, rows, *, notes=(), seconds: float | None = Non
         return f"{head}\n  could not grade: {error}"
     rows = list(rows)
     table = format_table(["exercise", "points", "result", "feedback"],
-                         [[exercise, f"{points}/{max_points}", "pass" if passed else "FAIL", feedback]
+                         [[exercise, f"{points}/{max_points}", _result(passed), feedback]
                           for exercise, points, max_points, passed, feedback in rows],
                          align="<><<", widths=[9, 7, 6, 0], gap="  ")
     lines = [head, *("  " + line for line in table)]
@@ -47,3 +49,9 @@ def format_score_table(head: str, rows, *, notes=(), seconds: float | None = Non
         total += f" in {seconds:.0f} s"
     lines.append(total + (f" {total_note}" if total_note else ""))
     return "\n".join(lines)
+
+
+def _result(passed) -> str:
+    if isinstance(passed, str):  # e.g. "needs a browser to grade"
+        return "ungraded"
+    return "pass" if passed else "FAIL"

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks import NEEDS_BROWSER
 from .datafiles import read_notebook
 from .exercise_headers import exercise_header
 from .errors import CourseError, InvalidArgumentError
@@ -77,7 +78,8 @@ def print_verdict(exercise_id: str) -> None:
                                                    "exercise's cell"}
         else:
             verdict = run_checks(exercise_id, namespace[variable])
-            result = {"passed": verdict.passed, "feedback": verdict.feedback}
+            result = {"passed": verdict.passed, "feedback": verdict.feedback,
+                      "needs_browser": verdict.needs_browser}
     except Exception as error:  # an unknown exercise, a broken check module: say so, never a traceback
         result = {"passed": False, "feedback": f"not checked ({type(error).__name__}: {error})"}
     print(_MARK + json.dumps(result))
@@ -117,13 +119,15 @@ def _run_probe(client, code: str, index: int):
     return probe
 
 
-def _verdict(client, index: int, exercise_id: str) -> tuple[bool, str]:
+def _verdict(client, index: int, exercise_id: str) -> tuple[bool | str, str]:
     probe = _run_probe(client, f"__import__('course_utils.selfcheck', fromlist=['print_verdict'])"
                                f".print_verdict({exercise_id!r})", index)
     for output in probe.outputs:
         for line in str(output.get("text", "")).splitlines():
             if line.startswith(_MARK):
                 result = json.loads(line[len(_MARK):])
+                if result.get("needs_browser"):  # not judged here: shown as such, never a fail
+                    return NEEDS_BROWSER, str(result["feedback"])
                 return bool(result["passed"]), str(result["feedback"])
     return False, "not checked: the check did not answer (did the cell stop the kernel?)"
 
@@ -206,14 +210,14 @@ def selfcheck(path, timeout: int = 600) -> SelfCheck:
                     verdicts[header[0]] = (False, f"the cell raised {error[0]}: {error[1][:200]}")
                 else:
                     passed, feedback = _verdict(client, index, header[0])
-                    if passed:
+                    if passed is True:
                         feedback = f"public checks passed; hidden checks: {HIDDEN_WORDS}"
                     verdicts[header[0]] = (passed, feedback)  # a duplicated cell: the last one counts
     declared = {exercise_id: points for exercise_id, points, _ in exercises.values()}  # a duplicate once
     for exercise_id, points in sorted(declared.items(), key=lambda item: [int(n) for n in item[0].split(".")]):
         passed, feedback = verdicts.get(exercise_id, (False, f"not checked: {stopped}" if stopped else
                                                       "not attempted: the cell did not run"))
-        result.rows.append((exercise_id, points if passed else 0, points, passed, feedback))
+        result.rows.append((exercise_id, points if passed is True else 0, points, passed, feedback))
     result.seconds = time.perf_counter() - started
     return result
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, declared_points
 from course_utils.cli import main
 from course_utils.grading import grade_notebooks, load_hidden_checks
+from course_utils.grading.gradebook import canvas_csv, gradescope_results
 
 FILES = ROOT / "tests" / "files"
 # The longest first (graded two at a time, in this order), so that they overlap: measured alone,
@@ -122,8 +123,9 @@ def test_folder_gives_json_and_csv_per_student(tmp_path):
     alice = next(d for d in data if d["student"] == "alice")
     points = declared_points("00")
     assert alice["exercises"]["00.1"] == {"points": points["00.1"], "max_points": points["00.1"],
-                                          "passed": True, "feedback": "all checks passed"}
-    assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback"}
+                                          "passed": True, "feedback": "all checks passed",
+                                          "status": "passed"}
+    assert set(alice["exercises"]["00.2"]) == {"points", "max_points", "passed", "feedback", "status"}
     rows = list(csv.DictReader(out_csv.open()))
     assert [(r["student"], r["exercise"]) for r in rows] == [("alice", e) for e in points] + [("bob", "")]
 
@@ -227,3 +229,98 @@ def test_a_forged_file_answer_never_opens_a_grader_side_file(tmp_path):
     finally:
         run.close()
     assert not verdict.passed and "no file" in verdict.feedback and str(FILES) not in verdict.feedback
+
+
+def _short_submission(notebook, exercise: str):
+    """The notebook's title, ``check``'s import and the cell of ``exercise``: a submission that
+    costs the sandbox no more than that exercise."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(f"# Exercise {exercise} "))
+    nb.cells = [nb.cells[0], nbformat.v4.new_code_cell("from course_utils import check"), cell]
+    return nb
+
+
+@pytest.fixture
+def browser_ready():
+    """Skip (fail in CI) unless Chromium, playwright and onnxruntime-web are all here."""
+    from browser_support import chromium_path, sync_playwright
+    from test_browser_run import _web_runtime_or_skip
+
+    chromium_path(), sync_playwright()
+    _web_runtime_or_skip()
+
+
+def test_a_browser_exercise_is_graded_from_what_chromium_did(browser_ready, tmp_path):
+    """Through the sandbox, does the reference JavaScript of 06.1 score full marks, headless
+    Chromium having run it in the checks' process (whose memory limit lets Chromium live)? (The
+    shipped exercise's 0 is tested with the other notebooks in test_alternative_answers.py.)"""
+    import nbformat
+
+    (tmp_path / "alice").mkdir()
+    nbformat.write(_short_submission(ROOT / "solutions" / "06-browser.ipynb", "06.1"),
+                   tmp_path / "alice" / "06-browser.ipynb")
+    (alice,) = grade_notebooks([tmp_path / "alice"], timeout=60)
+    assert (alice.points, alice.max_points, alice.exercises[0].status) == (3, 3, "passed"), alice.table()
+
+
+def test_without_a_browser_the_grader_says_needs_a_browser_never_wrong(tmp_path, monkeypatch):
+    """Where the checks' process can drive no browser, is the answer "needs a browser to grade" (0
+    points for now, never a fail), asked with the checks' browser limits, and so in the JSON, the
+    CSV, the feedback, the Canvas import (left out, not 0) and Gradescope's output?"""
+    from course_utils.answers import ANSWER_FILE
+    from course_utils.grading import isolated
+    from course_utils.grading.feedback import write_feedback
+    from course_utils.grading.grader import _Run
+    from course_utils.grading.results import ExerciseGrade, NotebookGrade, payload, write_results
+    from course_utils.grading.sandbox import CellResult, KernelLimits
+
+    class CapturingKernel:  # a kernel whose capture of `predict_js` is a script
+        workdir, iodir, io_path = tmp_path / "work", tmp_path / "io", str(tmp_path / "io")
+        inbox_dir, inbox_path = tmp_path / "in", str(tmp_path / "in")
+
+        def alive(self):
+            return True
+
+        def run(self, code, limit, silent=False):
+            folder = self.iodir / re.search(r"capture-[0-9a-f]+", code).group(0)
+            folder.mkdir(parents=True)
+            (folder / ANSWER_FILE).write_text(json.dumps({"value": "async function predict() {}"}))
+            return CellResult("ok")
+
+        def kill(self):
+            pass
+
+    asked = {}
+
+    def in_this_process(target, args, *, browser=False, **limits):  # the fork server keeps its env
+        asked["browser"] = browser
+        return target(None, *args)
+
+    monkeypatch.setattr(isolated, "run_limited", in_this_process)
+    monkeypatch.setenv("ONNX_COURSE_CHROMIUM", str(tmp_path / "no-chromium"))
+    load_hidden_checks()
+    run = _Run(None, tmp_path / "work", tmp_path / "io", tmp_path, KernelLimits(), True, 61000, 30, 60)
+    run.kernel = CapturingKernel()
+    try:
+        verdict = run.capture("06.1")
+    finally:
+        run.close()
+    assert asked == {"browser": True} and verdict.needs_browser and not verdict.passed
+    assert verdict.feedback.startswith("needs a browser to grade: ") and "no-chromium" in verdict.feedback
+    grade = NotebookGrade("class/alice/06-browser.ipynb", "alice", "06-browser",
+                          [ExerciseGrade("06.1", 0, 3, False, verdict.feedback, "needs a browser to grade")])
+    assert "06.1           0/3  ungraded" in grade.table()
+    (row,) = payload([grade])
+    write_results([row], tmp_path / "grades.json", tmp_path / "grades.csv")
+    assert json.loads((tmp_path / "grades.json").read_text())[0]["exercises"]["06.1"]["status"] == (
+        "needs a browser to grade")
+    assert next(csv.DictReader((tmp_path / "grades.csv").open()))["status"] == "needs a browser to grade"
+    (page,) = write_feedback([row], tmp_path / "feedback")
+    assert "| not graded yet |" in page.with_suffix(".md").read_text()
+    roster = [{"Student": "Alice", "ID": "1", "SIS User ID": "", "SIS Login ID": "alice", "Section": ""}]
+    text, left_out = canvas_csv([row], roster)
+    assert left_out[0][3].startswith("exercise(s) 06.1 needs a browser to grade")
+    assert text.splitlines()[1] == "Alice,1,,alice,,"  # the notebook's cell left empty, not 0
+    assert "06.1 needs a browser to grade" in gradescope_results([row])["output"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checks import NEEDS_BROWSER
 from .identity import feedback_folder
 from .pages import html_page, html_text, markdown_text, safe_filename, text_list, write_text
 
@@ -33,10 +34,14 @@ def _title(row: dict) -> str:
 
 
 def _exercise_rows(row: dict):
+    """(exercise, points, max points, result word, its CSS class, feedback) per exercise."""
     for exercise, e in sorted((row.get("exercises") or {}).items()):
         e = e if isinstance(e, dict) else {}
-        yield (exercise, e.get("points", 0), e.get("max_points", 0), bool(e.get("passed")),
-               e.get("feedback", ""))
+        if e.get("status") == NEEDS_BROWSER:  # 0 points for now, not a fail
+            result, kind = "not graded yet", "muted"
+        else:
+            result, kind = ("pass", "pass") if e.get("passed") else ("FAIL", "fail")
+        yield exercise, e.get("points", 0), e.get("max_points", 0), result, kind, e.get("feedback", "")
 
 
 def feedback_html(row: dict) -> str:
@@ -49,9 +54,9 @@ def feedback_html(row: dict) -> str:
     else:
         cells = "".join(
             f"<tr><td>{html_text(ex, 40)}</td><td class=\"num\">{html_text(p, 20)}/{html_text(m, 20)}</td>"
-            f"<td class=\"{'pass' if ok else 'fail'}\">{'pass' if ok else 'FAIL'}</td>"
+            f"<td class=\"{kind}\">{result}</td>"
             f"<td class=\"text wide\">{html_text(fb)}</td></tr>"
-            for ex, p, m, ok, fb in _exercise_rows(row))
+            for ex, p, m, result, kind, fb in _exercise_rows(row))
         parts.append("<table><thead><tr><th>exercise</th><th class=\"num\">points</th><th>result</th>"
                      f"<th>feedback</th></tr></thead><tbody>{cells}</tbody></table>")
         parts.append(f"<p><strong>Total: {html_text(row.get('points'), 20)}/"
@@ -81,7 +86,7 @@ def feedback_markdown(row: dict) -> str:
     else:
         lines += ["| exercise | points | result | feedback |", "| --- | ---: | --- | --- |"]
         lines += [f"| {markdown_text(ex, 40)} | {markdown_text(p, 20)}/{markdown_text(m, 20)} | "
-                  f"{'pass' if ok else 'FAIL'} | {markdown_text(fb)} |" for ex, p, m, ok, fb in _exercise_rows(row)]
+                  f"{result} | {markdown_text(fb)} |" for ex, p, m, result, _, fb in _exercise_rows(row)]
         lines += ["", f"**Total: {markdown_text(row.get('points'), 20)}/{markdown_text(row.get('max_points'), 20)}** "
                       f"(graded in {_seconds(row)} s)", ""]
     notes = _notes(row)

@@ -20,13 +20,16 @@ notebook holds the notebook's total (``--column NOTEBOOK=HEADER`` names an exist
 Canvas assignment, e.g. ``"Notebook 00 (12345)"``); every text cell is defused so
 that no spreadsheet reads it as a formula. Roster students without a submission keep
 an empty cell (Canvas leaves the grade as it was); submissions whose folder matches
-nobody, or that another folder's claims to the same student, are listed, never dropped.
+nobody, or that another folder's claims to the same student, are listed, never dropped; so is
+a notebook with an exercise that needs a browser to grade (its total would read as a 0 there).
 
 Gradescope (autograder output). ``results.json`` follows the Autograder
 Specifications (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
 a top-level ``score``, ``execution_time``, ``output``, ``visibility`` and
 ``stdout_visibility``, and ``tests``, one per exercise, each with ``name``,
-``number``, ``score``, ``max_score``, ``status`` (``passed``/``failed``),
+``number``, ``score``, ``max_score``, ``status`` (``passed``/``failed``; an exercise that
+needs a browser to grade is ``failed`` with 0 points there, its output and the submission's
+output say it is not graded yet),
 ``output`` (the check's words) and ``output_format`` ``"text"`` (shown as plain
 text). ``autograder/run_autograder`` beside this module is the script Gradescope
 runs for each submission (``autograder/setup.sh`` installs the course); it
@@ -41,6 +44,7 @@ import io
 import json
 from pathlib import Path
 
+from ..checks import NEEDS_BROWSER
 from ..datafiles import read_table
 from ..errors import InvalidArgumentError
 from ..options import path_arg
@@ -94,6 +98,13 @@ def _roster_keys(student: dict) -> list[str]:
     return [student["folder"]] if student.get("folder") else [student[c] for c in _MATCH_ORDER if student[c]]
 
 
+def _waiting(row: dict) -> list[str]:
+    """The exercises of a grades row that are not graded yet (no browser on the grader's machine)."""
+    exercises = row.get("exercises") if isinstance(row.get("exercises"), dict) else {}
+    return sorted(clean_text(name, 20) for name, e in exercises.items()
+                  if isinstance(e, dict) and e.get("status") == NEEDS_BROWSER)
+
+
 def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str, str] | None = None):
     """The text of a Canvas gradebook import CSV and the submissions it does not hold.
 
@@ -142,6 +153,9 @@ def canvas_csv(rows: list[dict], roster: list[dict[str, str]], columns: dict[str
             leave_out(row, f"matches {len(indices)} roster students")
         elif not row.get("notebook"):
             leave_out(row, "could not be graded as any course notebook")
+        elif _waiting(row):  # a total without them would read as a 0 for those exercises
+            leave_out(row, f"exercise(s) {', '.join(_waiting(row))} {NEEDS_BROWSER}: grade again "
+                           "where Chromium runs")
         else:
             claims.setdefault(next(iter(indices)), {}).setdefault(str(row.get("student")), []).append(row)
     scores: dict[int, dict[str, float]] = {}
@@ -219,6 +233,9 @@ def gradescope_results(rows: list[dict], student: str | None = None) -> dict:
         for exercise, e in sorted((row.get("exercises") or {}).items()):
             e = e if isinstance(e, dict) else {}
             passed = bool(e.get("passed"))
+            if e.get("status") == NEEDS_BROWSER:  # Gradescope knows passed/failed only: say it twice
+                lines.append(f"{notebook}: exercise {clean_text(exercise, 20)} {NEEDS_BROWSER}; its "
+                             "points are not counted yet")
             tests.append({"name": f"Exercise {clean_text(exercise, 20)} ({notebook})",
                           "number": clean_text(exercise, 20),
                           "score": float(as_number(e.get("points"))),

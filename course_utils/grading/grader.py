@@ -44,7 +44,7 @@ from .results import (ExerciseGrade, NotebookGrade, merge_parts, payload, safe_t
 from .similarity import reference_copy_note
 from .submissions import (CodeBudget, Submission, find_submissions, fold_hard_links, mark_collisions,
                           mark_duplicates, parse_notebook, prepare_submission, read_submission)
-from .verdicts import NOT_ATTEMPTED, excerpt, read_verdict, status_text
+from .verdicts import NEEDS_BROWSER, NOT_ATTEMPTED, excerpt, read_verdict, status_text
 
 __all__ = ["grade_notebooks", "points_table"]
 
@@ -165,7 +165,7 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
     source_nb = nbformat.read(sources[grade.notebook], as_version=4)
     exercises = parse_exercises(source_nb, grade.notebook)
     references = {e.id: e.solution for e in exercises}
-    verdicts: dict[str, tuple[bool, str]] = {}
+    verdicts: dict[str, tuple[bool, str, str | None]] = {}
     graded_at: dict[str, int] = {}
     base = Path(tempfile.mkdtemp(prefix="course-grade-"))
     mounted = False
@@ -204,17 +204,19 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
                 run.replay.append((source, False))
                 continue
             graded_at[exercise] = number
+            status = None
             if result.status == "ok":
                 verdict = run.capture(exercise)
                 passed, feedback = verdict.passed, verdict.feedback
+                status = NEEDS_BROWSER if verdict.needs_browser else None
             elif result.status == "error" and result.ename == "NotImplementedError":
                 passed, feedback = False, f"{NOT_ATTEMPTED}: the cell still raises NotImplementedError"
             elif result.status == "timeout":
                 passed, feedback = False, f"{status_text(result, run.limit(), not run.tainted)} (an endless loop?)"
             else:
                 passed, feedback = False, status_text(result, run.limit(), not run.tainted)
-            verdicts[exercise] = (passed, feedback)
-            if passed:
+            verdicts[exercise] = (passed, feedback, status)
+            if passed or status == NEEDS_BROWSER:  # not the answer's fault: the kernel keeps it
                 run.replay.append((references[exercise], True))
             else:
                 # Restore the state later cells expect, after the answer was captured.
@@ -237,12 +239,17 @@ def _grade_one(sub: Submission, sources: dict[str, Path], timeout: int, *,
     if grade.error:
         return grade
     for exercise in exercises:
-        passed, feedback = verdicts.get(exercise.id, (False, None))
+        passed, feedback, status = verdicts.get(exercise.id, (False, None, None))
         if feedback is None:
             feedback = (f"not graded: {stopped}" if stopped else
                         f"{NOT_ATTEMPTED}: no cell for this exercise was found or run")
         grade.exercises.append(ExerciseGrade(exercise.id, exercise.points if passed else 0,
-                                             exercise.points, passed, feedback))
+                                             exercise.points, passed, feedback, status or ""))
+    waiting = [e.exercise for e in grade.exercises if e.status == NEEDS_BROWSER]
+    if waiting:
+        grade.notes.append(f"exercise(s) {', '.join(waiting)} {NEEDS_BROWSER}: no browser could be "
+                           "driven on the grading machine; their points are not counted yet: grade "
+                           "again where Chromium runs (make setup installs what it needs)")
     copied = reference_copy_note(code_cells, source_nb, grade.notebook)  # never changes the score
     if copied:
         grade.notes.append(copied)

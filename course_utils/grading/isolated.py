@@ -90,15 +90,15 @@ def start_server(checks: bool = True):
         return _CONTEXT
 
 
-def _address_space() -> int:
+def _address_space(field: str = "VmSize") -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmSize:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
-def _child(conn, memory_bytes: int, target, args) -> None:
+def _child(conn, memory_bytes: int, target, args, browser: bool = False) -> None:
     import shutil
     import tempfile
 
@@ -109,8 +109,16 @@ def _child(conn, memory_bytes: int, target, args) -> None:
     # what a student handed in (a model's external data, say) finds nothing there.
     workdir = tempfile.mkdtemp(prefix="cwd-")
     os.chdir(workdir)
-    limit = _address_space() + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if browser:
+        # Chromium reserves terabytes of address space (V8 and WebAssembly cages) that it never
+        # uses, so an address-space cap kills it at start; RLIMIT_DATA counts only writable
+        # private memory, what a process really fills, and each of Chromium's processes
+        # inherits it (measured: a headless run of onnxruntime-web under 2 GiB each).
+        limit = _address_space("VmData") + memory_bytes
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    else:
+        limit = _address_space() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
         result = ("done", target(conn, *args))
@@ -128,7 +136,8 @@ def _child(conn, memory_bytes: int, target, args) -> None:
         conn.send(("failed", "its result could not be sent back"))
 
 
-def run_limited(target, args, *, seconds: float, memory_bytes: int, on_request=None):
+def run_limited(target, args, *, seconds: float, memory_bytes: int, on_request=None,
+                browser: bool = False):
     """Run ``target(conn, *args)`` in a child; return what it returns.
 
     Args:
@@ -138,6 +147,9 @@ def run_limited(target, args, *, seconds: float, memory_bytes: int, on_request=N
         memory_bytes: address space the child may add to what it starts with.
         on_request: ``on_request(message, seconds_left)`` answers what the child sends
             on ``conn`` while it runs (its reply is sent back).
+        browser: the child starts a browser: its memory is capped per process as written
+            data (``RLIMIT_DATA``) instead of address space, which Chromium reserves by the
+            terabyte (a killed child's browser ends when its driver's pipe closes).
 
     Raises:
         ChildFailed: with the reason, in words that finish "the child ...": "ran
@@ -145,7 +157,8 @@ def run_limited(target, args, *, seconds: float, memory_bytes: int, on_request=N
     """
     context = start_server()
     parent, child = context.Pipe()
-    process = context.Process(target=_child, args=(child, memory_bytes, target, args), daemon=True)
+    process = context.Process(target=_child, args=(child, memory_bytes, target, args, browser),
+                              daemon=True)
     deadline = time.monotonic() + max(0.5, seconds)
     process.start()
     child.close()

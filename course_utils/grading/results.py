@@ -15,12 +15,13 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..checks import NEEDS_BROWSER
 from ..datafiles import read_json
 from ..errors import InvalidArgumentError
 from ..paths import shown, write_atomic
 from ..scores import format_score_table
 
-__all__ = ["NotebookGrade", "ExerciseGrade", "select_shard", "payload", "write_results", "merge_parts",
+__all__ = ["NotebookGrade", "ExerciseGrade", "PASSED", "FAILED", "NEEDS_BROWSER", "STATUSES", "select_shard", "payload", "write_results", "merge_parts",
            "safe_text", "student_text", "escape_invisible", "defuse_formula", "check_grades",
            "FEEDBACK_CHARS", "MAX_GRADES_BYTES"]
 
@@ -92,20 +93,42 @@ def escape_invisible(text: str, keep_lines: bool = False) -> str:
     return "".join(out)
 
 
+#: An exercise's ``status``: its checks passed, failed, or could not run on the grader's machine.
+PASSED, FAILED = "passed", "failed"
+STATUSES = (PASSED, FAILED, NEEDS_BROWSER)
+
+
 @dataclass
 class ExerciseGrade:
-    """One exercise of one submission (its feedback made safe to print on creation)."""
+    """One exercise of one submission (its feedback made safe to print on creation).
+
+    ``status`` is ``"passed"``, ``"failed"`` or ``"needs a browser to grade"`` (its checks run
+    the answer in a browser and the grader could drive none: 0 points *for now*, never a
+    fail; grade it again where Chromium runs); by default it follows ``passed``.
+    """
 
     exercise: str
     points: int
     max_points: int
     passed: bool
     feedback: str
+    status: str = ""
+
+    def __post_init__(self):
+        if not self.status:
+            self.status = PASSED if self.passed else FAILED
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
     def __setattr__(self, name, value):
         if name in ("exercise", "feedback") and value is not None:
             value = safe_text(value, FEEDBACK_CHARS if name == "feedback" else 40)
         object.__setattr__(self, name, value)
+
+    @property
+    def result(self) -> str | bool:
+        """What the score table's result column shows: pass/fail, or why it is not graded."""
+        return NEEDS_BROWSER if self.status == NEEDS_BROWSER else self.passed
 
 
 class _Notes(list):
@@ -157,7 +180,7 @@ class NotebookGrade:
     def table(self) -> str:
         """The score table an instructor reads."""
         return format_score_table(f"{self.path} ({self.student})",
-                                  [(e.exercise, e.points, e.max_points, e.passed, e.feedback)
+                                  [(e.exercise, e.points, e.max_points, e.result, e.feedback)
                                    for e in self.exercises],
                                   notes=self.notes, seconds=self.seconds, error=self.error)
 
@@ -196,17 +219,19 @@ def _atomic_write(path, text: str) -> None:
 def _csv_text(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback"])
+    writer.writerow(["student", "notebook", "exercise", "points", "max_points", "passed", "feedback",
+                     "status"])
 
     def row(*cells):  # every text cell defused: a student's name or file name may read as a formula
         writer.writerow([defuse_formula(c) if isinstance(c, str) else c for c in cells])
 
     for g in rows:
         if g["error"]:
-            row(g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False, g["error"])
+            row(g["student"], g["notebook"] or Path(g["path"]).name, "", 0, "", False, g["error"],
+                "not graded")
         for exercise, e in g["exercises"].items():
             row(g["student"], g["notebook"], exercise, e["points"], e["max_points"], e["passed"],
-                e["feedback"])
+                e["feedback"], e.get("status") or (PASSED if e["passed"] else FAILED))
     return buffer.getvalue()
 
 
@@ -226,7 +251,7 @@ MAX_GRADES_DEPTH = 16
 # (each may also be missing or null).
 _ROW_FIELDS = {"path": str, "notebook": str, "error": str, "notes": list, "duplicates": list,
                "points": float, "max_points": float, "seconds": float}
-_EXERCISE_FIELDS = {"points": float, "max_points": float, "passed": bool, "feedback": str}
+_EXERCISE_FIELDS = {"points": float, "max_points": float, "passed": bool, "feedback": str, "status": str}
 _TYPE_WORDS = {str: "text", list: "a list of texts", float: "a number", bool: "true or false"}
 
 

@@ -216,7 +216,11 @@ class SandboxedKernel:
         env = {"HOME": HOME, "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
                "PYTHONPATH": LIB, "LANG": "C.UTF-8", "TMPDIR": "/tmp",
                "PYTHONDONTWRITEBYTECODE": "1", "JUPYTER_PLATFORM_DIRS": "1",
-               "IPYTHONDIR": f"{HOME}/.ipython", "MPLCONFIGDIR": f"{HOME}/.matplotlib"}
+               "IPYTHONDIR": f"{HOME}/.ipython", "MPLCONFIGDIR": f"{HOME}/.matplotlib",
+               # No browser in here (the address-space cap stops Chromium, after seconds of
+               # trying): the lesson's browser cells skip at once, and the checks run an answer
+               # in a browser outside the sandbox.
+               "ONNX_COURSE_BROWSER": "none"}
         for key, value in env.items():
             args += ["--setenv", key, value]
         if self.as_root:  # drop to a uid of its own: no root, and the process cap applies

@@ -34,9 +34,10 @@ from pathlib import Path
 
 from ..answers import (ANSWER_FILE, MAX_ARRAY_BYTES, AnswerSpec, CaptureError, ScriptAnswers, answer_spec,
                        decode, encode)
-from ..checks import CheckFailed, Verdict, load_check_modules, run_checks_on_data
+from ..checks import NEEDS_BROWSER, CheckFailed, Verdict, drives_browser, load_check_modules, run_checks_on_data
 
-__all__ = ["read_verdict", "read_answer", "status_text", "FunctionRaised", "NOT_ATTEMPTED", "excerpt"]
+__all__ = ["read_verdict", "read_answer", "status_text", "FunctionRaised", "NOT_ATTEMPTED", "NEEDS_BROWSER",
+           "excerpt"]
 
 NOT_ATTEMPTED = "not attempted"
 #: Answer files copied out of a kernel's folder may be at most this large, each...
@@ -325,15 +326,15 @@ def read_verdict(kernel, exercise_id: str, scratch: Path, *, limit: float | None
     if left <= 0:
         return Verdict(exercise_id, False, f"not checked: the time limit of {limit:.0f} s ran out")
     try:
-        passed, feedback = run_limited(
+        passed, feedback, needs_browser = run_limited(
             _check_in_child, (exercise_id, str(kernel.iodir / name), str(kernel.workdir), str(dest), quote),
-            seconds=left, memory_bytes=CHECK_MEMORY_BYTES,
+            seconds=left, memory_bytes=CHECK_MEMORY_BYTES, browser=drives_browser(exercise_id),
             on_request=lambda message, seconds: _relay_probe(kernel, message, seconds))
     except ChildFailed as why:
         return Verdict(exercise_id, False, f"the answer could not be checked: reading and checking it {why}")
     finally:
         shutil.rmtree(dest, ignore_errors=True)  # the copies of this answer's files
-    return Verdict(exercise_id, bool(passed), str(feedback))
+    return Verdict(exercise_id, bool(passed) and not needs_browser, str(feedback), bool(needs_browser))
 
 
 def _check_in_child(conn, exercise_id: str, folder: str, workdir: str, dest: str, quote: bool):
@@ -349,14 +350,15 @@ def _check_in_child(conn, exercise_id: str, folder: str, workdir: str, dest: str
         value = read_answer(exercise_id, Path(folder), Path(workdir), dest_path,
                             lambda variable: _Probe(conn, variable, wrap), wrap=wrap)
     except CaptureError as error:
-        return False, said(str(error))
+        return False, said(str(error)), False
     except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError, MemoryError) as error:
-        return False, f"the answer could not be read as data ({type(error).__name__})"
+        return False, f"the answer could not be read as data ({type(error).__name__})", False
     verdict = run_checks_on_data(exercise_id, value, include_hidden=True)
     feedback = verdict.feedback
     for prefix in (str(dest_path / "missing") + "/", str(dest_path) + "/"):
         feedback = feedback.replace(prefix, "")
-    return verdict.passed, said(feedback)
+    # The grader's own words (no browser here) are no answer of the student's: quoted as they are.
+    return verdict.passed, feedback if verdict.needs_browser else said(feedback), verdict.needs_browser
 
 
 def read_answer(exercise_id: str, folder: Path, workdir: Path, dest: Path, function, wrap=str):
