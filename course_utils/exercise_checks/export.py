@@ -3,7 +3,10 @@
 Public checks catch the mistakes a student can fix from the hint; hidden ones
 (grader only) catch answers that only look right: a batch fixed by the example,
 a dynamic input with a fixed output, the wrong exporter, a comparison that always
-passes, probabilities instead of logits, op counts that are not this graph's.
+passes. Where a student could hand in a value read off a printout or another runtime's
+output, the check re-derives it: 02.5's intermediate results are recomputed layer by layer
+from the answer's own input and weights, 02.6's function is called on models the check
+made, and 02.7's letters are judged by the grader only.
 """
 from __future__ import annotations
 
@@ -18,8 +21,7 @@ register_answer("02.1", "resnet_path", kind="file")
 register_answer("02.2", "torchscript_path", kind="file")
 register_answer("02.3", "digits_path", kind="file")
 register_answer("02.4", "outputs_match", kind="function")
-register_answer("02.5", "reference_logits")
-register_answer("02.6", "model_facts")
+register_answer("02.5", "reference_results")
 register_answer("02.7", "answers")
 register_answer("02.8", "any_size_path", kind="file")
 
@@ -251,87 +253,227 @@ def _match_basics(answer):
                           "first, numpy would broadcast them")
 
 
-# --- 02.5: the reference evaluator ---------------------------------------------------------
+# --- 02.5: the reference evaluator, every intermediate result -------------------------------
 
-@register("02.5")
-def _reference_logits(answer):
+#: The digits CNN's layers as the checks recompute them: what each tensor is, and its shape for 64 digits.
+_DIGITS_STAGES = (("the first convolution's output", (64, 16, 8, 8)), ("the first ReLU's output", (64, 16, 8, 8)),
+                  ("the second convolution's output", (64, 32, 8, 8)), ("the second ReLU's output", (64, 32, 8, 8)),
+                  ("the max pooling's output", (64, 32, 4, 4)), ("the flattened features", (64, 512)),
+                  ("the logits", (64, 10)))
+#: The digits CNN's weights by shape, in the order the layers use them.
+_DIGITS_WEIGHTS = ((16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (10, 512), (10,))
+
+
+def recompute_digits_stages(x, weights) -> list:
+    """Every layer's output of the digits CNN on ``x``, in float64 numpy, from the given weights."""
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    def conv3x3(t, w, b):  # (n, in, h, w) -> (n, out, h, w), padding 1: one matrix product
+        n, c, h, width = t.shape
+        windows = sliding_window_view(np.pad(t, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+        rows = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * width, c * 9)  # (n*h*w, in*3*3)
+        out = rows @ w.reshape(len(w), -1).T + b  # (n*h*w, out)
+        return out.reshape(n, h, width, len(w)).transpose(0, 3, 1, 2)
+
+    def max_pool2(t):  # 2 x 2 windows, stride 2
+        n, c, h, w = t.shape
+        return t.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+    w0, b0, w1, b1, wh, bh = (w.astype(np.float64) for w in weights)
+    out, stages = x.astype(np.float64), []
+    for step in (lambda t: conv3x3(t, w0, b0), lambda t: np.maximum(t, 0.0), lambda t: conv3x3(t, w1, b1),
+                 lambda t: np.maximum(t, 0.0), max_pool2, lambda t: t.reshape(len(t), -1),
+                 lambda t: t @ wh.T + bh):
+        out = step(out)
+        stages.append(out)
+    return stages
+
+
+def _close(actual, expected) -> bool:
     import numpy as np
 
-    if not isinstance(answer, np.ndarray):
-        raise CheckFailed(f"expected a numpy array of logits, got {type(answer).__name__}; "
-                          "the evaluator's run() returns a list of outputs")
-    if answer.shape != (64, 10):
-        raise CheckFailed(f"expected shape (64, 10) for the first 64 held-out digits, got "
-                          f"{answer.shape}")
-    _, y = load_digits_test()
-    acc = float((answer.argmax(axis=1) == y[:64]).mean())
+    # The reference evaluator's float32 layers against this float64 recomputation: at most
+    # 4.2e-7 of each layer's largest value (measured on the course's CNN); 1e-4 of it leaves
+    # room for any CPU's order of sums. No tolerance tells the runtimes apart: ONNX Runtime's
+    # logits are as close (3.2e-7), which is why the answer is the evaluator's intermediate
+    # results, which only it returns, and not its logits.
+    scale = float(np.abs(expected).max()) or 1.0
+    return actual.shape == expected.shape and bool(np.all(np.abs(actual - expected) <= 1e-4 * scale))
+
+
+@register("02.5")
+def _reference_results(answer):
+    import numpy as np
+
+    if isinstance(answer, np.ndarray):
+        raise CheckFailed(f"this is one array of shape {answer.shape}; the task asks for the dict of "
+                          "every tensor the evaluator computed (input, weights, each node's output), "
+                          "keyed by name: the evaluator's run() can return them (see its arguments)")
+    if not isinstance(answer, dict):
+        raise CheckFailed(f"expected a dict (tensor name -> array), got {type(answer).__name__}")
+    arrays = [v for v in answer.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    x = load_digits_test()[0][:64]
+    if not any(a.shape == x.shape and np.array_equal(a, x) for a in arrays):
+        raise CheckFailed("none of the tensors is the first 64 held-out digits; run the evaluator "
+                          "on x_test[:64] and keep every tensor it returns, the input included")
+    weights = []
+    for shape in _DIGITS_WEIGHTS:
+        found = [a for a in arrays if a.shape == shape]
+        if not found:
+            raise CheckFailed(f"no tensor of shape {shape} (a weight of the digits CNN) in the dict; "
+                              "the evaluator's results include every initializer of the graph")
+        weights.append(found[0])
+    stages = recompute_digits_stages(x, weights)
+    for (what, shape), expected in zip(_DIGITS_STAGES, stages):
+        if not any(_close(a, expected) for a in arrays if a.shape == shape):
+            raise CheckFailed(f"no tensor of the dict is {what} (shape {shape}) computed from the "
+                              "dict's own input and weights; keep every node's output the evaluator computed")
+    acc = float((stages[-1].argmax(axis=1) == load_digits_test()[1][:64]).mean())  # the dict's logits, within 1e-4
     if acc < 0.85:
         raise CheckFailed(f"only {acc:.0%} of the first 64 held-out digits are right; run the "
-                          "trained model on x_test[:64]")
+                          "trained model's file on x_test[:64]")
 
 
-# --- 02.6: facts about the digits model -----------------------------------------------------
+# --- 02.6: facts about any model, read from the ModelProto ------------------------------------
 
 _FACT_KEYS = {"input_name", "batch_dim", "opset", "ir_version", "parameters", "op_counts"}
 
 
-@lru_cache(maxsize=1)
-def count_digits_weights() -> int:
-    """How many weights the course's DigitsCNN has: what its ONNX file holds as float32."""
-    from course_utils.digits import DigitsCNN
+def _probe_model(name, opsets, ir_version, input_name, batch, sample_shape, ops, weights):
+    """A small ModelProto with the given facts (a chain of ``ops``; it is read, never run)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
-    return sum(p.numel() for p in DigitsCNN().parameters())
+    initializers = [numpy_helper.from_array(np.zeros(shape, dtype), f"w{i}")
+                    for i, (shape, dtype) in enumerate(weights)]
+    nodes, last = [], input_name
+    for i, op in enumerate(ops):
+        nodes.append(helper.make_node(op, [last], [f"t{i}"], name=f"{op.lower()}_{i}"))
+        last = f"t{i}"
+    graph = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [batch, *sample_shape])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, None)], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+    model.ir_version = ir_version
+    return model
+
+
+def model_fact_probes() -> list:
+    """The models a ``read_model_facts`` answer is tried on: facts unlike the digits model's,
+    another domain listed before the default one, int64 initializers beside the weights."""
+    import numpy as np
+
+    return [
+        _probe_model("probe_pixels", [("", 17)], 8, "pixels", "n", (3, 32, 32),
+                     ["Conv", "Relu", "Conv", "Relu", "GlobalAveragePool", "Flatten", "Gemm"],
+                     [((8, 3, 3, 3), np.float32), ((8,), np.float32), ((8, 8, 3, 3), np.float32),
+                      ((5, 8), np.float32), ((5,), np.float32)]),
+        _probe_model("probe_tokens", [("com.microsoft", 1), ("", 21)], 9, "tokens", "batch_size", (16,),
+                     ["MatMul", "Add", "Relu", "MatMul", "Add", "Reshape", "Softmax"],
+                     [((16, 24), np.float32), ((24,), np.float32), ((24, 3), np.float32),
+                      ((3,), np.float32), ((2,), np.int64), ((4,), np.int64)]),
+    ]
+
+
+def true_model_facts(model) -> dict:
+    """The facts of a model as the checks read them (the answer's keys)."""
+    import collections
+
+    import numpy as np
+    from onnx import TensorProto
+
+    first = model.graph.input[0]
+    return {"input_name": first.name, "batch_dim": first.type.tensor_type.shape.dim[0].dim_param,
+            "opset": [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")][0],
+            "ir_version": model.ir_version,
+            "parameters": sum(int(np.prod(t.dims)) for t in model.graph.initializer
+                              if t.data_type == TensorProto.FLOAT),
+            "op_counts": dict(collections.Counter(n.op_type for n in model.graph.node))}
+
+
+def probe_model_reader(fn):
+    """Extractor (run in the student's process): ``fn`` called on each of :func:`model_fact_probes`.
+
+    Returns ``{"probed": [{"facts": ...} or {"raised": "TypeName"}, ...]}``; anything that is not
+    a function is left as it is, so the check can name what it got.
+    """
+    if not callable(fn) or isinstance(fn, type):
+        return fn
+    results = []
+    for model in model_fact_probes():
+        try:
+            results.append({"facts": fn(model)})
+        except Exception as error:  # whatever the student's function raises, report its type
+            results.append({"raised": type(error).__name__})
+    return {"probed": results}
+
+
+register_answer("02.6", "read_model_facts", extract=probe_model_reader)
+
+
+def probed_facts(answer) -> list:
+    """Each probe model's true facts beside what the answer's function returned for it."""
+    if not (isinstance(answer, dict) and set(answer) == {"probed"} and isinstance(answer["probed"], list)
+            and len(answer["probed"]) == len(model_fact_probes())):
+        raise CheckFailed("expected the function read_model_facts itself (check('02.6', read_model_facts)), "
+                          f"got {type(answer).__name__}")
+    pairs = []
+    for model, result in zip(model_fact_probes(), answer["probed"]):
+        where = f"on a model the check made (input {model.graph.input[0].name!r})"
+        if not isinstance(result, dict):
+            raise CheckFailed("the function's result could not be read")
+        if "raised" in result:
+            raise CheckFailed(f"read_model_facts raised {result['raised']} {where}; it must work for any "
+                              "ONNX model, not only the digits CNN")
+        facts = result.get("facts")
+        if not isinstance(facts, dict) or set(facts) != _FACT_KEYS:
+            got = sorted(facts) if isinstance(facts, dict) else type(facts).__name__
+            raise CheckFailed(f"{where} read_model_facts returned {got}; expected a dict with keys "
+                              f"{sorted(_FACT_KEYS)}")
+        pairs.append((where, model, facts, true_model_facts(model)))
+    return pairs
 
 
 @register("02.6")
 def _model_facts(answer):
-    if not isinstance(answer, dict) or set(answer) != _FACT_KEYS:
-        got = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
-        raise CheckFailed(f"expected a dict with keys {sorted(_FACT_KEYS)}, got {got}")
-    # The weights are the model's own parameters (no BatchNorm to fold): counted from its
-    # definition here, not stated.
-    if answer["parameters"] != count_digits_weights():
-        hint = ("count only the float32 initializers: the file also holds an int64 initializer, "
-                "a Reshape's target shape, which is no weight"
-                if answer["parameters"] == count_digits_weights() + 2 else
-                "count the elements of every float32 initializer (the product of its dims), "
-                "not the initializers themselves")
-        raise CheckFailed(f"{answer['parameters']!r} parameters is not right; {hint}")
-    if answer["batch_dim"] != "batch":
-        raise CheckFailed(f"batch_dim is {answer['batch_dim']!r}; it is the name stored in "
-                          "dim_param of the input's first dimension")
+    import numpy as np
+    from onnx import TensorProto
 
-
-@register("02.6")
-def _op_counts_of_onnx_nodes(answer):
-    import onnx
-
-    counts = answer["op_counts"]
-    if not isinstance(counts, dict) or not counts:
-        raise CheckFailed("op_counts should be a dict from op type to the number of nodes of that type")
-    for op, n in counts.items():
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise CheckFailed(f"op_counts[{op!r}] is {n!r}; give the number of nodes (an int)")
-        if not onnx.defs.has(str(op)):
-            raise CheckFailed(f"{op!r} is not an ONNX operator (a PyTorch module's name?); count "
-                              "the op_type of the graph's nodes")
+    for where, model, facts, truth in probed_facts(answer):
+        if facts["parameters"] != truth["parameters"]:
+            int64 = sum(int(np.prod(t.dims))
+                        for t in model.graph.initializer if t.data_type == TensorProto.INT64)
+            hint = ("count only the float32 initializers: the int64 ones (shapes, indices) are no weights"
+                    if facts["parameters"] == truth["parameters"] + int64 else
+                    "count the elements of every float32 initializer (the product of its dims), "
+                    "not the initializers themselves" if facts["parameters"] == len(model.graph.initializer)
+                    else "count the elements of every float32 initializer (the product of its dims)")
+            raise CheckFailed(f"{where} 'parameters' is {facts['parameters']!r}, not the model's; {hint}")
+        if facts["opset"] != truth["opset"]:
+            first = model.opset_import[0]
+            hint = ("the first entry of opset_import belongs to another domain; take the version of "
+                    "the default domain ('' or 'ai.onnx')" if facts["opset"] == first.version and first.domain
+                    else "read it from the model's opset_import, the entry of the default domain")
+            raise CheckFailed(f"{where} 'opset' is {facts['opset']!r}, not the model's; {hint}")
+        if facts["ir_version"] != truth["ir_version"]:
+            raise CheckFailed(f"{where} 'ir_version' is {facts['ir_version']!r}, not the model's; "
+                              "read it from the ModelProto (the file format's version), never type it in")
+        if facts["batch_dim"] != truth["batch_dim"]:
+            raise CheckFailed(f"{where} 'batch_dim' is {facts['batch_dim']!r}; it is the name stored in "
+                              "dim_param of the first input's first dimension")
+        counts = facts["op_counts"]
+        if not isinstance(counts, dict) or not all(
+                isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+            raise CheckFailed(f"{where} op_counts is not a dict from op type to the number of nodes "
+                              "of that type (an int)")
 
 
 # --- 02.7: knowledge questions ----------------------------------------------------------------
 
-_QUESTIONS = {"exported_method": "step 1's introduction", "dynamic_axes": "steps 1 and 2",
-              "opset": "step 3, after the two files are compared"}
-# A self-test: the public check says which answer is wrong. The letters are kept as digests of
-# "02.7:question:letter", out of sight in this shipped file but not out of reach (four tries
-# per question), which is why the exercise is worth 1 point.
-_RIGHT_DIGESTS = {"exported_method": "f75602fa85bee52d", "dynamic_axes": "1e0f3e1f75ff8903",
-                  "opset": "be7125764904e80d"}
-
-
-def _digest(question: str, letter: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(f"02.7:{question}:{letter}".encode()).hexdigest()[:16]
+_QUESTIONS = ("exported_method", "dynamic_axes", "opset")
+# The letters are checked by the grader only (hidden checks): a check that named the wrong
+# answer, or shipped the letters even as digests, would let three tries find them.
 
 
 @register("02.7")
@@ -341,16 +483,6 @@ def _answers_format(answer):
     for key, value in answer.items():
         if not isinstance(value, str) or value.strip().lower() not in ("a", "b", "c", "d"):
             raise CheckFailed(f"answer one letter a-d for {key!r}, got {value!r}")
-
-
-@register("02.7")
-def _answers_right(answer):
-    # The course's own keys, not the answer's: the grader hands checks its strings wrapped so
-    # that they print as short excerpts, and a digest must be of the plain text.
-    wrong = [key for key in _QUESTIONS
-             if _digest(key, str.__str__(answer[key]).strip().lower()) != _RIGHT_DIGESTS[key]]
-    if wrong:
-        raise CheckFailed("not right: " + "; ".join(f"{key!r} (reread {_QUESTIONS[key]})" for key in wrong))
 
 
 # --- 02.8: one file for every image size (dynamic batch, height and width) ---------------
