@@ -1,8 +1,8 @@
 """The install check behind notebook 00 and ``python -m course_utils doctor``.
 
 Covers: the environment report (Python, OS, CPU and cores, CUDA GPU if any),
-each course package marked ok / missing / too old with the command that fixes
-it, the known ``onnxruntime`` + ``onnxruntime-gpu`` conflict, whether ONNX
+each course package marked ok / newer / missing / too old with the command that fixes
+it (a local build of the pinned release, such as PyTorch's ``2.14.1+cpu``, is ok), the known ``onnxruntime`` + ``onnxruntime-gpu`` conflict, whether ONNX
 Runtime has a second real provider here (and why not), the Netron build
 age, and a smoke test (a tiny model exported and run by ONNX Runtime). Does
 not cover: provider details (``providers.py``).
@@ -26,7 +26,7 @@ from .formatting import format_table
 from .hardware import read_cpu_name
 
 __all__ = ["check_install", "InstallReport", "PackageStatus", "installed_ort_versions",
-           "netron_build_date", "read_pyproject", "smoke_test"]
+           "make_tiny_model", "netron_build_date", "read_pyproject", "smoke_test"]
 
 NETRON_UI_LIFETIME_DAYS = 180  # Netron's UI asks to "update" past this age
 _DIST = "onnx-course"
@@ -136,13 +136,23 @@ def read_pyproject(path: Path = _PYPROJECT) -> dict:
         return tomllib.load(handle)
 
 
-def _version_tuple(version: str) -> tuple:
+def _version_key(version: str) -> tuple:
+    """A version as a sortable key, without its local label: ``2.14.1+cpu`` (PyTorch's CPU-only
+    index) and ``2.14.1+cu128`` are builds of the release ``2.14.1`` and sort as it does."""
     try:
         from packaging.version import Version
 
-        return (Version(version),)
+        return (Version(Version(version).public),)
     except Exception:  # packaging absent or odd version: compare numerically
-        return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
+        return tuple(int(x) for x in re.findall(r"\d+", version.partition("+")[0])[:3])
+
+
+def _pin_status(found: str, pinned: str) -> str:
+    """"ok" for the pinned release (any local build of it), else "newer" or "too old"."""
+    found_key, pinned_key = _version_key(found), _version_key(pinned)
+    if found_key == pinned_key:
+        return "ok"
+    return "too old" if found_key < pinned_key else "newer"
 
 
 # Distributions whose import is probed too: installed is not the same as working.
@@ -220,12 +230,10 @@ def _package_rows() -> list[PackageStatus]:
         if broken:
             rows.append(PackageStatus(name, pinned, found, f"broken ({broken})",
                                       f"pip install --force-reinstall '{name}=={pinned}'", optional))
-        elif found == pinned:
-            rows.append(PackageStatus(name, pinned, found, "ok", "", optional))
-        elif _version_tuple(found) < _version_tuple(pinned):
-            rows.append(PackageStatus(name, pinned, found, "too old", fix, optional))
         else:
-            rows.append(PackageStatus(name, pinned, found, "newer", "", optional))
+            status = _pin_status(found, pinned)
+            rows.append(PackageStatus(name, pinned, found, status, fix if status == "too old" else "",
+                                      optional))
     return rows
 
 
@@ -265,6 +273,20 @@ def netron_build_date() -> _dt.date | None:
         return None
 
 
+def make_tiny_model():
+    """Notebook 00's tiny model and its input, the same in every process (seed 0).
+
+    Returns:
+        ``(model, x)``: ``Linear(4, 8)``, ``ReLU``, ``Linear(8, 3)`` in eval mode, and ``x`` of
+        shape ``(2, 4)`` (batch, features), drawn right after the weights, as notebook 00 does.
+    """
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    return model, torch.randn(2, 4)
+
+
 def smoke_test() -> float:
     """Export a tiny torch model to ONNX, run it with ONNX Runtime, return the max abs error.
 
@@ -275,10 +297,9 @@ def smoke_test() -> float:
     import onnxruntime as ort
     import torch
 
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    model, example = make_tiny_model()
     # The course's export path: the dynamo exporter (needs onnxscript), dynamic batch.
-    program = torch.onnx.export(model, (torch.randn(2, 4),), None, verbose=False,
+    program = torch.onnx.export(model, (example,), None, verbose=False,
                                 input_names=["x"],
                                 dynamic_shapes={"input": {0: torch.export.Dim("batch")}})
     session = ort.InferenceSession(program.model_proto.SerializeToString(),

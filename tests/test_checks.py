@@ -93,15 +93,20 @@ def test_every_exercise_has_checks_and_every_check_an_exercise(root):
     assert set(_ANSWERS) == declared  # every exercise declares the variable the grader reads
 
 
-def test_swapped_versions_fail_the_public_check_of_00_1(capsys):
-    """Does 00.1's public check catch onnx's and onnxruntime's versions stored under each other's key?"""
-    import onnx
-    import onnxruntime
+def test_versions_compared_as_text_fail_the_public_check_of_00_1(capsys):
+    """Does 00.1's public check catch versions compared as text (1.10 before 1.9) with its hint,
+    and pass a function that orders them as pip does?"""
+    from course_utils.grading.hidden_checks.install import pin_status_oracle
 
-    checks.check("00.1", {"onnx": onnxruntime.__version__, "onnxruntime": onnx.__version__})
+    def as_text(installed, pinned):
+        if installed is None:
+            return "missing"
+        return "ok" if installed == pinned else ("newer" if installed > pinned else "too old")
+
+    checks.check("00.1", as_text)
     out = capsys.readouterr().out
-    assert out.startswith("[try again] Exercise 00.1: the version stored under 'onnx' is onnxruntime's")
-    checks.check("00.1", {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__})
+    assert out.startswith("[try again] Exercise 00.1: pin_status('1.10.0', '1.9.0') gave 'too old': 10 comes")
+    checks.check("00.1", pin_status_oracle)
     assert capsys.readouterr().out.startswith("[pass] Exercise 00.1")
 
 
@@ -118,8 +123,12 @@ def test_a_broken_check_module_breaks_only_its_own_exercises(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     graphs = tmp_path / "course_utils" / "exercise_checks" / "graphs.py"
     graphs.write_text(graphs.read_text() + "\ndef broken(:\n")
-    script = ("import onnx, onnxruntime\nfrom course_utils import check\n"
-              "check('00.1', {'onnx': onnx.__version__, 'onnxruntime': onnxruntime.__version__})\n"
+    script = ("from packaging.version import Version\nfrom course_utils import check\n"
+              "def pin_status(installed, pinned):\n"
+              "    if installed is None:\n        return 'missing'\n"
+              "    found, pin = Version(Version(installed).public), Version(pinned)\n"
+              "    return 'ok' if found == pin else ('newer' if found > pin else 'too old')\n"
+              "check('00.1', pin_status)\n"
               "check('03.1', 'forward')\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})

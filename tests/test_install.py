@@ -28,6 +28,16 @@ def test_missing_and_old_packages_get_the_fix(monkeypatch):
     assert len(report.problems) == 2
 
 
+@pytest.mark.parametrize("found, pinned, status", [
+    ("2.14.1+cpu", "2.14.1", "ok"), ("2.14.1+cu128", "2.14.1", "ok"), ("1.20", "1.20.0", "ok"),
+    ("2.14.2+cpu", "2.14.1", "newer"), ("1.10.0", "1.9.0", "newer"), ("2.14.0+cpu", "2.14.1", "too old"),
+    ("2.14.1rc1", "2.14.1", "too old")])
+def test_a_local_build_of_the_pin_is_ok(found, pinned, status):
+    """Is PyTorch's CPU-only build of the pinned release (2.14.1+cpu) ok, and are versions
+    ordered as versions (1.10 after 1.9), not as text?"""
+    assert install._pin_status(found, pinned) == status
+
+
 def test_onnxruntime_gpu_conflict_is_a_problem(monkeypatch):
     """Is onnxruntime installed beside onnxruntime-gpu flagged with how to keep one?"""
     class Dist:

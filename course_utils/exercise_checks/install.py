@@ -1,70 +1,222 @@
-"""Checks for notebook 00 (install check): 00.1 versions, 00.2 the smoke test, 00.3 which
-distributions provide a module."""
+"""Checks for notebook 00 (install check): 00.1 versions, 00.2 the smoke test (the student's
+exported file run here by ONNX Runtime and compared with the outputs the student reports), 00.3
+which distributions provide a module."""
 from __future__ import annotations
-
-import importlib.metadata as metadata
 
 import numpy as np
 
-from ..answers import pair_facts, register_answer
+from ..answers import CapturedPair, pair_facts, register_answer
 from ..checks import CheckFailed, register
 from ..install import installed_ort_versions
 
-register_answer("00.1", "versions")
-register_answer("00.2", "outputs", extract=pair_facts)
+# --- 00.1: an installed version against the course's pin -------------------------------------
+
+register_answer("00.1", "pin_status", kind="function")
+
+#: What pin_status may return.
+PIN_STATUSES = ("ok", "newer", "too old", "missing")
 
 
-@register("00.1")
-def _versions_dict(versions):
-    if not isinstance(versions, dict):
-        raise CheckFailed(f"expected a dict with the keys 'onnx' and 'onnxruntime', got {type(versions).__name__}")
-    missing = {"onnx", "onnxruntime"} - set(versions)
-    if missing:
-        raise CheckFailed(f"the dict lacks the key(s) {sorted(missing)}")
-
-
-def read_installed_versions() -> dict[str, set[str]]:
-    """The installed version(s) of each module's distributions (onnxruntime may come from
-    onnxruntime or onnxruntime-gpu); an empty set where none is installed."""
+def call_pin_status(fn, installed, pinned, why: str = "it should return a status") -> str:
+    """The student's ``pin_status(installed, pinned)``, checked to be one of PIN_STATUSES, or a hint."""
     try:
-        onnx_versions = {metadata.version("onnx")}
-    except metadata.PackageNotFoundError:
-        onnx_versions = set()
-    return {"onnx": onnx_versions, "onnxruntime": set(installed_ort_versions().values())}
+        result = fn(installed, pinned)
+    except Exception as error:  # the student's code; in the grader only the type's name crosses
+        what = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        raise CheckFailed(f"for pin_status({installed!r}, {pinned!r}), {what}: {why}") from None
+    if not isinstance(result, str) or result not in PIN_STATUSES:
+        shown = repr(result)[:40] if isinstance(result, (str, bool, int, float, type(None))) else type(result).__name__
+        raise CheckFailed(f"pin_status({installed!r}, {pinned!r}) returned {shown}; return one of "
+                          "'ok', 'newer', 'too old' or 'missing'")
+    return result
+
+
+def _expect(fn, installed, pinned, wanted, why):
+    got = call_pin_status(fn, installed, pinned, why)
+    if got != wanted:
+        raise CheckFailed(f"pin_status({installed!r}, {pinned!r}) gave {got!r}: {why}")
 
 
 @register("00.1")
-def _versions_not_swapped(versions):
-    # A mix-up anyone can make; telling it says nothing a student should find alone.
-    installed = read_installed_versions()
-    for key, other in (("onnx", "onnxruntime"), ("onnxruntime", "onnx")):
-        value = str(versions[key])
-        if value in installed[other] - installed[key]:  # the same number for both: no telling
-            raise CheckFailed(f"the version stored under '{key}' is {other}'s ({value}), "
-                              f"not {key}'s: use the __version__ of the {key} module (swapped?)")
+def _a_function(fn):
+    if not callable(fn):
+        raise CheckFailed(f"pass the function itself: check('00.1', pin_status); got {type(fn).__name__}")
+    _expect(fn, "1.23.2", "1.23.2", "ok", "a version is the pinned release when it equals the pin")
 
 
 @register("00.1")
-def _versions_match_installed(versions):
-    installed = read_installed_versions()  # onnxruntime or onnxruntime-gpu both count
-    for name in ("onnx", "onnxruntime"):
-        if str(versions[name]) not in installed[name]:
-            raise CheckFailed(f"the version given for {name} is not the one installed; "
-                              "read it from the module's __version__ attribute")
+def _missing_is_missing(fn):
+    _expect(fn, None, "1.0.0", "missing", "installed is None when the package is not installed at all; "
+            "that is the status 'missing'")
+
+
+@register("00.1")
+def _newer_and_too_old(fn):
+    _expect(fn, "3.1.0", "3.0.0", "newer", "'newer' means the installed version comes after the pin")
+    _expect(fn, "2.9.0", "3.0.0", "too old", "'too old' means the installed version comes before the pin")
+
+
+@register("00.1")
+def _versions_are_not_text(fn):
+    why = ("10 comes after 9 in a version: compare the numbers between the dots as numbers, "
+           "not the strings letter by letter")
+    _expect(fn, "1.10.0", "1.9.0", "newer", why)
+    _expect(fn, "2.9.1", "2.10.0", "too old", why)
+
+
+@register("00.1")
+def _a_build_of_the_pin_is_ok(fn):
+    _expect(fn, "2.14.1+cpu", "2.14.1", "ok",
+            "PyTorch's CPU-only index names its build of release 2.14.1 so; what follows '+' (a local "
+            "label) names a build of that release, not a later release")
+
+
+# --- 00.2: the smoke test, checked on the student's own file ---------------------------------
+
+#: The largest exported file 00.2's answer may name (the tiny model's is about 4.5 kB).
+MAX_SMOKE_FILE_BYTES = 16 * 2**20
+_SMOKE_KEYS = ("onnx_file", "torch_out", "ort_out")
+
+
+def smoke_test_facts(value):
+    """Extractor (run where the answer lives): 00.2's dict with the exported file's bytes in place
+    of its path, and whether the two outputs were one object and which library made each.
+
+    Anything else is left as it is, so the check can say what it got. The file must be a regular
+    file inside the notebook's folder (the working folder), as for a file answer.
+    """
+    if not isinstance(value, dict) or sorted(dict.keys(value)) != sorted(_SMOKE_KEYS):
+        return value
+    import os
+
+    from ..paths import read_bytes
+
+    given = dict.get(value, "onnx_file")
+    facts = {"given": str(given) if isinstance(given, (str, os.PathLike)) else type(given).__name__}
+    if not isinstance(given, (str, os.PathLike)) or isinstance(given, bytes):
+        facts["problem"] = "not a path"
+    else:
+        real, work = os.path.realpath(os.fspath(given)), os.path.realpath(os.getcwd())
+        if os.path.commonpath([real, work]) != work:
+            facts["problem"] = "outside"
+        else:
+            try:
+                facts["bytes"] = np.frombuffer(read_bytes(real, "ONNX file", max_bytes=MAX_SMOKE_FILE_BYTES),
+                                               dtype=np.uint8)
+            except Exception:  # missing, a folder, a FIFO, too large: the check names it
+                facts["problem"] = "unreadable" if os.path.exists(real) else "missing"
+    pair = (dict.get(value, "torch_out"), dict.get(value, "ort_out"))
+    return {"onnx_file": facts, "pair": pair_facts(pair)}
+
+
+register_answer("00.2", "smoke", extract=smoke_test_facts)
 
 
 @register("00.2")
-def _outputs_pair(outputs):
-    if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
-        raise CheckFailed("expected a pair (torch_out, ort_out)")
-    torch_out, ort_out = (np.asarray(o) for o in outputs)
-    if torch_out.shape != (2, 3) or ort_out.shape != (2, 3):
-        raise CheckFailed(f"both outputs should have shape (2, 3) (batch 2, 3 features); "
-                          f"got {torch_out.shape} and {ort_out.shape}")
-    if not np.allclose(torch_out, ort_out, rtol=1e-5, atol=1e-5):
-        raise CheckFailed("the two outputs differ by more than 1e-5: did both runtimes get the same `x`?")
+def _smoke_dict(smoke):
+    if not isinstance(smoke, dict) or not isinstance(smoke.get("pair"), CapturedPair):
+        got = (f"a dict with the keys {sorted(map(str, smoke))[:6]}" if isinstance(smoke, dict)
+               else type(smoke).__name__)
+        raise CheckFailed(f"expected a dict with the keys 'onnx_file', 'torch_out' and 'ort_out', got {got}")
 
 
+def smoke_model(smoke):
+    """The model of the file 00.2's answer names, read from the answer's bytes, or a hint."""
+    from .export import answer_model_from_bytes
+
+    facts = smoke["onnx_file"]
+    given, problem = facts.get("given"), facts.get("problem")
+    if problem == "not a path":
+        raise CheckFailed(f"smoke['onnx_file'] is a {given}: give the path of the exported file (a str or Path)")
+    if problem == "outside":
+        raise CheckFailed(f"{given} is outside the notebook's folder: export into artifacts/ beside the notebook")
+    if problem:
+        raise CheckFailed(f"there is no readable file at {given}: export `tiny` there first (did the "
+                          "export run?), then run that very file")
+    model = answer_model_from_bytes(facts["bytes"].tobytes())
+    if model is None:
+        raise CheckFailed(f"{given} is not an ONNX file: give the path torch.onnx.export wrote")
+    return model
+
+
+@register("00.2")
+def _exported_file(smoke):
+    smoke_model(smoke)
+
+
+def as_float_arrays(pair) -> tuple:
+    """00.2's two outputs as float32 arrays of shape (2, 3), or a hint."""
+    arrays = []
+    for name, item in zip(("torch_out", "ort_out"), pair):
+        array = np.asarray(item) if isinstance(item, np.ndarray) else None
+        if array is None or array.dtype.kind != "f":
+            raise CheckFailed(f"{name} should be a numpy array of floats, got {type(item).__name__}")
+        if array.shape != (2, 3):
+            raise CheckFailed(f"{name} should have shape (2, 3) (batch 2, 3 features); got {array.shape}")
+        arrays.append(array)
+    return tuple(arrays)
+
+
+@register("00.2")
+def _outputs_shapes(smoke):
+    as_float_arrays(smoke["pair"])
+
+
+def run_smoke_file(smoke, x):
+    """The first output of the answer's file run by ONNX Runtime's CPU provider on ``x``, or a hint."""
+    from .export import answer_session
+
+    model = smoke_model(smoke)
+    try:
+        session = answer_session(model)
+    except CheckFailed:
+        raise
+    except Exception:  # ONNX Runtime refuses the model itself
+        raise CheckFailed(f"ONNX Runtime cannot load {smoke['onnx_file']['given']}: write it with "
+                          "torch.onnx.export") from None
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise CheckFailed(f"the exported file takes {len(inputs)} inputs; `tiny` takes one (export it alone)")
+    try:
+        return session.run(None, {inputs[0].name: x})[0]
+    except Exception:  # ONNX Runtime refuses x: a fixed batch other than 2, another width
+        raise CheckFailed(f"ONNX Runtime cannot run the exported file on `x` (shape {x.shape}): export "
+                          "`tiny` with `x` itself as the example input") from None
+
+
+def tiny_reference(x=None):
+    """(x, tiny(x) in PyTorch) for notebook 00's tiny model, rebuilt here (seeded), as float32 arrays."""
+    import torch
+
+    from ..install import make_tiny_model
+
+    model, example = make_tiny_model()
+    inputs = example if x is None else torch.from_numpy(x)
+    with torch.inference_mode():
+        return inputs.numpy(), model(inputs).numpy()
+
+
+@register("00.2")
+def _ort_out_from_the_file(smoke):
+    torch_out, ort_out = as_float_arrays(smoke["pair"])
+    x, expected = tiny_reference()
+    from_file = run_smoke_file(smoke, x)
+    if from_file.shape == ort_out.shape and np.array_equal(from_file, ort_out):
+        return  # the same file, input and CPU give ONNX Runtime the same bits
+    # Where PyTorch's and ONNX Runtime's last bits differ, a copy of PyTorch's result shows.
+    if np.array_equal(ort_out, expected):
+        raise CheckFailed("ort_out is PyTorch's result, not ONNX Runtime's: run the exported file in an "
+                          "ONNX Runtime session and keep what that session returns")
+    raise CheckFailed(f"ort_out is not what ONNX Runtime's CPU provider computes from {smoke['onnx_file']['given']} "
+                      "on `x`: run that very file (after the export) on `x` itself, as numpy")
+
+
+@register("00.2")
+def _torch_out_is_tiny_on_x(smoke):
+    torch_out, _ = as_float_arrays(smoke["pair"])
+    _, expected = tiny_reference()
+    if not np.allclose(torch_out, expected, rtol=1e-5, atol=1e-6):
+        raise CheckFailed("torch_out is not what `tiny` gives in PyTorch on `x`: call the model itself on `x`")
 
 
 # --- 00.3: which distributions provide a module --------------------------------------------

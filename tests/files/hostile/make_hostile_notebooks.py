@@ -20,9 +20,10 @@ from pathlib import Path
 import nbformat
 
 MARKER = "course-hostile-7f3a"
-HEADER = ('# Exercise 00.1 (1 point): import onnx and onnxruntime and store their versions in a dict '
-          '`versions` with the keys "onnx" and "onnxruntime"')
-WRONG = 'versions = {"onnx": "0.0", "onnxruntime": "0.0"}\n'
+HEADER = ('# Exercise 00.1 (2 points): write `pin_status(installed, pinned)` that compares an installed '
+          'version (a str, or None when the package is not installed) with the course\'s pin and returns '
+          '"ok" for the pinned release (a build of it such as "2.14.1+cpu" too), "newer", "too old" or "missing"')
+WRONG = 'def pin_status(installed, pinned):\n    return "ok"\n'
 
 ATTACKS = {
     "forged-log": f'''import glob, json, os
@@ -42,12 +43,12 @@ checks._REGISTRY.clear()
 answers._ANSWERS.clear()
 import course_utils.grading as grading
 grading._grade_one = None
-check("00.1", versions)''',
+check("00.1", pin_status)''',
     "include-hidden-oracle": f'''from course_utils.checks import run_checks
 {WRONG}found = None
-for guess in ("1.23.2", "1.19.0", "1.20.0"):
+for guess in ("ok", "newer", "too old"):
     try:
-        if run_checks("00.1", {{"onnx": guess, "onnxruntime": guess}}, include_hidden=True).passed:
+        if run_checks("00.1", lambda installed, pinned, status=guess: status, include_hidden=True).passed:
             found = guess
     except Exception as error:
         print(type(error).__name__)''',
@@ -66,7 +67,7 @@ class AlwaysEqualStr(str):
     def __ne__(self, other):
         return False
     __hash__ = str.__hash__
-versions = AlwaysEqual(onnx=AlwaysEqualStr("0"), onnxruntime=AlwaysEqualStr("0"))''',
+pin_status = lambda installed, pinned: AlwaysEqualStr("x")''',
     "frame-reading": '''import sys
 class FrameReader(str):
     def __eq__(self, other):
@@ -80,11 +81,11 @@ class FrameReader(str):
     def __ne__(self, other):
         return not self.__eq__(other)
     __hash__ = str.__hash__
-versions = {"onnx": FrameReader("0"), "onnxruntime": FrameReader("0")}''',
+pin_status = lambda installed, pinned: FrameReader("0")''',
     "reference-theft": f'''import gc, glob
 {WRONG}stolen = None
 for obj in gc.get_objects():
-    if isinstance(obj, str) and "__vers" + "ion__" in obj and "versions" in obj and "Exercise 00.1" in obj:
+    if isinstance(obj, str) and "def pin_" + "status" in obj and "Exercise 00.1" in obj:
         stolen = obj
 from course_utils.build import ROOT
 leaks = glob.glob(str(ROOT / "solutions" / "*")) + [p for root in ("/course", "/work", "/root", "/tmp") for p in glob.glob(root + "/**/solutions/*.ipynb", recursive=True)]
@@ -223,7 +224,7 @@ def forged_capture(exercise_id, variable, kind, extract, out_dir):
 answers.capture = forged_capture''',
     # What reaches the instructor: an ESC sequence and 12 MiB in the answer's type name.
     "escape-sequences-and-huge-strings": '''name = "\\x1b[2J\\x1b[H\\x1b]0;owned\\x07total 52/52\\n\\u202e" + "A" * (12 * 2**20)
-versions = type(name, (), {})()''',
+pin_status = type(name, (), {})()''',
     # The sandbox as a whole: 64 busy processes, memory spread over processes, a full disk.
     "sandbox-wide-hog": f'''import os, subprocess, sys, time
 {WRONG}# Fresh interpreters, not forks of this kernel: a fork starts with the kernel's whole address
