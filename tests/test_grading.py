@@ -157,7 +157,8 @@ def test_a_reference_answer_that_fails_its_checks_fails_nbval(tmp_path):
     shutil.copy(ROOT / "notebooks" / name, tmp_path / "notebooks" / name)
     nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("course_utils", {}).get("exercise") == "01.2")
-    cell.source += "\npriority = list(reversed(priority))  # after check(): the output stays the same"
+    cell.source += ("\nsession_arguments = lambda *_: {'providers': [], 'provider_options': []}"
+                    "  # after check(): the output stays the same")
     nbformat.write(nb, tmp_path / "solutions" / name)
     (tmp_path / "tests").mkdir()  # the plugin and the top-level conftest.py that loads it, as they are
     shutil.copy(ROOT / "tests" / "nbval_answers.py", tmp_path / "tests")

@@ -1,15 +1,17 @@
-"""Checks for notebook 01 (execution providers): 01.1 the CPU and NVIDIA providers, 01.2 a
-priority list, 01.3 ``kernels_per_provider`` (what a session registered against what ran, from
-a profile), 01.4 ``choose_providers``, 01.5 ``pick_devices`` (ONNX Runtime's device list).
+"""Checks for notebook 01 (execution providers): 01.1 the CPU and NVIDIA providers, 01.2
+``session_arguments`` (a build's providers, each with its own options), 01.3
+``kernels_per_provider`` (what a session registered against what ran, from a profile), 01.4
+``choose_providers``, 01.5 ``pick_devices`` (ONNX Runtime's device list).
 
 Nothing here is an answer to copy: the NVIDIA providers are those the course's own table
 (``PROVIDER_TARGETS``, printed in the notebook) says run on NVIDIA GPUs only (built on NVIDIA's
 CUDA, cuDNN or TensorRT; vendor-neutral ones such as DirectML or WebGPU run on NVIDIA GPUs
 too, but not on them alone). The function answers are called with plain data the checks make
-here: profiles in the form ONNX Runtime's profiler writes (``placement.profile_events``) and device
-rows as the notebook makes them from ``ort.get_ep_devices()`` (:func:`device_rows`); the
-expected results come from how those were made, not from a second solution. The hidden
-checks (grader only) try the functions on data these checks do not.
+here: builds' provider lists with options per provider, profiles in the form ONNX Runtime's
+profiler writes (``placement.profile_events``) and device rows as the notebook makes them from
+``ort.get_ep_devices()`` (:func:`device_rows`); the expected results come from how those were
+made, not from a second solution. The hidden checks (grader only) try the functions on data
+these checks do not.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..providers import PROVIDER_TARGETS
 CPU = "CPUExecutionProvider"
 
 register_answer("01.1", "cpu_and_gpu")
-register_answer("01.2", "priority")
+register_answer("01.2", "session_arguments", kind="function")
 register_answer("01.3", "kernels_per_provider", kind="function")
 register_answer("01.4", "choose_providers", kind="function")
 register_answer("01.5", "pick_devices", kind="function")
@@ -73,17 +75,83 @@ def _every_nvidia_provider(answer):
                           "needs CUDA and cuDNN)")
 
 
+# --- 01.2: session_arguments, each provider with its own options ------------------------------
+
+def _as_text(options) -> dict:
+    """Options as ONNX Runtime's Python layer passes them on: keys and values made ``str``."""
+    return {str(key): str(value) for key, value in options.items()}
+
+
+def call_arguments(fn, wanted, available, what: str) -> tuple[list, list]:
+    """The names and options (as text) of the student's ``session_arguments(wanted, available)``,
+    or a hint when they cannot go to ``ort.InferenceSession`` as they are."""
+    try:
+        got = fn([(name, dict(options)) for name, options in wanted], list(available))
+    except Exception as error:  # the student's code; in the grader only the type's name crosses
+        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        raise CheckFailed(f"session_arguments on {what}: {said}") from None
+    if not isinstance(got, dict) or set(got) != {"providers", "provider_options"}:
+        raise CheckFailed("session_arguments should return a dict with exactly the keys 'providers' "
+                          "and 'provider_options', the keyword arguments of ort.InferenceSession")
+    names, options = got["providers"], got["provider_options"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        raise CheckFailed("'providers' should be a list of provider names (str); the options go "
+                          "to 'provider_options'")
+    if not isinstance(options, (list, tuple)) or not all(isinstance(o, dict) for o in options):
+        raise CheckFailed("'provider_options' should be a list of dicts, one per name of "
+                          "'providers', in the same order")
+    if len(names) != len(options):
+        raise CheckFailed(f"on {what}, {len(names)} provider name(s) but {len(options)} options "
+                          "dict(s): ONNX Runtime wants one dict per name; otherwise it prints "
+                          "'EP Error' and retries with the CPU provider alone")
+    return list(names), [_as_text(o) for o in options]
+
+
+def expect_arguments(fn, wanted, available, what: str) -> None:
+    """Fail with a hint unless ``session_arguments(wanted, available)`` keeps, in the order of
+    ``wanted``, each provider ``available`` has with its own options (values compared as text)."""
+    names, options = call_arguments(fn, wanted, available, what)
+    asked = {name: _as_text(o) for name, o in wanted}
+    kept = [name for name, _ in wanted if name in available]
+    lacking = [name for name in names if name not in available]
+    if lacking:
+        raise CheckFailed(f"on {what}, the arguments name {lacking[0]}, which this build lacks: "
+                          "keep only the providers that `available` lists")
+    unasked = [name for name in names if name not in asked]
+    if unasked:
+        raise CheckFailed(f"on {what}, {unasked[0]} is in the arguments but not in `wanted`: "
+                          "ask only for providers that `wanted` names")
+    missing = [name for name in kept if name not in names]
+    if missing:
+        raise CheckFailed(f"on {what}, {missing[0]} is missing: `wanted` names it and this build "
+                          "has it")
+    if names != kept:
+        raise CheckFailed(f"on {what}, the arguments give {names}: keep the order of `wanted` (its "
+                          "order is the preference), each provider once")
+    for name, given in zip(names, options):
+        if given == asked[name]:
+            continue
+        if given and given in [o for other, o in asked.items() if other != name]:
+            raise CheckFailed(f"on {what}, {name} gets the options `wanted` gives another provider: "
+                              "when a provider is dropped, its options go with it")
+        if not given:
+            raise CheckFailed(f"on {what}, the options of {name} are lost: each name keeps the "
+                              "options `wanted` pairs it with")
+        raise CheckFailed(f"on {what}, {name} gets {given}: not the options `wanted` pairs it with")
+
+
 @register("01.2")
-def _priority(priority):
-    if not isinstance(priority, (list, tuple)) or len(priority) < 2:
-        raise CheckFailed("expected a list of at least two provider names")
-    for name in priority:
-        _known(name)
-    if priority[-1] != CPU:
-        raise CheckFailed("the last entry should be a provider that can run every node on any machine")
-    if "TensorRT" in PROVIDER_TARGETS.get(priority[0], "") or "CUDA" not in PROVIDER_TARGETS.get(priority[0], ""):
-        raise CheckFailed(f"{priority[0]} is first; the task asks for CUDA first (the provider "
-                          "that needs CUDA and cuDNN, not TensorRT)")
+def _arguments_for_three_builds(fn):
+    if not callable(fn):
+        raise CheckFailed("pass the function itself: check('01.2', session_arguments)")
+    cuda, trt = "CUDAExecutionProvider", "TensorrtExecutionProvider"
+    fast = {"trt_fp16_enable": True, "trt_engine_cache_enable": True}
+    expect_arguments(fn, [(trt, fast), (cuda, {"device_id": 1}), (CPU, {})],
+                     ["AzureExecutionProvider", CPU], "a CPU-only build (Azure and the CPU)")
+    expect_arguments(fn, [(cuda, {"device_id": 1, "cudnn_conv_algo_search": "HEURISTIC"}), (CPU, {})],
+                     [trt, cuda, CPU], "a GPU build (TensorRT, CUDA and the CPU)")
+    expect_arguments(fn, [(cuda, {"device_id": 0}), (trt, fast), (CPU, {})], [trt, cuda, CPU],
+                     "a GPU build where `wanted` prefers CUDA to TensorRT")
 
 
 # --- 01.4: choose_providers -----------------------------------------------------------------

@@ -2,10 +2,24 @@
 from __future__ import annotations
 
 from ...checks import CheckFailed, register
-from ...exercise_checks.providers import (CPU, call_kernels, device_rows, expect_choice,
-                                          expect_kernels, expect_picked, kernels_of_run)
+from ...exercise_checks.providers import (CPU, call_kernels, device_rows, expect_arguments,
+                                          expect_choice, expect_kernels, expect_picked,
+                                          kernels_of_run)
 from ...placement import profile_events
 from ..cases import Cases, Right, Wrong, built
+
+
+#: A list for any laptop: an NVIDIA GPU, else any DirectX 12 GPU (Windows), else Core ML (Apple).
+_ANY_LAPTOP = [("CUDAExecutionProvider", {"device_id": 0}), ("DmlExecutionProvider", {"device_id": 0}),
+               ("CoreMLExecutionProvider", {"ModelFormat": "MLProgram", "MLComputeUnits": "ALL"}),
+               (CPU, {})]
+
+
+@register("01.2", hidden=True)
+def _builds_without_nvidia(fn):
+    expect_arguments(fn, _ANY_LAPTOP, ["DmlExecutionProvider", CPU], "a Windows build with DirectML")
+    expect_arguments(fn, _ANY_LAPTOP, ["CoreMLExecutionProvider", "AzureExecutionProvider", CPU],
+                     "a macOS build with Core ML")
 
 
 @register("01.4", hidden=True)
@@ -107,7 +121,90 @@ def _several_devices_and_no_match(fn):
 # --- test data (grading/cases.py): right and wrong answers, the alternative ----------------------
 
 CUDA, TRT = "CUDAExecutionProvider", "TensorrtExecutionProvider"
-PRIORITY = [CUDA, CPU]
+
+
+def session_arguments(wanted, available):
+    """01.2's right answer written another way: options looked up by name, values as text."""
+    options = dict(wanted)
+    names = [name for name in options if name in set(available)]
+    return {"providers": names,
+            "provider_options": [{k: str(v) for k, v in options[name].items()} for name in names]}
+
+
+def _kept_pairs(wanted, available):
+    return [(name, options) for name, options in wanted if name in available]
+
+
+def _options_by_position(wanted, available):
+    names = [name for name, _ in _kept_pairs(wanted, available)]
+    return {"providers": names, "provider_options": [options for _, options in wanted][:len(names)]}
+
+
+def _names_filtered_options_not(wanted, available):
+    return {"providers": [name for name, _ in _kept_pairs(wanted, available)],
+            "provider_options": [options for _, options in wanted]}
+
+
+def _keeps_missing_providers(wanted, available):
+    return {"providers": [name for name, _ in wanted], "provider_options": [o for _, o in wanted]}
+
+
+def _order_of_available(wanted, available):
+    options = dict(wanted)
+    names = [name for name in available if name in options]
+    return {"providers": names, "provider_options": [options[name] for name in names]}
+
+
+def _options_dropped(wanted, available):
+    names = [name for name, _ in _kept_pairs(wanted, available)]
+    return {"providers": names, "provider_options": [{} for _ in names]}
+
+
+def _every_available_provider(wanted, available):
+    options = dict(wanted)
+    return {"providers": list(available), "provider_options": [options.get(n, {}) for n in available]}
+
+
+def _pairs_as_providers(wanted, available):
+    pairs = _kept_pairs(wanted, available)
+    return {"providers": pairs, "provider_options": [options for _, options in pairs]}
+
+
+def _options_keyed_by_name(wanted, available):
+    pairs = _kept_pairs(wanted, available)
+    return {"providers": [name for name, _ in pairs], "provider_options": dict(pairs)}
+
+
+def _tuple_form_only(wanted, available):
+    return {"providers": _kept_pairs(wanted, available)}
+
+
+def _this_machine_s_build(wanted, available):
+    """Reads this machine's providers instead of the build it is given."""
+    import onnxruntime as ort
+
+    return _order_of_available(wanted, [n for n, _ in wanted if n in ort.get_available_providers()])
+
+
+def _removes_while_iterating(wanted, available):
+    """Removes from the list it walks through, so the entry after each removed one is skipped."""
+    wanted = list(wanted)
+    for pair in wanted:
+        if pair[0] not in available:
+            wanted.remove(pair)
+    return {"providers": [n for n, _ in wanted], "provider_options": [o for _, o in wanted]}
+
+
+def _cuda_build(c) -> str | None:
+    import onnxruntime as ort
+
+    return "this build has CUDA" if CUDA in ort.get_available_providers() else None
+
+
+def _drops_only_nvidia(wanted, available):
+    """Drops a missing CUDA or TensorRT only, as if a build lacked nothing else."""
+    pairs = [(n, o) for n, o in wanted if n in available or n not in (CUDA, TRT)]
+    return {"providers": [n for n, _ in pairs], "provider_options": [o for _, o in pairs]}
 
 
 def nvidia_from_the_table() -> list:
@@ -301,6 +398,7 @@ def _first_device_only(rows, provider, prefer):
 
 
 _SHAPE, _NVIDIA = "providers:_shape_of_answer", "providers:_every_nvidia_provider"
+_ARGS = "providers:_arguments_for_three_builds"
 _KERNELS = "providers:_kernels_and_time_of_the_last_run"
 _PICK = "providers:_picks_one_provider_and_the_preferred_type"
 CASES = [
@@ -328,18 +426,44 @@ CASES = [
                        "a provider is listed twice")],
           answer_words=["CPUExecutionProvider'", "NvTensorRTRTX"]),
     Cases("01.2",
-          alternative='''priority = ("CUDAExecutionProvider", "CPUExecutionProvider")
-session = ort.InferenceSession(str(Path("artifacts") / "small.onnx"), providers=list(priority))''',
-          right=[Right("cuda-then-cpu", PRIORITY)],
-          wrong=[Wrong("no-fallback", [CUDA], "providers:_priority",
-                       "expected a list of at least two provider names"),
-                 Wrong("cpu-first", [CPU, CUDA], "providers:_priority",
-                       "the last entry should be a provider that can run every node"),
-                 Wrong("directml-first", ["DmlExecutionProvider", CPU], "providers:_priority",
-                       "the task asks for CUDA first"),
-                 Wrong("tensorrt-first", [TRT, CUDA, CPU], "providers:_priority",
-                       "the task asks for CUDA first")],
-          answer_words=["CUDAExecutionProvider"]),
+          alternative='''def session_arguments(wanted, available):
+    names, options = [], []
+    for name, settings in wanted:
+        if name in set(available):
+            names.append(name)
+            options.append({str(key): str(value) for key, value in settings.items()})
+    return dict(providers=names, provider_options=options)''',
+          right=[Right("looked-up-by-name", session_arguments),
+                 Right("pairs-kept", lambda wanted, available: {
+                     "providers": [n for n, _ in wanted if n in available],
+                     "provider_options": [o for n, o in wanted if n in available]})],
+          wrong=[Wrong("the-result", {"providers": [CPU], "provider_options": [{}]}, _ARGS,
+                       "pass the function itself"),
+                 Wrong("tuple-form-only", _tuple_form_only, _ARGS,
+                       "should return a dict with exactly the keys 'providers' and 'provider_options'"),
+                 Wrong("pairs-as-providers", _pairs_as_providers, _ARGS,
+                       "'providers' should be a list of provider names (str)"),
+                 Wrong("options-keyed-by-name", _options_keyed_by_name, _ARGS,
+                       "'provider_options' should be a list of dicts, one per name"),
+                 Wrong("names-filtered-options-not", _names_filtered_options_not, _ARGS,
+                       "1 provider name(s) but 3 options dict(s): ONNX Runtime wants one dict per name"),
+                 Wrong("options-by-position", _options_by_position, _ARGS,
+                       "CPUExecutionProvider gets the options `wanted` gives another provider"),
+                 Wrong("keeps-missing-providers", _keeps_missing_providers, _ARGS,
+                       "which this build lacks: keep only the providers that `available` lists"),
+                 Wrong("every-available-provider", _every_available_provider, _ARGS,
+                       "AzureExecutionProvider is in the arguments but not in `wanted`"),
+                 Wrong("order-of-available", _order_of_available, _ARGS, "keep the order of `wanted`"),
+                 Wrong("options-dropped", _options_dropped, _ARGS,
+                       "the options of CUDAExecutionProvider are lost"),
+                 Wrong("this-machine-s-build", _this_machine_s_build, _ARGS,
+                       "CUDAExecutionProvider is missing: `wanted` names it and this build has it",
+                       skip=_cuda_build),
+                 Wrong("removes-while-iterating", _removes_while_iterating, _ARGS,
+                       "the arguments name CUDAExecutionProvider, which this build lacks"),
+                 Wrong("drops-only-nvidia", _drops_only_nvidia, "providers:_builds_without_nvidia",
+                       "on a Windows build with DirectML, the arguments name CoreMLExecutionProvider")],
+          answer_words=["in available", "zip("]),
     Cases("01.3",
           alternative='''def kernels_per_provider(registered, events):
     runs = sorted((e for e in events if e["name"] == "model_run"), key=lambda e: e["ts"])
