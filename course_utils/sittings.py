@@ -47,7 +47,6 @@ _ROUND_TO = 5
 NOT_YET_CUT = frozenset({
     "02-export-and-verify",
     "03-netron-and-graph-optimisation",
-    "04-runtime-comparison",
     "05-deployment",
 })
 
