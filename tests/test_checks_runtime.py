@@ -60,3 +60,20 @@ def test_the_timer_is_judged_on_costs_drawn_at_grading_time(tmp_path, monkeypatc
     monkeypatch.setattr(runtime_checks, "_new_rng", lambda: random.Random(7))
     assert_right(grade_in_context("04.2", timer(), tmp_path))
     assert not grade_in_context("04.2", timer(median=statistics.fmean), tmp_path).public.passed
+
+
+def test_an_answer_cannot_bring_its_own_remeasurement():
+    """Does 04.3's extractor replace a 'timed_again' written into the answer by what the answer's
+    model and session do (here: none given, so the check learns that they are missing)?"""
+    planted = {"torch_ms": [30.0, 31.0], "ort_ms": [20.0, 21.0], "speedup": 1.5,
+               "timed_again": {"torch_ms": [30.0], "ort_ms": [20.0]}}
+    assert runtime_checks.timed_again(planted)["timed_again"] == {"missing": "'model' is NoneType, 'session' is NoneType"}
+
+
+def test_a_ceiling_is_read_only_from_the_live_object():
+    """Does 04.4's extractor keep a Ceiling's record and drop a dict that claims to be one?"""
+    from course_utils.roofline import ceiling_from_rates
+
+    ceiling = ceiling_from_rates({("p", 1): [50.0, 49.0]}, 1, cores=1)
+    assert runtime_checks.ceiling_facts({"ceiling": ceiling})["ceiling"]["gflops"] == 50.0
+    assert runtime_checks.ceiling_facts({"ceiling": ceiling.to_dict()})["ceiling"] is None

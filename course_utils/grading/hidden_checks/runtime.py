@@ -12,19 +12,21 @@ from ...exercise_checks.runtime import digits_accuracy
 from ..cases import Cases, Right, Wrong, built, context_item, digits_cnn
 
 
-@register("04.1", hidden=True)
-def _sequential_execution(options):
-    # inter_op_num_threads only matters in parallel mode, where its pool competes for cores
-    if getattr(options, "execution_mode", None) != "ORT_SEQUENTIAL":
-        raise CheckFailed("use sequential execution: a single-path CNN gains nothing from "
-                          "running branches in parallel, and the parallel mode's inter-op "
-                          "threads compete with the intra-op threads for the cores")
-
-
 @register("04.3", hidden=True)
 def _enough_samples(answer):
     if min(len(answer["torch_ms"]), len(answer["ort_ms"])) < 10:
         raise CheckFailed("too few timed runs for a median with a meaningful spread")
+
+
+@register("04.3", hidden=True)
+def _timed_the_fair_session(answer):
+    # the facts of the session that was timed again (exercise_checks.runtime.timed_again)
+    again = answer["timed_again"]
+    if list(again["input_shape"][1:]) != [3, 224, 224]:
+        raise CheckFailed("time resnet18's 224 px file, the one this section exports")
+    if again["intra_op_num_threads"] != again["torch_threads"] or again["spinning"] != "0":
+        raise CheckFailed("the session you timed was not made with fair_options (matched threads, "
+                          "no spinning): a comparison is only fair with the settings of 04.1")
 
 
 @register("04.4", hidden=True)
@@ -42,25 +44,51 @@ def _the_trained_digits_cnn(path):
 
 
 @register("04.6", hidden=True)
-def _both_quantisations(answer):
-    if len(answer["rows"]) < 3:
-        raise CheckFailed("the table should hold fp32 and both int8 variants (dynamic and static)")
+def _every_recipe_of_resnet18(answer):
+    from ...quantization import INT8_RECIPES
+
+    variants = [r["variant"] for r in answer["rows"]]
+    if variants != ["fp32", *INT8_RECIPES]:
+        raise CheckFailed("the table should hold fp32 and every recipe of INT8_RECIPES, as "
+                          "compare_variants returned it")
+    if answer["rows"][0]["size_bytes"] < 40e6:
+        raise CheckFailed("the table should be resnet18's (its fp32 file holds 11.7 M weights, "
+                          "about 47 MB), not the digits CNN's")
+
+
+@register("04.7", hidden=True)
+def _enough_openvino_samples(answer):
+    if len(answer["samples_ms"]) < 10:
+        raise CheckFailed("too few timed runs for a median with a meaningful spread")
 
 
 # --- test data (grading/cases.py): right and wrong answers, the alternative ----------------------
 # 04.1's SessionOptions reaches the checks as the facts its extractor reads, 04.2's timer is probed
-# on ScriptedWork (a fake clock), 04.5's file is copied out and read. The other answers carry
-# measurements: made-up samples here (the checks recompute from the student's own numbers, so no
-# speed is asserted), except resnet18's FLOP count, counted from the model's layers.
+# on ScriptedWork (a fake clock), 04.5's file is copied out and read. 04.3 and 04.7 carry what they
+# timed (resnet18 and its session, OpenVINO's compiled model), timed again by their extractors, so
+# their right answers are real timings (made once per process); 04.4 carries a Ceiling made from
+# chosen rates, 04.6 rows and files of chosen sizes. No speed is asserted anywhere.
+
+def found_options():
+    """The starting point of 04.1 in the notebook: a benchmark script's parallel-mode options."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+    options.inter_op_num_threads = 4
+    return options
+
 
 def fair_options(threads=None, mode="ORT_SEQUENTIAL", spinning="0"):
-    """04.1 as the notebook answers it: PyTorch's thread count, sequential, no spinning."""
+    """04.1 as the notebook answers it, from found_options(): PyTorch's thread count, sequential,
+    no spinning (``mode=None`` leaves the execution mode as found)."""
     import onnxruntime as ort
     import torch
 
-    options = ort.SessionOptions()
+    options = found_options()
     options.intra_op_num_threads = torch.get_num_threads() if threads is None else threads
-    options.execution_mode = getattr(ort.ExecutionMode, mode)
+    if mode is not None:
+        options.execution_mode = getattr(ort.ExecutionMode, mode)
     if spinning is not None:
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
     return options
@@ -198,13 +226,97 @@ MEDIAN_RATIO = statistics.median(TORCH_MS) / statistics.median(ORT_MS)
 
 
 def speedup(speedup_value=MEDIAN_RATIO, runs=20) -> dict:
+    """Made-up samples (no model, no session): for the checks of the arithmetic, which come first."""
     return {"torch_ms": TORCH_MS[:runs], "ort_ms": ORT_MS[:runs], "speedup": speedup_value}
 
 
-def work(flops, median_ms=50.0, peak=120.0, gflops=None, share=None) -> dict:
+@context_item
+def small_cnn(c):
+    """``(model, path)``: a small CNN that takes what resnet18 takes, (batch, 3, 224, 224), exported
+    with the TorchScript exporter (a second, where resnet18 takes ten): the checks of 04.3 and 04.7
+    time what the answer holds again and read the input's shape. Its 0.55 GFLOP take a few ms a
+    run: a model of 0.1 ms was flaky on a busy machine, where one lost time slice (about 4 ms)
+    makes a run of it 4x slower."""
+    import warnings
+
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 64, 3, stride=2), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    path = c.subfolder("runtime") / "small-cnn-224.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (torch.rand(2, 3, 224, 224),), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}})
+    return model, path
+
+
+@context_item
+def fair_small_session(c):
+    """An ONNX Runtime session of the small CNN with fair options (made once)."""
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(small_cnn(c)[1]), fair_options(), providers=["CPUExecutionProvider"])
+
+
+def timed_resnet18(c) -> dict:
+    """04.3 answered as the notebook does (on a small CNN of resnet18's input): the model and a
+    session with fair options, both timed with a right timer (3 warm-up and 12 timed calls each),
+    and the speedup of the medians. Timed afresh for every answer, as a student's cell is right
+    before its check (a machine's load changes within a minute)."""
+    import torch
+
+    model, session = small_cnn(c)[0], fair_small_session(c)
+    x = torch.rand(1, 3, 224, 224)
+    feed = {"x": x.numpy()}
+    with torch.inference_mode():
+        torch_ms = timer()(lambda: model(x), 3, 12)["samples_ms"]
+    ort_ms = timer()(lambda: session.run(None, feed), 3, 12)["samples_ms"]
+    return {"model": model, "session": session, "torch_ms": torch_ms, "ort_ms": ort_ms,
+            "speedup": statistics.median(torch_ms) / statistics.median(ort_ms)}
+
+
+def _timed(**changes):
+    def make(c):
+        answer = dict(timed_resnet18(c))
+        for key, value in changes.items():
+            answer[key] = value(c, answer) if callable(value) else value
+        if "speedup" not in changes:
+            answer["speedup"] = statistics.median(answer["torch_ms"]) / statistics.median(answer["ort_ms"])
+        return answer
+    return built(make)
+
+
+def _default_session(c, answer):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(small_cnn(c)[1]), providers=["CPUExecutionProvider"])
+
+
+def _ceiling(one_core=(100.0, 97.0), all_threads=(185.0, 180.0)):
+    """A Ceiling from chosen rates (2 threads on 2 cores): 2 x 100 = 200 GFLOP/s."""
+    from ...roofline import ceiling_from_rates
+
+    probe = "onnxruntime Conv 3x3 256ch 14x14"
+    return ceiling_from_rates({(probe, 1): list(one_core), (probe, 2): list(all_threads)}, 2, cores=2)
+
+
+def _samples_around(median_ms, n=20):
+    rng = np.random.default_rng(1)
+    values = list(median_ms * (1 + 0.05 * rng.standard_normal(n)))
+    return [float(v) for v in values]
+
+
+def work(flops, ort_ms=None, median_ms=None, ceiling=None, peak=None, gflops=None, share=None) -> dict:
+    ort_ms = _samples_around(50.0) if ort_ms is None else ort_ms
+    median_ms = statistics.median(ort_ms) if median_ms is None else median_ms
+    ceiling = _ceiling() if ceiling is None else ceiling
+    peak = (ceiling.gflops if hasattr(ceiling, "gflops") else 200.0) if peak is None else peak
     gflops = flops / (median_ms / 1e3) / 1e9 if gflops is None else gflops
-    return {"flops": flops, "median_ms": median_ms, "peak_gflops": peak, "gflops": gflops,
-            "peak_share": gflops / peak if share is None else share}
+    return {"flops": flops, "ort_ms": ort_ms, "ceiling": ceiling, "median_ms": median_ms,
+            "peak_gflops": peak, "gflops": gflops, "peak_share": gflops / peak if share is None else share}
 
 
 def _work(**changes):
@@ -212,15 +324,121 @@ def _work(**changes):
                                                     for k, v in changes.items()}))
 
 
+def _ms(flops):
+    """The median of ``work``'s default samples, in seconds (for answers that slip on the formula)."""
+    return statistics.median(_samples_around(50.0)) / 1e3
+
+
 ROWS = [{"variant": "fp32", "median_ms": 10.0}, {"variant": "int8 dynamic", "median_ms": 40.0},
         {"variant": "int8 static", "median_ms": 9.0}]
+_RESNET18_SIZES = {"fp32": 46_800_000, "QDQ U8S8": 11_800_000, "QDQ U8S8 reduce_range": 11_800_000,
+                   "QDQ S8S8": 11_800_000, "QOperator U8S8": 11_700_000, "QOperator S8S8": 11_700_000,
+                   "dynamic": 11_750_000}
+_MEDIANS = {"fp32": 30.0, "QDQ U8S8": 18.0, "QDQ U8S8 reduce_range": 19.0, "QDQ S8S8": 33.0,
+            "QOperator U8S8": 21.0, "QOperator S8S8": 45.0, "dynamic": 240.0}
+
+
+def _table_row(variant, median, size):
+    q1, q3 = 0.95 * median, 1.08 * median
+    return {"variant": variant, "size_bytes": size, "median_ms": median, "iqr_ms": q3 - q1, "q1_ms": q1,
+            "q3_ms": q3, "p90_ms": 1.2 * median, "n": 20, "accuracy": None, "speedup": 30.0 / median}
+
+
+@context_item
+def quant_table(c, variants=tuple(_MEDIANS), size_scale=1.0) -> dict:
+    """04.6's answer from rows of compare_variants' form and files of the sizes the rows say
+    (sparse files: only their size is read)."""
+    folder = c.subfolder(f"quant-{len(variants)}-{size_scale}")
+    rows, paths = [], {}
+    for variant in variants:
+        size = int(_RESNET18_SIZES[variant] * size_scale)
+        paths[variant] = folder / f"{variant.replace(' ', '-')}.onnx"
+        with open(paths[variant], "wb") as handle:
+            handle.truncate(size)
+        rows.append(_table_row(variant, _MEDIANS[variant], size))
+    slower = [r["variant"] for r in rows[1:] if r["median_ms"] > rows[0]["median_ms"]]
+    return {"rows": rows, "paths": {k: str(v) for k, v in paths.items()}, "slower": slower}
+
+
+def _table(change=None, variants=tuple(_MEDIANS), size_scale=1.0):
+    def make(c):
+        answer = {k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                  for k, v in quant_table(c, tuple(variants), size_scale).items()}
+        return change(answer) if change else answer
+    return built(make)
+
+
+def _without(key):
+    return lambda answer: {k: v for k, v in answer.items() if k != key}
+
+
+def _other_sizes(answer):
+    answer["rows"] = [dict(r, size_bytes=r["size_bytes"] + 1) for r in answer["rows"]]
+    return answer
+
+
+@context_item
+def openvino_compiled(c, onnx: str = "resnet18", threads=None, precision: str = "f32"):
+    """OpenVINO's CompiledModel of a file of resnet18's input (or of a 1x8x8 model: ``onnx="small"``)."""
+    import openvino as ov
+    import torch
+
+    path = small_cnn(c)[1] if onnx == "resnet18" else _small_onnx(c)
+    return ov.Core().compile_model(str(path), "CPU", {
+        "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+        "INFERENCE_NUM_THREADS": torch.get_num_threads() if threads is None else threads})
+
+
+def _small_onnx(c):
+    import onnx
+    from onnx import TensorProto, helper
+
+    path = c.folder / "relu-1x8x8.onnx"
+    if not path.exists():
+        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "small",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 8, 8])])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def openvino_row(c) -> dict:
+    """04.7 answered as the notebook does (on the small CNN): compiled with f32 pinned, timed with
+    a right timer, afresh for every answer."""
+    import torch
+
+    compiled = openvino_compiled(c)
+    request = compiled.create_infer_request()
+    array = torch.rand(1, 3, 224, 224).numpy()
+    samples = timer()(lambda: request.infer({0: array}), 3, 12)["samples_ms"]
+    return {"compiled": compiled, "precision": "fp32", "threads": _torch_threads(), "samples_ms": samples}
+
+
+def _row(**changes):
+    def make(c):
+        answer = dict(openvino_row(c))
+        for key, value in changes.items():
+            answer[key] = value(c, answer) if callable(value) else value
+        return answer
+    return built(make)
+
+
 _THREADS, _TIMER, _SPEEDUP = "runtime:_matched_threads", "runtime:_times_fairly", "runtime:_speedup_from_medians"
 _WORK, _INT8, _SLOWER = "runtime:_work_per_second", "runtime:_static_int8_digits", "runtime:_slower_variants"
+_TIMED, _AGAIN = "runtime:_samples_are_timings", "runtime:_close_to_a_run_timed_again"
+_TABLE, _PRECISION = "runtime:_rows_measured_from_these_files", "runtime:_precision_named_is_the_one_that_ran"
+_SAME, _OV_TIMED = "runtime:_the_same_file_and_threads", "runtime:_openvino_timed"
 CASES = [
     Cases("04.1",
-          right=[Right("matched-sequential-no-spinning", built(lambda c: fair_options()))],
-          wrong=[Wrong("parallel-mode", built(lambda c: fair_options(mode="ORT_PARALLEL")),
-                       "runtime:_sequential_execution", "use sequential execution"),
+          alternative='''fair_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+fair_options.intra_op_num_threads = torch.get_num_threads()
+fair_options.inter_op_num_threads = 1
+for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+    fair_options.add_session_config_entry(key, "0")''',
+          right=[Right("matched-sequential-no-spinning", built(lambda c: fair_options())),
+                 Right("fresh-options-sequential-by-default", built(lambda c: _fresh_fair_options()))],
+          wrong=[Wrong("parallel-mode-left-as-found", built(lambda c: fair_options(mode=None)),
+                       "runtime:_one_node_at_a_time", "the session would still run in parallel mode"),
                  Wrong("defaults", built(lambda c: _default_options()), _THREADS,
                        "intra_op_num_threads is 0, which lets ONNX Runtime choose"),
                  Wrong("one-thread-too-many", built(lambda c: fair_options(threads=_torch_threads() + 1)), _THREADS,
@@ -229,7 +447,7 @@ CASES = [
                        "idle ONNX Runtime threads still spin"),
                  Wrong("a-dict", {"intra_op_num_threads": 2}, _THREADS,
                        "expected an onnxruntime.SessionOptions, got dict")],
-          answer_words=["ORT_SEQUENTIAL"]),
+          answer_words=["ORT_SEQUENTIAL", "SEQUENTIAL"]),
     Cases("04.2",
           alternative='''from time import perf_counter
 
@@ -274,12 +492,20 @@ def time_fairly(work, n_warm, n_timed, clock=perf_counter):
                        "'iqr_ms' is not the interquartile range")],
           answer_words=["percentile", "statistics.median", "sorted("]),
     Cases("04.3",
-          alternative='''typical_torch, typical_ort = np.median(torch_ms), np.median(ort_ms)
-speedup_answer = dict(torch_ms=list(torch_ms), ort_ms=list(ort_ms),
-                      speedup=float(typical_torch / typical_ort))''',
-          right=[Right("ratio-of-medians", speedup())],
-          wrong=[Wrong("five-runs", speedup(statistics.median(TORCH_MS[:5]) / statistics.median(ORT_MS[:5]), 5),
+          alternative='''timed_session = ort.InferenceSession(str(onnx_path), sess_options=fair_options,
+                                     providers=["CPUExecutionProvider"])
+image = x.numpy()
+with torch.no_grad():
+    on_torch = time_fairly(lambda: model(x), 5, 25)
+on_ort = time_fairly(lambda: timed_session.run(None, {"x": image}), 5, 25)
+speedup_answer = dict(model=model, session=timed_session, torch_ms=list(on_torch["samples_ms"]),
+                      ort_ms=list(on_ort["samples_ms"]),
+                      speedup=float(np.median(on_torch["samples_ms"]) / np.median(on_ort["samples_ms"])))''',
+          right=[Right("both-timed-with-the-timer", _timed())],
+          wrong=[Wrong("five-runs", _timed(torch_ms=lambda c, a: a["torch_ms"][:5], ort_ms=lambda c, a: a["ort_ms"][:5]),
                        "runtime:_enough_samples", "too few timed runs"),
+                 Wrong("default-session-options", _timed(session=_default_session),
+                       "runtime:_timed_the_fair_session", "the session you timed was not made with fair_options"),
                  Wrong("inverted", speedup(1 / MEDIAN_RATIO), _SPEEDUP, "upside down"),
                  Wrong("means", speedup(statistics.fmean(TORCH_MS) / statistics.fmean(ORT_MS)), _SPEEDUP,
                        "that is the ratio of the means"),
@@ -287,28 +513,44 @@ speedup_answer = dict(torch_ms=list(torch_ms), ort_ms=list(ort_ms),
                        "that is the ratio of the fastest runs"),
                  Wrong("difference", speedup(statistics.median(TORCH_MS) - statistics.median(ORT_MS)), _SPEEDUP,
                        "that is a difference in ms"),
-                 Wrong("made-up", speedup(3.0), _SPEEDUP, "the speedup does not follow from the two lists of samples")],
+                 Wrong("made-up", speedup(3.0), _SPEEDUP, "the speedup does not follow from the two lists of samples"),
+                 Wrong("constant-series", {"torch_ms": [2] * 10, "ort_ms": [1] * 10, "speedup": 2}, _TIMED,
+                       "'torch_ms' repeats the same few values: that is not a timing"),
+                 Wrong("numbers-without-what-was-timed", speedup(), _AGAIN, "put what you timed into the answer"),
+                 Wrong("made-up-numbers-beside-the-model", _timed(torch_ms=[900.0 + i for i in range(20)],
+                                                                  ort_ms=[800.0 + i for i in range(20)]),
+                       _AGAIN, "your PyTorch samples sit around")],
           answer_words=["median"]),
     Cases("04.4",
-          alternative='''seconds = float(np.median(ort_ms)) / 1000
-achieved = flops / seconds / 1e9
-work_answer = dict(flops=flops, median_ms=seconds * 1000, peak_gflops=peak, gflops=achieved,
-                   peak_share=achieved / peak)''',
+          alternative='''typical_ms = float(np.median(ort_ms))
+achieved = flops / (typical_ms / 1000) / 1e9
+work_answer = dict(flops=flops, ort_ms=list(ort_ms), ceiling=ceiling, median_ms=typical_ms,
+                   peak_gflops=ceiling.gflops, gflops=achieved, peak_share=achieved / ceiling.gflops)''',
           right=[Right("gflops-and-share", _work())],
           wrong=[Wrong("multiply-adds-as-flops", built(lambda c: work(resnet18_flops(c) / 2)),
                        "runtime:_resnet18_flops", "use the FLOP count of one resnet18 run"),
-                 Wrong("a-batch-of-32", built(lambda c: work(32 * resnet18_flops(c))), "runtime:_resnet18_flops",
-                       "use the FLOP count of one resnet18 run"),
-                 Wrong("milliseconds-as-seconds", _work(gflops=lambda flops: flops / 50.0 / 1e9), _WORK,
+                 Wrong("a-batch-of-32", built(lambda c: work(32 * resnet18_flops(c))),
+                       "runtime:_a_rate_this_machine_can_reach", "the FLOPs or the timings are not those of one"),
+                 Wrong("milliseconds-as-seconds", _work(gflops=lambda flops: flops / (1e3 * _ms(flops)) / 1e9), _WORK,
                        "off by a power of 1000"),
-                 Wrong("halved", _work(gflops=lambda flops: flops / 0.05 / 2e9), _WORK, "half the expected value"),
-                 Wrong("time-per-flop", _work(gflops=lambda flops: 0.05 / flops * 1e9), _WORK,
+                 Wrong("halved", _work(gflops=lambda flops: flops / _ms(flops) / 2e9), _WORK, "half the expected value"),
+                 Wrong("time-per-flop", _work(gflops=lambda flops: _ms(flops) / flops * 1e9), _WORK,
                        "upside down: work per second"),
-                 Wrong("percentage", _work(share=lambda flops: 100 * flops / 0.05 / 1e9 / 120.0), _WORK,
-                       "give the share as a fraction"),
-                 Wrong("share-inverted", _work(share=lambda flops: 120.0 / (flops / 0.05 / 1e9)), _WORK,
-                       "upside down: the share")],
-          answer_words=built(lambda c: [f"{resnet18_flops(c) / 0.05 / 1e9:.1f}"])),
+                 Wrong("percentage", _work(share=lambda flops: 100 * flops / _ms(flops) / 1e9 / _ceiling().gflops),
+                       _WORK, "give the share as a fraction"),
+                 Wrong("share-inverted", _work(share=lambda flops: _ceiling().gflops / (flops / _ms(flops) / 1e9)),
+                       _WORK, "upside down: the share"),
+                 Wrong("made-up-peak", _work(peak=120.0), _WORK, "'peak_gflops' is not the measured ceiling"),
+                 Wrong("ceiling-as-a-copy", _work(ceiling=lambda flops: _ceiling().to_dict()), _WORK,
+                       "'ceiling' should be the Ceiling that measure_fp32_ceiling returned"),
+                 Wrong("ceiling-edited", _work(ceiling=lambda flops: _edited_ceiling(), peak=500.0), _WORK,
+                       "the ceiling does not follow from its own probes"),
+                 Wrong("median-not-of-the-samples", _work(median_ms=40.0), _WORK,
+                       "'median_ms' is not the median of your 'ort_ms' samples"),
+                 Wrong("constant-samples", _work(ort_ms=[50.0] * 20), _WORK, "'ort_ms' repeats the same few values"),
+                 Wrong("made-up-fast-samples", _work(ort_ms=_samples_around(1.0)), "runtime:_a_rate_this_machine_can_reach",
+                       "a whole model cannot beat them by that much")],
+          answer_words=built(lambda c: [f"{resnet18_flops(c) / _ms(0) / 1e9:.1f}"])),
     Cases("04.5",
           alternative='''from pathlib import Path
 
@@ -339,23 +581,71 @@ quantize_static(model_input="artifacts/digits-prep.onnx", model_output=int8_path
           answer_words=["QuantFormat", "QuantType", "per_channel=True"]),
     Cases("04.6",
           alternative='''fp32_ms = quant_rows[0]["median_ms"]
-int8_answer = {"rows": quant_rows,
+int8_answer = {"rows": quant_rows, "paths": {"fp32": onnx_path, **resnet_paths},
                "slower": [r["variant"] for r in quant_rows if r["median_ms"] > fp32_ms]}''',
-          right=[Right("the-dynamic-one", {"rows": ROWS, "slower": ["int8 dynamic"]}),
-                 Right("both-when-both-are-slower", {
-                     "rows": [dict(r, median_ms=m) for r, m in zip(ROWS, (10.0, 40.0, 11.0))],
-                     "slower": ["int8 dynamic", "int8 static"]})],
-          wrong=[Wrong("static-variant-missing", {"rows": ROWS[:2], "slower": ["int8 dynamic"]},
-                       "runtime:_both_quantisations", "the table should hold fp32 and both int8 variants"),
+          right=[Right("the-table-and-its-files", _table())],
+          wrong=[Wrong("some-recipes-missing", _table(variants=("fp32", "QDQ U8S8", "dynamic")),
+                       "runtime:_every_recipe_of_resnet18", "the table should hold fp32 and every recipe"),
+                 Wrong("the-digits-table", _table(size_scale=0.002), "runtime:_every_recipe_of_resnet18",
+                       "the table should be resnet18's"),
                  Wrong("all-int8", {"rows": ROWS, "slower": ["int8 dynamic", "int8 static"]}, _SLOWER,
                        "compare each int8 variant's median latency"),
                  Wrong("the-faster-ones", {"rows": ROWS, "slower": ["int8 static"]}, _SLOWER, "the other way round"),
                  Wrong("the-baseline", {"rows": ROWS, "slower": ["fp32"]}, _SLOWER,
                        "the first row is the fp32 baseline itself"),
                  Wrong("unknown-variant", {"rows": ROWS, "slower": ["int8 qdq"]}, _SLOWER,
-                       "['int8 qdq'] are not variants in the table")],
-          answer_words=["int8 dynamic"]),
+                       "['int8 qdq'] are not variants in the table"),
+                 Wrong("invented-rows", {"rows": ROWS, "slower": ["int8 dynamic"]}, _TABLE,
+                       "'rows' should be compare_variants' table as it returned it"),
+                 Wrong("rows-without-their-files", _table(_without("paths")), _TABLE, "add 'paths' to the answer"),
+                 Wrong("rows-of-other-files", _table(_other_sizes), _TABLE,
+                       "does not describe the file given for it")],
+          answer_words=["dynamic"]),
+    Cases("04.7",
+          alternative='''import openvino
+
+core = openvino.Core()
+ov_model = core.compile_model(str(onnx_path), "CPU", config={"INFERENCE_PRECISION_HINT": "f32",
+                                                           "INFERENCE_NUM_THREADS": THREADS})
+infer = ov_model.create_infer_request()
+image = contender_x.numpy()
+mine = time_fairly(lambda: infer.infer([image]), 5, 20)
+openvino_row = dict(compiled=ov_model, precision="f32", threads=THREADS, samples_ms=list(mine["samples_ms"]))''',
+          right=[Right("f32-pinned-and-timed", _row())],
+          wrong=[Wrong("five-runs", _row(samples_ms=lambda c, a: a["samples_ms"][:5]),
+                       "runtime:_enough_openvino_samples", "too few timed runs"),
+                 Wrong("precision-named-otherwise", _row(precision="bf16"), _PRECISION,
+                       "you named bf16, but the compiled model reports that it runs in f32"),
+                 Wrong("not-a-precision", _row(precision="float"), _PRECISION, "'precision' should name a precision"),
+                 Wrong("no-compiled-model", _row(compiled=None), _PRECISION, "put the model OpenVINO compiled"),
+                 Wrong("another-model", _row(compiled=lambda c, a: openvino_compiled(c, "small")), _SAME,
+                       "the compiled model takes inputs of shape"),
+                 Wrong("other-threads", _row(threads=lambda c, a: _torch_threads() + 1), _SAME,
+                       "match them, as for ONNX Runtime"),
+                 Wrong("constant-samples", _row(samples_ms=[5.0] * 12), _OV_TIMED,
+                       "'samples_ms' repeats the same few values"),
+                 Wrong("made-up-samples", _row(samples_ms=[900.0 + i for i in range(12)]), _OV_TIMED,
+                       "your samples sit around")],
+          answer_words=["INFERENCE_PRECISION_HINT"]),
 ]
+
+
+def _fresh_fair_options():
+    """A right 04.1 that ignores found_options() and starts afresh (sequential is the default)."""
+    import onnxruntime as ort
+    import torch
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _edited_ceiling():
+    """A Ceiling whose figure was changed after the measurement (its probes say 200)."""
+    from dataclasses import replace
+
+    return replace(_ceiling(), gflops=500.0)
 
 
 def _torch_threads() -> int:
