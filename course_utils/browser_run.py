@@ -18,11 +18,10 @@ Which browser (the ``browser`` argument, else ``ONNX_COURSE_BROWSER``):
   asks for the page within ``page_timeout_s`` (a browser that cannot reach the
   kernel's 127.0.0.1, as on JupyterHub), headless Chromium runs it instead.
 * ``"headless"`` (the default elsewhere, nbval and the build included; ``make
-  test`` sets it): Debian's Chromium
-  through playwright, launched once per process and kept while runs follow (each run in a
-  browser context of its own, with its own page server). Every request beyond the run's own server (other ports of
-  127.0.0.1 included) is refused and counted, and names other than 127.0.0.1 and
-  localhost do not resolve.
+  test`` sets it): Debian's Chromium through playwright, launched once per process and
+  kept while runs follow (each run in a browser context of its own, with its own page
+  server). Every request beyond the run's own server (other ports of 127.0.0.1 included)
+  is refused and counted, and names other than 127.0.0.1 and localhost do not resolve.
 * ``"none"``: nothing runs; every page is skipped with that reason.
 """
 from __future__ import annotations
