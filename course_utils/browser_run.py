@@ -18,17 +18,20 @@ Which browser (the ``browser`` argument, else ``ONNX_COURSE_BROWSER``):
   asks for the page within ``page_timeout_s`` (a browser that cannot reach the
   kernel's 127.0.0.1, as on JupyterHub), headless Chromium runs it instead.
 * ``"headless"`` (the default elsewhere, nbval and the build included; ``make
-  test`` sets it): Debian's Chromium
-  through playwright. Every request beyond the run's own server (other ports of
-  127.0.0.1 included) is refused and counted, and names other than 127.0.0.1 and
-  localhost do not resolve.
+  test`` sets it): Debian's Chromium through playwright, launched once per process and
+  kept while runs follow (each run in a browser context of its own, with its own page
+  server). Every request beyond the run's own server (other ports of 127.0.0.1 included)
+  is refused and counted, and names other than 127.0.0.1 and localhost do not resolve.
 * ``"none"``: nothing runs; every page is skipped with that reason.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import html
 import logging
 import os
+import queue
 import shutil
 import threading
 import time
@@ -97,16 +100,122 @@ def _headless_ready() -> str:
     return path
 
 
+class _SharedChromium:
+    """One headless Chromium for this process, launched at the first run and reused by the next.
+
+    A launch costs seconds (4-5 s on a busy 2-core machine) and a run of the checks' small
+    model well under one, so the runs of one process (a kernel's cells, the public and hidden
+    checks of one answer, a test module) share the browser; each run still gets a browser
+    context of its own (no cache, storage or service worker of another run) and its own page
+    server. playwright's sync API refuses a thread with an asyncio loop (a kernel's), and its
+    objects belong to the thread that made them: one thread of its own drives the browser and
+    takes runs from a queue. The browser closes after ``KEEP_ALIVE_S`` idle seconds, when it
+    disconnects (a crash: the next run launches another), and at the process's exit.
+    """
+
+    KEEP_ALIVE_S = 120.0
+
+    def __init__(self, chromium: str, args: list) -> None:
+        self.key = (chromium, tuple(args))
+        self.jobs: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.accepting = True
+        self.thread = threading.Thread(target=self._serve, name="headless-chromium", daemon=True)
+        self.thread.start()
+
+    def submit(self, job) -> bool:
+        """Queue ``job(browser, error)``; False once this browser stopped taking runs."""
+        with self.lock:
+            if self.accepting:
+                self.jobs.put(job)
+            return self.accepting
+
+    def close(self, wait_s: float = 10.0) -> None:
+        with self.lock:
+            self.accepting = False
+            self.jobs.put(None)
+        self.thread.join(wait_s)
+
+    def _stop_taking(self) -> bool:
+        with self.lock:
+            if self.jobs.empty():
+                self.accepting = False
+            return not self.accepting
+
+    def _serve(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        error = "the browser closed"
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=self.key[0],
+                                                     args=list(self.key[1]), timeout=60_000)
+                try:
+                    while browser.is_connected():
+                        try:
+                            job = self.jobs.get(timeout=self.KEEP_ALIVE_S)
+                        except queue.Empty:
+                            if self._stop_taking():
+                                break
+                            continue
+                        if job is None:
+                            break
+                        job(browser, None)
+                finally:
+                    with self.lock:
+                        self.accepting = False
+                    with contextlib.suppress(Exception):
+                        browser.close()
+        except Exception as failed:  # reported to every waiting run, never lost in this thread
+            error = str(failed).strip().splitlines()[0][:300] if str(failed).strip() else \
+                type(failed).__name__
+        finally:
+            with self.lock:
+                self.accepting = False
+            while True:  # runs queued while it failed or closed: each told why
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job(None, error)
+
+
+_shared: dict = {"browser": None}
+_shared_lock = threading.Lock()
+
+
+def _shared_chromium(chromium: str, args: list) -> _SharedChromium:
+    """This process's browser for these switches (a new one if it closed or they differ)."""
+    with _shared_lock:
+        current = _shared["browser"]
+        if current is not None and (current.key != (chromium, tuple(args))
+                                    or not current.accepting):
+            current.close(wait_s=0)
+            current = None
+        if current is None:
+            current = _shared["browser"] = _SharedChromium(chromium, args)
+        return current
+
+
+@atexit.register
+def _close_shared_chromium() -> None:
+    with _shared_lock:
+        current, _shared["browser"] = _shared["browser"], None
+    if current is not None:
+        current.close()
+
+
 def _drive_headless(server: PageServer, deadline: float, chromium: str, extra_args,
                     blocked: list, cancel: threading.Event, outcome: dict) -> None:
-    """In its own thread (playwright's sync API refuses a thread with an asyncio loop, such as a
-    kernel's): open the first page and keep playwright's events flowing until every page has
-    posted, the deadline passes or the caller gives up."""
+    """Have this process's headless Chromium go through the server's pages in a new context:
+    open the first page and keep playwright's events flowing until every page has posted,
+    the deadline passes or the caller gives up (``cancel``); returns when the context is closed."""
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     # This server's origin only: not even another port of 127.0.0.1 (a local service).
     allowed = (server.url, f"http://localhost:{server.port}/", "data:", "blob:", "about:")
+    done = threading.Event()
 
     def route(route) -> None:
         if route.request.url.startswith(allowed):
@@ -115,16 +224,14 @@ def _drive_headless(server: PageServer, deadline: float, chromium: str, extra_ar
             blocked.append(route.request.url[:200])
             route.abort()
 
-    try:
-        with sync_playwright() as playwright:
-            args = _CHROMIUM_ARGS + list(extra_args)
-            if hasattr(os, "geteuid") and os.geteuid() == 0:
-                args.append("--no-sandbox")  # Chromium refuses root otherwise
-            browser = playwright.chromium.launch(executable_path=chromium, args=args,
-                                                 timeout=60_000)
+    def run(browser, error) -> None:
+        try:
+            if browser is None:
+                outcome["error"] = error
+                return
+            outcome["browser"] = f"headless Chromium {browser.version}"
+            context = browser.new_context(service_workers="block", accept_downloads=False)
             try:
-                outcome["browser"] = f"headless Chromium {browser.version}"
-                context = browser.new_context(service_workers="block", accept_downloads=False)
                 context.route("**/*", route)
                 page = context.new_page()
                 page.on("crash", lambda _: outcome.setdefault("crash", "the page crashed"))
@@ -134,11 +241,25 @@ def _drive_headless(server: PageServer, deadline: float, chromium: str, extra_ar
                        and time.monotonic() < deadline and "crash" not in outcome):
                     page.wait_for_timeout(50)  # lets the route handler above answer
             finally:
-                browser.close()
-    except PlaywrightError as error:
-        outcome["error"] = str(error).strip().splitlines()[0][:300]
-    except Exception as error:  # reported to the caller's thread, never lost in this one
-        outcome["error"] = f"{type(error).__name__}: {error}"[:300]
+                context.close()
+        except PlaywrightError as failed:
+            outcome["error"] = str(failed).strip().splitlines()[0][:300]
+        except Exception as failed:  # reported to the caller's thread, never lost in this one
+            outcome["error"] = f"{type(failed).__name__}: {failed}"[:300]
+        finally:
+            done.set()
+
+    args = _CHROMIUM_ARGS + list(extra_args)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses root otherwise
+    for _ in range(2):  # a browser that closed between the look and the queue: launch another
+        if _shared_chromium(chromium, args).submit(run):
+            break
+    else:
+        outcome["error"] = "the browser closed"
+        return
+    while not done.wait(0.2):
+        pass
 
 
 def _frame_html(server: PageServer) -> str:
@@ -292,7 +413,7 @@ def _run_pages(server: PageServer, choice: str, chromium, deadline: float, page_
             choice = "headless"
     if choice == "headless":
         cancel = threading.Event()
-        driver = threading.Thread(target=_drive_headless, name="headless-chromium", daemon=True,
+        driver = threading.Thread(target=_drive_headless, name="browser-run", daemon=True,
                                   args=(server, deadline, chromium, chromium_args, blocked,
                                         cancel, outcome))
         driver.start()
@@ -300,7 +421,7 @@ def _run_pages(server: PageServer, choice: str, chromium, deadline: float, page_
             while driver.is_alive():
                 driver.join(0.2)
         finally:
-            cancel.set()  # a KeyboardInterrupt closes the browser too
+            cancel.set()  # a KeyboardInterrupt stops the page too
             driver.join(30)
         browser = outcome.get("browser", "headless Chromium")
         if "browser" not in outcome and "error" in outcome:

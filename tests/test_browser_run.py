@@ -1,9 +1,9 @@
 """Tests for course_utils/browser_run.py: a model run by onnxruntime-web in a real browser.
 
 Debian's headless Chromium runs the pages (driven by playwright, as in the Netron
-tests); each browser test launches it once. The model is ``tests/files/small-cnn.onnx``
-(digits-shaped: (batch, 1, 8, 8) -> 10 logits) on held-out digits, compared with
-Python ONNX Runtime. In CI (``CI=true``) the browser tests must run; elsewhere they
+tests), launched once and shared by the runs of this process. The model is
+``tests/files/small-cnn.onnx`` (digits-shaped: (batch, 1, 8, 8) -> 10 logits) on held-out
+digits, compared with Python ONNX Runtime. In CI (``CI=true``) the browser tests must run; elsewhere they
 skip where Chromium, playwright or the onnxruntime-web set-up is missing.
 """
 import threading
@@ -85,11 +85,17 @@ def test_headless_chromium_gives_python_onnx_runtimes_outputs(browser_ready, dig
 
 def test_a_student_script_is_graded_from_what_the_browser_did(browser_ready, digits):
     """Does the grader's entry return plain data, with the harness's hint when predict returns
-    the ort.Tensor itself, and does the page reach nothing but its own server (a fetch elsewhere
-    is refused by the page's policy, a window on another local port by the browser)?"""
+    the ort.Tensor itself, does the page reach nothing but its own server (a fetch elsewhere
+    is refused by the page's policy, a window on another local port by the browser), and does
+    the next run share the launched Chromium but not its context (the cookie the first page set
+    on 127.0.0.1 is gone), until the browser is closed as at exit?"""
+    from course_utils import browser_run
+
     x_test, _ = digits
     tensor_returned = SCRIPT.replace("outputs[session.outputNames[0]].data",
                                      "outputs[session.outputNames[0]]") + """
+document.cookie = "seen=yes; max-age=600";
+console.log("cookie: " + document.cookie);
 fetch("http://127.0.0.1:9/").catch(() => console.log("refused: local"));
 fetch("https://example.com/").catch(() => console.log("refused: internet"));
 window.open("http://127.0.0.1:9/elsewhere");
@@ -99,6 +105,14 @@ window.open("http://127.0.0.1:9/elsewhere");
     assert "returned an ort.Tensor for item 0; return its numbers" in answer["error"]
     assert {"log: refused: local", "log: refused: internet"} <= set(answer["console"])
     assert answer["blocked"] >= 1  # the window's request, refused and counted
+    assert "log: cookie: seen=yes" in answer["console"]  # cookies work on the page
+    shared = browser_run._shared["browser"]
+    following = run_script_in_browser('console.log("cookie: " + document.cookie);' + SCRIPT,
+                                      MODEL.read_bytes(), x_test[:1])
+    assert following["status"] == "ok" and "log: cookie: " in following["console"]
+    assert browser_run._shared["browser"] is shared and shared.thread.is_alive()
+    browser_run._close_shared_chromium()  # what atexit calls
+    assert browser_run._shared["browser"] is None and not shared.thread.is_alive()
 
 
 def test_in_a_notebook_the_frame_runs_the_pages_isolated_inside_a_plain_page(browser_ready,
