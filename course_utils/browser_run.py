@@ -56,7 +56,13 @@ _CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-extensions",
                   "--disable-default-apps", "--no-first-run", "--disable-dev-shm-usage",
                   # no name but the server's resolves: nothing is looked up off this machine
-                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"]
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+                  # an address written as numbers needs no lookup: every request that is not to
+                  # loopback (which Chromium never sends through a proxy) goes to a proxy on a
+                  # closed loopback port and fails, WebSockets included; WebRTC sends no UDP
+                  # outside a proxy
+                  "--proxy-server=http://127.0.0.1:9",
+                  "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
 
 #: The grader's limits on one student script (characters, model bytes, input bytes, seconds).
 GRADING_LIMITS = {"script_chars": 65_536, "model_bytes": 64 << 20, "input_bytes": 16 << 20,
