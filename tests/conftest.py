@@ -81,9 +81,11 @@ def broken_numpy_env(tmp_path) -> dict:
 # per worker, `check_support.context`) share a worker too, so that they are built once.
 SANDBOXED_BATCHES = ("test_alternative_answers.py", "test_grading.py", "test_grading_hostile.py")
 SHARED_CONTEXT = ("test_checks_export.py", "test_checks_graphs.py", "test_checks_runtime.py")
-# Test files that take the longest (CPU seconds on this 2-core machine), after the notebooks.
-LONGEST_FILES = ("test_export.py", "test_student_path.py", "test_release.py", "test_benchmark.py",
-                 "test_grading_limits.py")
+# The test files (and groups) that take the longest, longest first: CPU seconds measured on this
+# 2-core machine, busy: 43, 29, 24, 24, 16, 16, 13, 12.
+LONGEST = ("test_export.py", "check tests sharing a context", "test_student_path.py",
+           "test_grading_limits.py", "test_release.py", "test_notebook03_without_nchwc.py",
+           "test_benchmark.py", "test_browser_run.py")
 
 
 def _scope(nodeid: str) -> str:
@@ -122,8 +124,8 @@ def pytest_collection_modifyitems(config, items):
             cost[scope] = (0, 0.0)
         elif item.path.suffix == ".ipynb":
             cost[scope] = (1, -_notebook_seconds(item.path))
-        elif name in LONGEST_FILES:
-            cost[scope] = (2, LONGEST_FILES.index(name))
+        elif name in LONGEST:
+            cost[scope] = (2, LONGEST.index(name))
         else:
             cost[scope] = (3, 0)
     items.sort(key=lambda item: (*cost[_scope(item.nodeid)], first_seen[_scope(item.nodeid)]))
