@@ -62,8 +62,9 @@ lab: $(STAMP) $(WEB_RUNTIME)
 		--KernelManager.transport_encryption=$(KERNEL_ENCRYPTION) $(ROOT_ARG) $(LAB_ARGS)
 
 # Two workers (pytest-xdist); tests/conftest.py keeps each file, and the sandboxed grading
-# batches together, on one worker. PyTorch's OpenMP threads sleep while they wait instead of
-# spinning: with both cores busy, a spinning thread takes the CPU the other worker needs.
+# batches together, on one worker, and hands out the longest work first. PyTorch's OpenMP
+# threads sleep while they wait instead of spinning: with both cores busy, a spinning thread
+# takes the CPU the other worker needs (the grader sets the same inside its sandboxes).
 test: $(STAMP) $(WEB_RUNTIME)
 	OMP_WAIT_POLICY=PASSIVE ONNX_COURSE_BROWSER=headless $(PY) -m pytest tests solutions --nbval -n 2 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg \

@@ -3,6 +3,7 @@
 ``tests/files/`` holds fixture notebooks that are wrong on purpose; they must
 not be collected by nbval.
 """
+import json
 import os
 import signal
 import socket
@@ -75,20 +76,69 @@ def broken_numpy_env(tmp_path) -> dict:
 # worker, in order (a notebook's cells share one kernel; a module's fixtures run once), and the
 # files that grade whole notebooks through the sandbox share one worker and run one after
 # another. Each such batch grades two notebooks at a time, one core each: two batches at once
-# would halve each one's share and put their cell time limits at risk. They come first in the
-# collection and take the longest, so they start first; the other worker takes the rest.
+# would halve each one's share and put their cell time limits at risk. The check tests of the
+# topics that build the same context items (resnet18 exported, the trained digits CNN: built once
+# per worker, `check_support.context`) share a worker too, so that they are built once.
 SANDBOXED_BATCHES = ("test_alternative_answers.py", "test_grading.py", "test_grading_hostile.py")
+SHARED_CONTEXT = ("test_checks_export.py", "test_checks_graphs.py", "test_checks_runtime.py")
+# The test files (and groups) that take the longest, longest first: CPU seconds measured on this
+# 2-core machine, busy: 43, 29, 24, 24, 16, 16, 13, 12.
+LONGEST = ("test_export.py", "check tests sharing a context", "test_student_path.py",
+           "test_grading_limits.py", "test_release.py", "test_notebook03_without_nchwc.py",
+           "test_benchmark.py", "test_browser_run.py")
+
+
+def _scope(nodeid: str) -> str:
+    """The unit the scheduler hands to one worker: a file, or one of the groups above."""
+    file = nodeid.split("::", 1)[0]
+    if file.endswith(SANDBOXED_BATCHES):
+        return "sandboxed batches"
+    return "check tests sharing a context" if file.endswith(SHARED_CONTEXT) else file
+
+
+def _notebook_seconds(path: Path) -> float:
+    """Seconds the cells of a solutions notebook took when `build` executed it (0 if unknown)."""
+    try:
+        seconds = json.loads(path.read_text())["metadata"]["course_utils"]["run"]["cell_seconds"]
+        return float(sum(s for s in seconds if s))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def pytest_collection_modifyitems(config, items):
+    """Hand out the longest work first, so that the two workers finish together.
+
+    The sandboxed batches first (the longest unit), then the notebooks nbval runs, longest
+    first by the seconds their last build recorded, then the longest test files, then the rest
+    in collection order. Each unit keeps its tests in their order.
+    """
+    first_seen: dict[str, int] = {}
+    cost: dict[str, tuple] = {}
+    for item in items:
+        scope = _scope(item.nodeid)
+        if scope in first_seen:
+            continue
+        first_seen[scope] = len(first_seen)
+        name = Path(scope.split("::", 1)[0]).name
+        if scope == "sandboxed batches":
+            cost[scope] = (0, 0.0)
+        elif item.path.suffix == ".ipynb":
+            cost[scope] = (1, -_notebook_seconds(item.path))
+        elif name in LONGEST:
+            cost[scope] = (2, LONGEST.index(name))
+        else:
+            cost[scope] = (3, 0)
+    items.sort(key=lambda item: (*cost[_scope(item.nodeid)], first_seen[_scope(item.nodeid)]))
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's, called only when it runs
 def pytest_xdist_make_scheduler(config, log):
-    """Distribute whole files, the sandboxed batches as one unit, in collection order."""
+    """Distribute whole files (and the groups above) in collection order."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFile(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            file = nodeid.split("::", 1)[0]
-            return "sandboxed batches" if file.endswith(SANDBOXED_BATCHES) else file
+            return _scope(nodeid)
 
     config.option.loadscopereorder = False  # collection order, not the number of tests
     return ByFile(config, log)
