@@ -54,7 +54,7 @@ def _verdict(tmp_path, exercise, payload, files=None, **kwargs):
     ({"value": {"$set": [[1, 2]]}}, "unhashable"),
     ({"value": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}, "nested too deeply"),
     ({"value": [0] * 500_000}, "too large"),
-    ({"value": [{"$opaque": f"T{i}"} for i in range(300_000)]}, "expected a dict"),
+    ({"value": [{"$opaque": f"T{i}"} for i in range(300_000)]}, "pass the function itself"),
     ({"value": {"$dict": [["onnx", {"$file": "x", "given": "x"}]] * 20}}, "could not be read"),
     ({"error": "\x1b[2Jtotal 52/52" + "x" * 10_000}, "could not be read as data"),
 ], ids=["bad-dict", "array-path", "unhashable-set", "deep", "many-items", "type-names", "missing-file",

@@ -19,11 +19,16 @@ from conftest import stop_process_group
 
 TOKEN = "course-browser-test"
 TIMEOUT_MS = 120_000  # a cold kernel start and check_install on a shared 2-core machine
-RIGHT = ('import onnx\nimport onnxruntime as ort\nfrom course_utils import check\n\n'
-         'versions = {"onnx": onnx.__version__, "onnxruntime": ort.__version__}\n'
-         'check("00.1", versions)')
-SWAPPED = RIGHT.replace('{"onnx": onnx.__version__, "onnxruntime": ort.__version__}',
-                        '{"onnx": ort.__version__, "onnxruntime": onnx.__version__}')
+RIGHT = ('from packaging.version import Version\nfrom course_utils import check\n\n'
+         'def pin_status(installed, pinned):\n'
+         '    if installed is None:\n'
+         '        return "missing"\n'
+         '    found, pin = Version(Version(installed).public), Version(pinned)\n'
+         '    return "ok" if found == pin else "newer" if found > pin else "too old"\n'
+         'check("00.1", pin_status)')
+# Versions compared as text: "1.10.0" < "1.9.0"
+AS_TEXT = RIGHT.replace("Version(Version(installed).public), Version(pinned)",
+                        'installed.split("+")[0], pinned')
 
 
 @pytest.fixture
@@ -79,7 +84,7 @@ def _run_cell_with(page, cell, source: str) -> None:
 
 
 def test_run_all_then_solve_the_first_exercise(lab, root):
-    """Run All stops at 00.1's NotImplementedError; a typed answer passes, a swapped one gets the hint."""
+    """Run All stops at 00.1's NotImplementedError; a typed answer passes, one that compares versions as text gets the hint."""
     folder, base = lab
     original = (root / "exercises" / "00-install-check.ipynb").read_bytes()
     started = time.monotonic()
@@ -106,10 +111,10 @@ def test_run_all_then_solve_the_first_exercise(lab, root):
                 timeout=TIMEOUT_MS)
 
             keep_screenshot(page, "student-path-pass")
-            _run_cell_with(page, cell, SWAPPED)
+            _run_cell_with(page, cell, AS_TEXT)
             hint = cell.locator(".jp-OutputArea-output", has_text="[try again] Exercise 00.1")
             hint.wait_for(timeout=TIMEOUT_MS)
-            assert "swapped" in hint.inner_text()
+            assert "as numbers" in hint.inner_text()
             keep_screenshot(page, "student-path-hint")
             assert "Jupyter news" not in page.locator("body").inner_text()  # no news pop-up
     print(f"student path in the browser: {time.monotonic() - started:.1f} s")
