@@ -549,7 +549,8 @@ _ROW_KEYS = {"variant", "median_ms", "q1_ms", "q3_ms", "iqr_ms", "n", "size_byte
 
 def file_sizes(answer):
     """Extractor (the student's process): the answer's data, with ``paths`` ({variant: file})
-    replaced by each file's size in bytes as found on disk (None where there is no file)."""
+    replaced by each file's size in bytes as found on disk (None where there is no file), and
+    ``measured_here``: whether ``rows`` is a table compare_variants returned in this process."""
     import os
 
     if not isinstance(answer, dict):
@@ -565,6 +566,9 @@ def file_sizes(answer):
             except (TypeError, OSError):
                 sizes[str(variant)] = None
     data["paths"] = sizes
+    from ..quantization import measured_here
+
+    data["measured_here"] = measured_here(dict.get(answer, "rows"))
     return data
 
 
@@ -619,6 +623,10 @@ def _rows_measured_from_these_files(answer):
             raise CheckFailed(f"the row {row['variant']!r} does not describe the file given for it "
                               "in 'paths' (missing, or another size): the table must be measured "
                               "from these files")
+    if answer.get("measured_here") is not True:
+        raise CheckFailed("no table that compare_variants measured in this notebook has these numbers: "
+                          "'rows' should be its table as it returned it (typed, edited or rounded "
+                          "numbers are not a measurement)")
 
 
 # -- 04.7: a contender of your own: OpenVINO on the same file, its precision named -------------
