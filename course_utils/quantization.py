@@ -227,7 +227,7 @@ def compare_variants(paths: dict, timing_input, *, eval_input=None, labels=None,
                      "p90_ms": stats["p90_ms"], "n": stats["n"], "accuracy": accuracy})
     for row in rows:
         row["speedup"] = rows[0]["median_ms"] / row["median_ms"]
-    _remember_table(rows)
+    record_measured_table(rows)
     return rows
 
 
@@ -242,7 +242,9 @@ def _table_fingerprint(rows) -> tuple:
                   float(r["q3_ms"]), int(r["n"])) for r in rows)
 
 
-def _remember_table(rows) -> None:
+def record_measured_table(rows) -> None:
+    """Record ``rows`` as a table measured in this process (:func:`compare_variants` calls it
+    on every table it returns; a test standing in for a long measurement may too)."""
     _MEASURED_TABLES.append(_table_fingerprint(rows))
     del _MEASURED_TABLES[:-_MEASURED_KEEP]
 

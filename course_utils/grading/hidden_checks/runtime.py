@@ -358,9 +358,9 @@ def quant_table(c, variants=tuple(_MEDIANS), size_scale=1.0) -> dict:
         rows.append(_table_row(variant, _MEDIANS[variant], size))
     # Recorded as compare_variants records what it measured: timing resnet18's seven recipes
     # would take a minute, and the checks read the numbers, not how long they took.
-    from ...quantization import _remember_table
+    from ...quantization import record_measured_table
 
-    _remember_table(rows)
+    record_measured_table(rows)
     slower = [r["variant"] for r in rows[1:] if r["median_ms"] > rows[0]["median_ms"]]
     return {"rows": rows, "paths": {k: str(v) for k, v in paths.items()}, "slower": slower}
 
