@@ -575,30 +575,49 @@ def file_sizes(answer):
 register_answer("04.6", "int8_answer", extract=file_sizes)
 
 
+def _bands_against_fp32(rows):
+    """The variants whose quartile band lies wholly above fp32's (slower), wholly below it
+    (faster), and the rest (ties: the bands overlap, within this run's noise)."""
+    first = rows[0]
+    low, high = float(first["q1_ms"]), float(first["q3_ms"])
+    slower = {r["variant"] for r in rows[1:] if float(r["q1_ms"]) > high}
+    faster = {r["variant"] for r in rows[1:] if float(r["q3_ms"]) < low}
+    ties = {r["variant"] for r in rows[1:]} - slower - faster
+    return slower, faster, ties
+
+
 @register("04.6")
 def _slower_variants(answer):
-    _dict_with(answer, {"rows", "slower"}, "the quantisation table and your list")
+    _dict_with(answer, {"rows", "slower", "ties"}, "the quantisation table and your two lists")
     rows = answer["rows"]
     if not isinstance(rows, (list, tuple)) or len(rows) < 2 or not all(
-            isinstance(r, dict) and {"variant", "median_ms"} <= set(r) for r in rows):
+            isinstance(r, dict) and {"variant", "median_ms", "q1_ms", "q3_ms"} <= set(r) for r in rows):
         raise CheckFailed("'rows' should be the table from compare_variants (a list of dicts), "
                           "fp32 first")
-    if not isinstance(answer["slower"], (list, tuple, set)):
-        raise CheckFailed("'slower' should be a list of variant names")
-    baseline = rows[0]["median_ms"]
-    expected = {r["variant"] for r in rows[1:] if r["median_ms"] > baseline}
-    given = set(answer["slower"])
-    unknown = given - {r["variant"] for r in rows}
+    for key in ("slower", "ties"):
+        if not isinstance(answer[key], (list, tuple, set)):
+            raise CheckFailed(f"'{key}' should be a list of variant names")
+    given, given_ties = set(answer["slower"]), set(answer["ties"])
+    unknown = (given | given_ties) - {r["variant"] for r in rows}
     if unknown:
         raise CheckFailed(f"{sorted(unknown)} are not variants in the table")
-    if rows[0]["variant"] in given:
+    if rows[0]["variant"] in given | given_ties:
         raise CheckFailed("the first row is the fp32 baseline itself")
-    faster = {r["variant"] for r in rows[1:] if r["median_ms"] < baseline}
+    slower, faster, ties = _bands_against_fp32(rows)
+    baseline = rows[0]["median_ms"]
+    by_median = {r["variant"] for r in rows[1:] if r["median_ms"] > baseline}
     if given and given == faster:
         raise CheckFailed("those are the variants that are faster than fp32: the other way round")
-    if given != expected:
-        raise CheckFailed("compare each int8 variant's median latency with the fp32 row's median; "
-                          "list the variants whose median is larger")
+    if given != slower and given == by_median and by_median != slower:
+        raise CheckFailed("a median above fp32's is not 'slower' when the two quartile bands overlap: "
+                          "that difference is within this run's noise (a tie); compare each band "
+                          "(q1_ms to q3_ms) with fp32's")
+    if given != slower:
+        raise CheckFailed("list in 'slower' the variants whose whole quartile band (q1_ms to q3_ms) "
+                          "lies above fp32's")
+    if given_ties != ties:
+        raise CheckFailed("list in 'ties' every other variant whose quartile band overlaps fp32's "
+                          "(touching counts as overlapping)")
 
 
 @register("04.6")

@@ -329,8 +329,12 @@ def _ms(flops):
     return statistics.median(_samples_around(50.0)) / 1e3
 
 
-ROWS = [{"variant": "fp32", "median_ms": 10.0}, {"variant": "int8 dynamic", "median_ms": 40.0},
-        {"variant": "int8 static", "median_ms": 9.0}]
+# fp32 10 ms [9.5, 10.8]; dynamic clearly slower; static clearly faster; QDQ S8S8's median above
+# fp32's but its band overlapping (a tie)
+ROWS = [{"variant": "fp32", "median_ms": 10.0, "q1_ms": 9.5, "q3_ms": 10.8},
+        {"variant": "int8 dynamic", "median_ms": 40.0, "q1_ms": 38.0, "q3_ms": 43.2},
+        {"variant": "int8 static", "median_ms": 8.0, "q1_ms": 7.6, "q3_ms": 8.6},
+        {"variant": "QDQ S8S8", "median_ms": 10.5, "q1_ms": 10.0, "q3_ms": 11.3}]
 _RESNET18_SIZES = {"fp32": 46_800_000, "QDQ U8S8": 11_800_000, "QDQ U8S8 reduce_range": 11_800_000,
                    "QDQ S8S8": 11_800_000, "QOperator U8S8": 11_700_000, "QOperator S8S8": 11_700_000,
                    "dynamic": 11_750_000}
@@ -361,8 +365,10 @@ def quant_table(c, variants=tuple(_MEDIANS), size_scale=1.0) -> dict:
     from ...quantization import record_measured_table
 
     record_measured_table(rows)
-    slower = [r["variant"] for r in rows[1:] if r["median_ms"] > rows[0]["median_ms"]]
-    return {"rows": rows, "paths": {k: str(v) for k, v in paths.items()}, "slower": slower}
+    low, high = rows[0]["q1_ms"], rows[0]["q3_ms"]
+    slower = [r["variant"] for r in rows[1:] if r["q1_ms"] > high]
+    ties = [r["variant"] for r in rows[1:] if r["q1_ms"] <= high and r["q3_ms"] >= low]
+    return {"rows": rows, "paths": {k: str(v) for k, v in paths.items()}, "slower": slower, "ties": ties}
 
 
 def _table(change=None, variants=tuple(_MEDIANS), size_scale=1.0):
@@ -383,7 +389,10 @@ def _edited_median(answer):
     first = answer["rows"][0]
     answer["rows"] = [dict(first, median_ms=first["median_ms"] * 3, q1_ms=first["q1_ms"] * 3,
                            q3_ms=first["q3_ms"] * 3, iqr_ms=first["iqr_ms"] * 3)] + answer["rows"][1:]
-    answer["slower"] = [r["variant"] for r in answer["rows"][1:] if r["median_ms"] > answer["rows"][0]["median_ms"]]
+    fp32 = answer["rows"][0]
+    answer["slower"] = [r["variant"] for r in answer["rows"][1:] if r["q1_ms"] > fp32["q3_ms"]]
+    answer["ties"] = [r["variant"] for r in answer["rows"][1:]
+                      if r["q1_ms"] <= fp32["q3_ms"] and r["q3_ms"] >= fp32["q1_ms"]]
     return answer
 
 
@@ -603,22 +612,31 @@ quantize_static(model_input="artifacts/digits-prep.onnx", model_output=int8_path
                  Wrong("calibrated-on-zeros", _int8("zeros"), _INT8, "calibrate on real training digits")],
           answer_words=["QuantFormat", "QuantType", "per_channel=True"]),
     Cases("04.6",
-          alternative='''fp32_ms = quant_rows[0]["median_ms"]
+          alternative='''fp32 = next(r for r in quant_rows if r["variant"] == "fp32")
+others = [r for r in quant_rows if r is not fp32]
 int8_answer = {"rows": quant_rows, "paths": {"fp32": onnx_path, **resnet_paths},
-               "slower": [r["variant"] for r in quant_rows if r["median_ms"] > fp32_ms]}''',
+               "slower": [r["variant"] for r in others if r["q1_ms"] > fp32["q3_ms"]],
+               "ties": [r["variant"] for r in others
+                        if not (r["q1_ms"] > fp32["q3_ms"] or r["q3_ms"] < fp32["q1_ms"])]}''',
           right=[Right("the-table-and-its-files", _table())],
           wrong=[Wrong("some-recipes-missing", _table(variants=("fp32", "QDQ U8S8", "dynamic")),
                        "runtime:_every_recipe_of_resnet18", "the table should hold fp32 and every recipe"),
                  Wrong("the-digits-table", _table(size_scale=0.002), "runtime:_every_recipe_of_resnet18",
                        "the table should be resnet18's"),
-                 Wrong("all-int8", {"rows": ROWS, "slower": ["int8 dynamic", "int8 static"]}, _SLOWER,
-                       "compare each int8 variant's median latency"),
-                 Wrong("the-faster-ones", {"rows": ROWS, "slower": ["int8 static"]}, _SLOWER, "the other way round"),
-                 Wrong("the-baseline", {"rows": ROWS, "slower": ["fp32"]}, _SLOWER,
+                 Wrong("all-int8", {"rows": ROWS, "slower": ["int8 dynamic", "int8 static", "QDQ S8S8"], "ties": []},
+                       _SLOWER, "list in 'slower' the variants whose whole quartile band"),
+                 Wrong("the-faster-ones", {"rows": ROWS, "slower": ["int8 static"], "ties": ["QDQ S8S8"]}, _SLOWER,
+                       "the other way round"),
+                 Wrong("the-baseline", {"rows": ROWS, "slower": ["fp32"], "ties": []}, _SLOWER,
                        "the first row is the fp32 baseline itself"),
-                 Wrong("unknown-variant", {"rows": ROWS, "slower": ["int8 qdq"]}, _SLOWER,
+                 Wrong("unknown-variant", {"rows": ROWS, "slower": ["int8 qdq"], "ties": []}, _SLOWER,
                        "['int8 qdq'] are not variants in the table"),
-                 Wrong("invented-rows", {"rows": ROWS, "slower": ["int8 dynamic"]}, _TABLE,
+                 Wrong("medians-compared", {"rows": ROWS, "slower": ["int8 dynamic", "QDQ S8S8"], "ties": []},
+                       _SLOWER, "a median above fp32's is not 'slower' when the two quartile bands overlap"),
+                 Wrong("no-ties-list", {"rows": ROWS, "slower": ["int8 dynamic"]}, _SLOWER, "'ties'"),
+                 Wrong("ties-missed", {"rows": ROWS, "slower": ["int8 dynamic"], "ties": []}, _SLOWER,
+                       "list in 'ties' every other variant whose quartile band overlaps fp32's"),
+                 Wrong("invented-rows", {"rows": ROWS, "slower": ["int8 dynamic"], "ties": ["QDQ S8S8"]}, _TABLE,
                        "'rows' should be compare_variants' table as it returned it"),
                  Wrong("rows-without-their-files", _table(_without("paths")), _TABLE, "add 'paths' to the answer"),
                  Wrong("rows-of-other-files", _table(_other_sizes), _TABLE,
