@@ -55,6 +55,22 @@ def sync_playwright():
     return start
 
 
+def web_runtime_ready() -> None:
+    """onnxruntime-web where setup puts it, or skip (fail in CI) with what to run."""
+    from course_utils.web_runtime import WebRuntimeMissing, find_web_runtime
+
+    try:
+        find_web_runtime()
+    except WebRuntimeMissing as missing:
+        _missing(str(missing))
+
+
+def browser_ready() -> None:
+    """Chromium, playwright and onnxruntime-web all here, or skip (fail in CI)."""
+    chromium_path(), sync_playwright()
+    web_runtime_ready()
+
+
 class OfflineBrowser:
     """A headless Chromium whose pages reach 127.0.0.1 only; ``blocked`` lists the rest."""
 

@@ -13,8 +13,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from browser_support import chromium_path, offline_browser, screenshot_on_failure, sync_playwright
-from conftest import in_ci
+import browser_support
+from browser_support import offline_browser, screenshot_on_failure
 from course_utils import web_runtime
 from course_utils.browser_run import (BrowserUnavailable, PageConfig, run_in_browser,
                                       run_script_in_browser)
@@ -42,21 +42,10 @@ def digits():
     return x_test, session.run(None, {"x": x_test})[0]
 
 
-def _web_runtime_or_skip():
-    """Skip (fail in CI) unless onnxruntime-web is where setup puts it."""
-    try:
-        find_web_runtime()
-    except WebRuntimeMissing as missing:
-        if in_ci():
-            raise
-        pytest.skip(str(missing))
-
-
 @pytest.fixture
 def browser_ready():
     """Skip (fail in CI) unless Chromium, playwright and onnxruntime-web are all here."""
-    chromium_path(), sync_playwright()
-    _web_runtime_or_skip()
+    browser_support.browser_ready()
 
 
 def test_headless_chromium_gives_python_onnx_runtimes_outputs(browser_ready, digits):
@@ -177,7 +166,7 @@ def test_a_notebook_without_a_front_end_and_without_chromium_skips(digits, monke
     the run skip after page_timeout_s, saying both?"""
     import IPython.display
 
-    _web_runtime_or_skip()
+    browser_support.web_runtime_ready()
     monkeypatch.setattr(IPython.display, "display", lambda html: None)
     monkeypatch.setenv("ONNX_COURSE_CHROMIUM", "/nonexistent/chromium")
     results = run_in_browser(MODEL, SCRIPT, digits[0], browser="notebook", page_timeout_s=0.3)

@@ -29,18 +29,9 @@ TOPIC = "browser"
 def _browser_or_skip(request):
     """The graded cases need a browser (skip elsewhere, fail in CI); the rest do not."""
     if request.node.name.startswith(("test_right_answer", "test_wrong_answer")):
-        # Not test_browser_run's helper: importing that module imports torch (seconds, for nothing).
-        from browser_support import chromium_path, sync_playwright
-        from conftest import in_ci
-        from course_utils.web_runtime import WebRuntimeMissing, find_web_runtime
+        from browser_support import browser_ready
 
-        chromium_path(), sync_playwright()
-        try:
-            find_web_runtime()
-        except WebRuntimeMissing as missing:
-            if in_ci():
-                raise
-            pytest.skip(str(missing))
+        browser_ready()
 
 
 def test_the_check_model_has_the_lessons_input_contract():

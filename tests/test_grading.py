@@ -246,11 +246,9 @@ def _short_submission(notebook, exercise: str):
 @pytest.fixture
 def browser_ready():
     """Skip (fail in CI) unless Chromium, playwright and onnxruntime-web are all here."""
-    from browser_support import chromium_path, sync_playwright
-    from test_browser_run import _web_runtime_or_skip
+    from browser_support import browser_ready as ready
 
-    chromium_path(), sync_playwright()
-    _web_runtime_or_skip()
+    ready()
 
 
 def test_a_browser_exercise_is_graded_from_what_chromium_did(browser_ready, tmp_path):
