@@ -39,6 +39,13 @@ class CheckFailed(Exception):
     """Raised by a check function; its message is the hint shown to the student."""
 
 
+def what_it_raised(error: Exception) -> str:
+    """How a hint names what a student's function raised: the message where it already says so
+    (a probed function's raise, which reaches the grader's checks as its type's name only),
+    otherwise "the function raised <type>"."""
+    return str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+
+
 @dataclass
 class Verdict:
     """The outcome of one exercise's checks."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..answers import CapturedPair, pair_facts, register_answer
-from ..checks import CheckFailed, register
+from ..checks import CheckFailed, register, what_it_raised
 from ..install import installed_ort_versions
 
 # --- 00.1: an installed version against the course's pin -------------------------------------
@@ -22,7 +22,7 @@ def call_pin_status(fn, installed, pinned, why: str = "it should return a status
     try:
         result = fn(installed, pinned)
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        what = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        what = what_it_raised(error)
         raise CheckFailed(f"for pin_status({installed!r}, {pinned!r}), {what}: {why}") from None
     if not isinstance(result, str) or result not in PIN_STATUSES:
         shown = repr(result)[:40] if isinstance(result, (str, bool, int, float, type(None))) else type(result).__name__
@@ -229,7 +229,7 @@ def call_distributions_of(fn, module: str) -> list[str]:
     try:
         result = fn(module)
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        what = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        what = what_it_raised(error)
         raise CheckFailed(f"for {module!r}, {what}; return a list (empty when no installed "
                           "distribution provides the module)") from None
     if not isinstance(result, (list, tuple)) or not all(isinstance(n, str) for n in result):

@@ -16,7 +16,7 @@ these checks do not.
 from __future__ import annotations
 
 from ..answers import register_answer
-from ..checks import CheckFailed, register
+from ..checks import CheckFailed, register, what_it_raised
 from ..placement import profile_events
 from ..providers import PROVIDER_TARGETS
 
@@ -88,7 +88,7 @@ def call_arguments(fn, wanted, available, what: str) -> tuple[list, list]:
     try:
         got = fn([(name, dict(options)) for name, options in wanted], list(available))
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        said = what_it_raised(error)
         raise CheckFailed(f"session_arguments on {what}: {said}") from None
     if not isinstance(got, dict) or set(got) != {"providers", "provider_options"}:
         raise CheckFailed("session_arguments should return a dict with exactly the keys 'providers' "
@@ -161,7 +161,7 @@ def call_choose(fn, wanted, available) -> list:
     try:
         result = fn(list(wanted), list(available))
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        what = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        what = what_it_raised(error)
         raise CheckFailed(f"choose_providers({wanted}, {available}): {what}") from None
     if not isinstance(result, (list, tuple)):
         raise CheckFailed(f"choose_providers returned {type(result).__name__}; return a list of names")
@@ -219,7 +219,7 @@ def call_kernels(fn, registered, events, what: str):
     try:
         return fn(list(registered), events)
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        said = what_it_raised(error)
         raise CheckFailed(f"kernels_per_provider on {what}: {said} (kernels are the events of "
                           "category Node whose name ends in _kernel_time; other events carry no "
                           "provider)") from None
@@ -299,7 +299,7 @@ def expect_picked(fn, rows, provider, prefer, expected, why: str) -> None:
     try:
         got = fn([dict(row) for row in rows], provider, list(prefer))
     except Exception as error:  # the student's code; in the grader only the type's name crosses
-        said = str(error) if "raised" in str(error) else f"the function raised {type(error).__name__}"
+        said = what_it_raised(error)
         raise CheckFailed(f"pick_devices(rows, {provider!r}, {list(prefer)}): {said}") from None
     if not isinstance(got, (list, tuple)) or not all(
             isinstance(i, int) and not isinstance(i, bool) for i in got):
